@@ -1,0 +1,58 @@
+# Two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format check migrations-check deploy-check worker settle check-ledger bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the portal: embedded PostgreSQL (unless DATABASE_URL), migrate, demo data,
+## web server and background worker on 127.0.0.1:8000.
+run: $(STAMP)
+	$(BIN)/python -m billing_portal.launcher run
+
+## The whole test suite on real PostgreSQL (embedded unless DATABASE_URL).
+test: $(STAMP)
+	$(BIN)/python -m billing_portal.launcher test $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrations-check: $(STAMP)
+	$(BIN)/python -m billing_portal.launcher manage makemigrations --check --dry-run
+
+deploy-check: $(STAMP)
+	DJANGO_SETTINGS_MODULE=billing_portal.settings.production \
+	SECRET_KEY=ci-check-$$(date +%s)-a-long-random-enough-secret-value-for-the-check \
+	ALLOWED_HOSTS=portal.example.com \
+	DATABASE_URL=postgres://unused@localhost/unused \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+worker: $(STAMP)
+	$(BIN)/python -m billing_portal.launcher manage db_worker
+
+settle: $(STAMP)
+	$(BIN)/python -m billing_portal.launcher manage settle_accounts
+
+check-ledger: $(STAMP)
+	$(BIN)/python -m billing_portal.launcher manage check_ledger
+
+bench: $(STAMP)
+	$(BIN)/python -m billing_portal.launcher manage shell -c "import runpy; runpy.run_path('bench/run.py', run_name='__main__')"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

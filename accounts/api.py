@@ -1,0 +1,261 @@
+"""The accounts API (SPEC §8). Thin: validate, check permission, call one service."""
+
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing_portal.api import get_visible_or_404, validate
+from billing_portal.errors import ActionForbidden, Reason
+from billing_portal.idempotency import idempotent
+
+from . import roles, selectors, services
+from .models import Movement
+from .serializers import (
+    AccessGrantIn,
+    AccessOut,
+    AccountCreateIn,
+    AccountOut,
+    AccountUpdateIn,
+    AmountIn,
+    CompanyCreateIn,
+    CompanyOut,
+    MovementIn,
+    MovementOut,
+    PostingOut,
+    RevocableOut,
+    RevocableQueryIn,
+    TransferableOut,
+    TransferCreatedOut,
+    TransferOut,
+    UserCreateIn,
+)
+
+NO_PERMISSION_OPERATOR = _("Only the provider's billing operators can do this.")
+
+
+def require_operator(user) -> None:
+    if not roles.is_operator(user):
+        raise ActionForbidden([Reason("no_permission", str(NO_PERMISSION_OPERATOR))])
+
+
+def visible_account(request, pk):
+    return get_visible_or_404(selectors.list_visible_accounts(request.user), pk=pk)
+
+
+def visible_company(request, pk):
+    return get_visible_or_404(selectors.list_visible_companies(request.user), pk=pk)
+
+
+# --- companies and users -------------------------------------------------------
+
+
+class CompanyListCreateApi(generics.ListAPIView):
+    serializer_class = CompanyOut
+
+    def get_queryset(self):
+        return selectors.list_visible_companies(self.request.user).order_by("id")
+
+    @extend_schema(request=CompanyCreateIn, responses={201: CompanyOut})
+    def post(self, request):
+        data = validate(CompanyCreateIn, request)
+        require_operator(request.user)
+        company = services.create_company(actor=request.user, **data)
+        return Response(CompanyOut(company).data, status=status.HTTP_201_CREATED)
+
+
+class CompanyDetailApi(generics.RetrieveAPIView):
+    serializer_class = CompanyOut
+
+    def get_object(self):
+        return visible_company(self.request, self.kwargs["pk"])
+
+
+class CompanyVerifyApi(APIView):
+    @extend_schema(request=None, responses={200: CompanyOut})
+    def post(self, request, pk):
+        company = visible_company(request, pk)
+        require_operator(request.user)
+        company = services.verify_company(company=company, actor=request.user)
+        return Response(CompanyOut(company).data)
+
+
+class UserCreateApi(APIView):
+    @extend_schema(request=UserCreateIn, responses={201: dict})
+    def post(self, request):
+        data = validate(UserCreateIn, request)
+        require_operator(request.user)
+        user = services.create_user(actor=request.user, **data)
+        return Response(
+            {"id": user.pk, "username": user.username, "role": data["role"]},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+# --- accounts -------------------------------------------------------------------
+
+
+class AccountListCreateApi(generics.ListAPIView):
+    serializer_class = AccountOut
+
+    def get_queryset(self):
+        return selectors.list_visible_accounts(self.request.user).order_by("id")
+
+    @extend_schema(request=AccountCreateIn, responses={201: AccountOut})
+    def post(self, request):
+        data = validate(AccountCreateIn, request)
+        require_operator(request.user)
+        account = services.create_account(actor=request.user, **data)
+        return Response(AccountOut(account).data, status=status.HTTP_201_CREATED)
+
+
+class AccountDetailApi(APIView):
+    @extend_schema(responses={200: AccountOut})
+    def get(self, request, pk):
+        return Response(AccountOut(visible_account(request, pk)).data)
+
+    @extend_schema(request=AccountUpdateIn, responses={200: AccountOut})
+    def patch(self, request, pk):
+        account = visible_account(request, pk)
+        data = validate(AccountUpdateIn, request)
+        require_operator(request.user)
+        account = services.update_account(account=account, actor=request.user, **data)
+        return Response(AccountOut(account).data)
+
+
+class AccountAccessApi(APIView):
+    @extend_schema(request=AccessGrantIn, responses={201: AccessOut})
+    def post(self, request, pk):
+        account = visible_account(request, pk)
+        data = validate(AccessGrantIn, request)
+        require_operator(request.user)
+        access = services.grant_access(account=account, actor=request.user, **data)
+        return Response(AccessOut(access).data, status=status.HTTP_201_CREATED)
+
+
+class AccountTopUpApi(APIView):
+    @extend_schema(request=AmountIn, responses={201: MovementOut})
+    def post(self, request, pk):
+        account = visible_account(request, pk)
+        data = validate(AmountIn, request)
+        require_operator(request.user)
+
+        def action():
+            movement = services.top_up(
+                account=account, amount=data["amount"], actor=request.user
+            )
+            return status.HTTP_201_CREATED, MovementOut(movement).data
+
+        return idempotent(request, data, action)
+
+
+class AccountSettleApi(APIView):
+    @extend_schema(request=None, responses={200: AccountOut})
+    def post(self, request, pk):
+        account = visible_account(request, pk)
+        require_operator(request.user)
+
+        def action():
+            services.settle_account(account=account, actor=request.user)
+            account.refresh_from_db()
+            return status.HTTP_200_OK, AccountOut(account).data
+
+        return idempotent(request, {}, action)
+
+
+class AccountTransferableApi(APIView):
+    @extend_schema(responses={200: TransferableOut})
+    def get(self, request, pk):
+        account = visible_account(request, pk)
+        return Response(TransferableOut(selectors.get_transferable(account)).data)
+
+
+class AccountRevocableApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("destination", int, required=True)],
+        responses={200: RevocableOut},
+    )
+    def get(self, request, pk):
+        source = visible_account(request, pk)
+        data = validate(RevocableQueryIn, request, data=request.query_params.dict())
+        revocable = selectors.get_revocable(source, data["destination"])
+        return Response(RevocableOut(revocable).data)
+
+
+class AccountLedgerApi(generics.ListAPIView):
+    serializer_class = PostingOut
+
+    def get_queryset(self):
+        account = visible_account(self.request, self.kwargs["pk"])
+        return selectors.list_account_postings(account)
+
+
+# --- transfers and revocations ---------------------------------------------------
+
+
+class TransferListCreateApi(generics.ListAPIView):
+    serializer_class = TransferOut
+
+    def get_queryset(self):
+        return selectors.list_visible_movements(
+            self.request.user, Movement.Kind.TRANSFER
+        )
+
+    @extend_schema(request=MovementIn, responses={201: TransferCreatedOut})
+    def post(self, request):
+        data = validate(MovementIn, request)
+        selectors.ensure_can_manage(request.user, data["source"])
+
+        def action():
+            movement = services.transfer_balance(actor=request.user, **data)
+            movement.revocable = selectors.get_revocable(
+                data["source"], data["destination"]
+            )
+            return status.HTTP_201_CREATED, TransferCreatedOut(movement).data
+
+        return idempotent(request, data, action)
+
+
+class TransferDetailApi(generics.RetrieveAPIView):
+    serializer_class = TransferCreatedOut
+
+    def get_object(self):
+        movement = get_object_or_404(
+            selectors.list_visible_movements(self.request.user, Movement.Kind.TRANSFER),
+            pk=self.kwargs["pk"],
+        )
+        movement.revocable = selectors.get_revocable(
+            movement.account, movement.counterparty
+        )
+        return movement
+
+
+class RevocationListCreateApi(generics.ListAPIView):
+    serializer_class = TransferOut
+
+    def get_queryset(self):
+        return selectors.list_visible_movements(
+            self.request.user, Movement.Kind.REVOCATION
+        )
+
+    @extend_schema(request=MovementIn, responses={201: TransferOut})
+    def post(self, request):
+        data = validate(MovementIn, request)
+        selectors.ensure_can_manage(request.user, data["source"])
+
+        def action():
+            movement = services.revoke_transfer(actor=request.user, **data)
+            return status.HTTP_201_CREATED, TransferOut(movement).data
+
+        return idempotent(request, data, action)
+
+
+class RevocationDetailApi(generics.RetrieveAPIView):
+    serializer_class = TransferOut
+
+    def get_queryset(self):
+        return selectors.list_visible_movements(
+            self.request.user, Movement.Kind.REVOCATION
+        )

@@ -1,0 +1,460 @@
+"""Companies, cloud accounts and their fund ledger.
+
+Balances are cached on the holder rows (``Account``, ``TransferPair``) and are
+written only by ``accounts.ledger.post``, inside a service's transaction, with
+the rows locked. Every change to them is a ``Posting`` (leg) of an immutable
+``Movement`` (header); ``check_ledger`` recomputes the caches from the legs.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from billing_portal.money import ZERO, Currency, MoneyField
+from billing_portal.periods import Period
+
+
+class Company(models.Model):
+    """An enterprise entity. Only a verified company counts as "the same company"."""
+
+    class Verification(models.TextChoices):
+        UNVERIFIED = "unverified", _("Unverified")
+        VERIFIED = "verified", _("Verified")
+
+    name = models.CharField(max_length=200)
+    registration_number = models.CharField(max_length=64, unique=True)
+    verification_status = models.CharField(
+        max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    business_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="managed_companies",
+        help_text=_("The customer business manager (CBM) of this company."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = _("companies")
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification_status == self.Verification.VERIFIED
+
+
+class AccountQuerySet(models.QuerySet):
+    def with_cash(self):
+        return self.annotate(cash=F("own_cash") + F("transferred_in_balance"))
+
+
+class Account(models.Model):
+    """A cloud account and its fund account.
+
+    Cash is held in two books: ``own_cash`` (top-ups and revoked-back funds) and
+    ``transferred_in_balance`` (arrived by transfer, not yet spent or revoked).
+    ``cash_balance`` is their sum, so ``0 <= transferred_in <= cash`` is exactly
+    ``own_cash >= 0 and transferred_in >= 0``, both database constraints.
+    """
+
+    class Status(models.TextChoices):
+        VALID = "valid", _("Valid")
+        FROZEN = "frozen", _("Frozen")
+        CLOSED = "closed", _("Closed")
+
+    class PartnerMode(models.TextChoices):
+        NONE = "", _("None")
+        PAY_ON_BEHALF = "pay_on_behalf", _("Pay on behalf")
+        SELF_PAY = "self_pay", _("Self pay")
+
+    uid = models.CharField(
+        max_length=16,
+        unique=True,
+        validators=[RegexValidator(r"^\d{16}$", _("A uid is exactly 16 digits."))],
+    )
+    name = models.CharField(max_length=200)
+    company = models.ForeignKey(
+        Company,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+    )
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    mobile = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^\+[1-9]\d{6,14}$",
+                _("Enter the mobile number in E.164 form, e.g. +8613800138000."),
+            )
+        ],
+    )
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.VALID
+    )
+    partner_name = models.CharField(max_length=200, blank=True)
+    partner_mode = models.CharField(
+        max_length=16, choices=PartnerMode.choices, blank=True, default=PartnerMode.NONE
+    )
+
+    # Cached balances: written only by accounts.ledger.post.
+    own_cash = MoneyField(default=ZERO, editable=False)
+    transferred_in_balance = MoneyField(default=ZERO, editable=False)
+    uncleared_amount = MoneyField(default=ZERO, editable=False)
+    # The active credit control limit (0 when none is active).
+    credit_limit = MoneyField(default=ZERO, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["uid"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(own_cash__gte=0), name="account_own_cash_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(transferred_in_balance__gte=0),
+                name="account_transferred_in_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(uncleared_amount__gte=0), name="account_uncleared_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_limit__gte=0), name="account_credit_limit_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(uid__regex=r"^\d{16}$"), name="account_uid_16_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__in=Currency.values), name="account_currency_known"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.uid})"
+
+    @property
+    def cash_balance(self) -> Decimal:
+        return self.own_cash + self.transferred_in_balance
+
+    @property
+    def available_balance(self) -> Decimal:
+        return self.cash_balance + self.credit_limit - self.uncleared_amount
+
+    @property
+    def has_overdue(self) -> bool:
+        return self.available_balance < 0
+
+    @property
+    def unspent_transferred_in(self) -> Decimal:
+        """Transferred-in funds not yet spent; billed charges count as spent."""
+        return max(ZERO, self.transferred_in_balance - self.uncleared_amount)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.VALID
+
+
+class AccountAccess(models.Model):
+    """A customer user's right on one account."""
+
+    class Permission(models.TextChoices):
+        OWNER = "owner", _("Owner")
+        MANAGE = "manage", _("Manage")
+        USE = "use", _("Use")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="account_access",
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="access"
+    )
+    permission = models.CharField(max_length=8, choices=Permission.choices)
+    granted_at = models.DateTimeField(auto_now_add=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name_plural = _("account access")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "account"], name="access_user_account"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.permission} {self.account}"
+
+
+class TransferPair(models.Model):
+    """What ``source`` transferred to ``destination`` and has not taken back."""
+
+    source = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    destination = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    remaining_revocable = MoneyField(default=ZERO, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "destination"], name="pair_source_destination"
+            ),
+            models.CheckConstraint(
+                condition=~Q(source=F("destination")), name="pair_distinct_accounts"
+            ),
+            models.CheckConstraint(
+                condition=Q(remaining_revocable__gte=0), name="pair_remaining_gte_0"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source_id} -> {self.destination_id}"
+
+
+class MovementQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("ledger rows are immutable")
+
+    def delete(self):
+        raise TypeError("ledger rows are immutable")
+
+
+class ImmutableModel(models.Model):
+    """A row that is written once. Corrections are new rows (reversals)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are immutable")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} rows are immutable")
+
+
+class Movement(ImmutableModel):
+    """The header of one balanced ledger transaction.
+
+    Two times: ``effective_at`` (when it counts, e.g. the usage start of a
+    charge) and ``posted_at`` (when it was written). ``account`` is the account
+    the movement is about (the source of a transfer or revocation's original
+    sender); ``counterparty`` the other account, if any.
+    """
+
+    class Kind(models.TextChoices):
+        TOP_UP = "top_up", _("Top-up")
+        USAGE_CHARGE = "usage_charge", _("Usage charge")
+        SETTLEMENT = "settlement", _("Settlement")
+        TRANSFER = "transfer", _("Transfer")
+        REVOCATION = "revocation", _("Revocation")
+        REVERSAL = "reversal", _("Reversal")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="movements"
+    )
+    counterparty = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    amount = MoneyField()
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    effective_at = models.DateTimeField()
+    posted_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    memo = models.CharField(max_length=255, blank=True)
+    reverses = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversed_by",
+    )
+
+    objects = MovementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-posted_at", "-id"]
+        indexes = [
+            models.Index(fields=["kind", "account", "-posted_at"]),
+            models.Index(fields=["kind", "counterparty", "-posted_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="movement_amount_gt_0"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} {self.amount} {self.currency}"
+
+
+class Posting(ImmutableModel):
+    """One leg of a movement on one book of one holder.
+
+    ``amount`` is signed, debit positive; the legs of a movement sum to zero.
+    ``balance_after`` is the book's natural balance after this leg (NULL on the
+    provider's own books, which are not cached: see docs/decisions.md).
+    """
+
+    class HolderType(models.TextChoices):
+        ACCOUNT = "account", _("Account")
+        PAIR = "pair", _("Transfer pair")
+        PROVIDER = "provider", _("Provider")
+
+    movement = models.ForeignKey(
+        Movement, on_delete=models.PROTECT, related_name="postings"
+    )
+    holder_type = models.CharField(max_length=16, choices=HolderType.choices)
+    holder_id = models.BigIntegerField()
+    book = models.CharField(max_length=32)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    amount = MoneyField()
+    balance_after = MoneyField(null=True, blank=True)
+
+    objects = MovementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["holder_type", "holder_id", "book", "-id"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(amount=0), name="posting_amount_nonzero"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.holder_type}#{self.holder_id}.{self.book} {self.amount}"
+
+
+class Charge(models.Model):
+    """A usage charge: billed to ``payer_account``, paid by settlements.
+
+    ``usage_account`` is whose usage it was (whose assets deduct); ``payer``
+    whose uncleared amount rose. ``outstanding`` is what settlements have not
+    paid yet (cached; recomputable from the allocations).
+    """
+
+    movement = models.OneToOneField(
+        Movement, on_delete=models.PROTECT, related_name="charge"
+    )
+    usage_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+"
+    )
+    payer_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="charges"
+    )
+    amount = MoneyField()
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    effective_at = models.DateTimeField()
+    outstanding = MoneyField(editable=False)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["payer_account", "effective_at", "id"],
+                condition=Q(outstanding__gt=0),
+                name="charge_outstanding_idx",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="charge_amount_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(outstanding__gte=0) & Q(outstanding__lte=F("amount")),
+                name="charge_outstanding_within_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Charge #{self.pk} {self.amount} {self.currency}"
+
+
+class SettlementAllocation(ImmutableModel):
+    """Which charge a settlement paid, and from which funds."""
+
+    movement = models.ForeignKey(
+        Movement, on_delete=models.PROTECT, related_name="allocations"
+    )
+    charge = models.ForeignKey(
+        Charge, on_delete=models.PROTECT, related_name="allocations"
+    )
+    from_transferred_in = MoneyField()
+    from_own = MoneyField()
+
+    objects = MovementQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(from_transferred_in__gte=0)
+                & Q(from_own__gte=0)
+                & (Q(from_transferred_in__gt=0) | Q(from_own__gt=0)),
+                name="allocation_positive",
+            )
+        ]
+
+    def __str__(self):
+        return f"Settlement {self.movement_id} paid charge {self.charge_id}"
+
+    @property
+    def amount(self) -> Decimal:
+        return self.from_transferred_in + self.from_own
+
+
+class OverdueEpisode(Period):
+    """A period during which the account's available balance was below zero."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="overdue_episodes"
+    )
+
+    class Meta:
+        ordering = ["-start"]
+        constraints = [
+            Period.end_after_start("overdue"),
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(end__isnull=True),
+                name="overdue_one_open_episode",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} overdue from {self.start}"

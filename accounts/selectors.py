@@ -1,0 +1,327 @@
+"""Reads: what a user may see, and the eligibility numbers with their reasons.
+
+The eligibility functions are pure over account rows, so the services call them
+on the rows they have locked and the API shows exactly the numbers the services
+enforce (one source of truth).
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+
+from billing_portal.errors import ActionForbidden, Reason, reason
+from billing_portal.money import ZERO, format_amount
+
+from . import roles
+from .models import Account, AccountAccess, Company, Movement, Posting, TransferPair
+
+MANAGING = (AccountAccess.Permission.OWNER, AccountAccess.Permission.MANAGE)
+
+
+# --- visibility (SPEC §1) ----------------------------------------------------
+
+
+def list_visible_accounts(user) -> QuerySet[Account]:
+    """Accounts the user may see: all (operator), its companies' (CBM), linked."""
+    qs = Account.objects.select_related("company")
+    if roles.is_operator(user):
+        return qs
+    if roles.is_cbm(user):
+        return qs.filter(company__business_manager=user)
+    return qs.filter(access__user=user).distinct()
+
+
+def list_visible_companies(user) -> QuerySet[Company]:
+    if roles.is_operator(user):
+        return Company.objects.all()
+    if roles.is_cbm(user):
+        return Company.objects.filter(business_manager=user)
+    return Company.objects.filter(accounts__access__user=user).distinct()
+
+
+def list_target_accounts(user) -> QuerySet[Account]:
+    """Accounts the user may name as a target: its own, and any account of a
+    verified company it is linked to (uid and name only are shown of those)."""
+    if roles.is_operator(user):
+        return Account.objects.select_related("company")
+    companies = list_visible_companies(user).filter(
+        verification_status=Company.Verification.VERIFIED
+    )
+    return (
+        Account.objects.select_related("company")
+        .filter(
+            Q(pk__in=list_visible_accounts(user).values("pk"))
+            | Q(company__in=companies)
+        )
+        .distinct()
+    )
+
+
+def can_manage(user, account: Account) -> bool:
+    """Owner or manage on the account (an operator always may)."""
+    if roles.is_operator(user):
+        return True
+    return AccountAccess.objects.filter(
+        user=user, account=account, permission__in=MANAGING
+    ).exists()
+
+
+def ensure_can_manage(user, account: Account) -> None:
+    """Raise the 403 ``no_permission`` refusal unless the user may act on it."""
+    if not can_manage(user, account):
+        raise ActionForbidden([reason("no_permission", account=account.uid)])
+
+
+def list_visible_movements(user, kind: str | None = None) -> QuerySet[Movement]:
+    """Movements touching an account the user may see (either side)."""
+    qs = Movement.objects.select_related("account", "counterparty", "actor")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if roles.is_operator(user):
+        return qs
+    visible = list_visible_accounts(user).values("pk")
+    return qs.filter(Q(account__in=visible) | Q(counterparty__in=visible))
+
+
+def list_account_postings(account: Account) -> QuerySet[Posting]:
+    """The ledger lines of one account, newest first."""
+    return (
+        Posting.objects.filter(holder_type="account", holder_id=account.pk)
+        .select_related("movement")
+        .order_by("-id")
+    )
+
+
+# --- eligibility (SPEC §3.2, §3.3) ---------------------------------------------
+
+
+def _company_reasons(account: Account) -> list[Reason]:
+    if account.company is None or not account.company.is_verified:
+        return [reason("company_not_verified", account=account.uid)]
+    return []
+
+
+def _active_reasons(*accounts: Account) -> list[Reason]:
+    return [
+        reason(
+            "account_not_active", account=a.uid, status=a.get_status_display().lower()
+        )
+        for a in accounts
+        if not a.is_active
+    ]
+
+
+def self_service_block(account: Account) -> Reason | None:
+    """Why self-service transfer is disabled for the account, if it is (§3.5).
+
+    Credit control brings the conditions; until then nothing disables it.
+    """
+    return None
+
+
+def source_blocks(source: Account) -> list[Reason]:
+    """Rules that block every transfer out of ``source``, whatever its target."""
+    reasons = _active_reasons(source) + _company_reasons(source)
+    if source.has_overdue:
+        reasons.append(
+            reason(
+                "source_overdue",
+                account=source.uid,
+                available=format_amount(source.available_balance),
+            )
+        )
+    block = self_service_block(source)
+    if block is not None:
+        reasons.append(block)
+    return reasons
+
+
+@dataclass(frozen=True)
+class Transferable:
+    account: Account
+    cash_balance: Decimal
+    transferred_in_balance: Decimal
+    own_funds: Decimal
+    uncleared_amount: Decimal
+    credit_limit: Decimal
+    available_balance: Decimal
+    transferable_amount: Decimal
+    reasons: list[Reason] = field(default_factory=list)
+    blocked: bool = False
+
+
+def get_transferable(account: Account) -> Transferable:
+    """transferable = max(0, min(cash - transferred_in, available)), with reasons."""
+    cash = account.cash_balance
+    own = account.own_cash
+    available = account.available_balance
+    blocks = source_blocks(account)
+    amount = ZERO if blocks else max(ZERO, min(own, available))
+    reasons = list(blocks)
+    if own < cash:
+        reasons.append(
+            reason(
+                "transferred_in_funds",
+                transferred_in=format_amount(account.transferred_in_balance),
+                cash=format_amount(cash),
+            )
+        )
+    if available < cash:
+        reasons.append(
+            reason(
+                "uncleared_charges",
+                uncleared=format_amount(account.uncleared_amount),
+                available=format_amount(max(ZERO, available)),
+            )
+        )
+    return Transferable(
+        account=account,
+        cash_balance=cash,
+        transferred_in_balance=account.transferred_in_balance,
+        own_funds=own,
+        uncleared_amount=account.uncleared_amount,
+        credit_limit=account.credit_limit,
+        available_balance=available,
+        transferable_amount=amount,
+        reasons=reasons,
+        blocked=bool(blocks),
+    )
+
+
+def transfer_refusals(
+    source: Account, destination: Account, amount: Decimal
+) -> list[Reason]:
+    """Every rule of §3.2 (after permission) that refuses this transfer."""
+    reasons: list[Reason] = []
+    if source.pk == destination.pk:
+        reasons.append(reason("same_account"))
+    reasons += _active_reasons(
+        *({source.pk: source, destination.pk: destination}.values())
+    )
+    if source.currency != destination.currency:
+        reasons.append(
+            reason(
+                "currency_mismatch",
+                source=source.uid,
+                destination=destination.uid,
+                source_currency=source.currency,
+                destination_currency=destination.currency,
+            )
+        )
+    reasons += _same_company_reasons(source, destination)
+    if source.has_overdue:
+        reasons.append(
+            reason(
+                "source_overdue",
+                account=source.uid,
+                available=format_amount(source.available_balance),
+            )
+        )
+    block = self_service_block(source)
+    if block is not None:
+        reasons.append(block)
+    transferable = max(ZERO, min(source.own_cash, source.available_balance))
+    if amount > transferable:
+        reasons.append(
+            reason(
+                "exceeds_transferable",
+                amount=format_amount(amount),
+                transferable=format_amount(transferable),
+                account=source.uid,
+            )
+        )
+    return reasons
+
+
+def _same_company_reasons(source: Account, destination: Account) -> list[Reason]:
+    reasons = []
+    for account in {source.pk: source, destination.pk: destination}.values():
+        reasons += _company_reasons(account)
+    if reasons:
+        return reasons
+    if source.company_id != destination.company_id:
+        reasons.append(
+            reason("different_company", source=source.uid, destination=destination.uid)
+        )
+    return reasons
+
+
+REVOCABLE_TERMS = ("unspent_transferred_in", "remaining_revocable", "available_balance")
+_TERM_CODES = {
+    "unspent_transferred_in": "exceeds_transferred_in_balance",
+    "remaining_revocable": "exceeds_remaining_revocable",
+    "available_balance": "would_cause_overdue",
+}
+
+
+@dataclass(frozen=True)
+class Revocable:
+    source: Account
+    destination: Account
+    unspent_transferred_in: Decimal
+    remaining_revocable: Decimal
+    available_balance: Decimal
+    revocable_amount: Decimal
+    binding: str
+    has_prior_transfer: bool
+
+    def terms(self) -> dict[str, Decimal]:
+        return {name: getattr(self, name) for name in REVOCABLE_TERMS}
+
+
+def revocable_from(
+    source: Account, destination: Account, pair: TransferPair | None
+) -> Revocable:
+    """revocable = max(0, min(D.unspent_transferred_in, remaining(S, D),
+    D.available)), naming the binding (smallest) term."""
+    terms = {
+        "unspent_transferred_in": destination.unspent_transferred_in,
+        "remaining_revocable": pair.remaining_revocable if pair else ZERO,
+        "available_balance": destination.available_balance,
+    }
+    # min() keeps the first of equal values: ties name the earlier term.
+    binding = min(REVOCABLE_TERMS, key=lambda name: terms[name])
+    return Revocable(
+        source=source,
+        destination=destination,
+        revocable_amount=max(ZERO, terms[binding]),
+        binding=binding,
+        has_prior_transfer=pair is not None,
+        **terms,
+    )
+
+
+def get_revocable(source: Account, destination: Account) -> Revocable:
+    pair = TransferPair.objects.filter(source=source, destination=destination).first()
+    return revocable_from(source, destination, pair)
+
+
+def revocation_refusals(revocable: Revocable, amount: Decimal) -> list[Reason]:
+    """Every rule of §3.3 (after permission); exceeded terms binding-first."""
+    source, destination = revocable.source, revocable.destination
+    reasons = _active_reasons(
+        *({source.pk: source, destination.pk: destination}.values())
+    )
+    reasons += _same_company_reasons(source, destination)
+    if not revocable.has_prior_transfer:
+        reasons.append(
+            reason("no_prior_transfer", source=source.uid, destination=destination.uid)
+        )
+        return reasons
+    terms = revocable.terms()
+    exceeded = sorted(
+        (name for name in REVOCABLE_TERMS if amount > max(ZERO, terms[name])),
+        key=lambda name: (terms[name], REVOCABLE_TERMS.index(name)),
+    )
+    for name in exceeded:
+        reasons.append(
+            reason(
+                _TERM_CODES[name],
+                amount=format_amount(amount),
+                limit=format_amount(max(ZERO, terms[name])),
+                source=source.uid,
+                destination=destination.uid,
+            )
+        )
+    return reasons

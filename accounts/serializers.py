@@ -1,0 +1,274 @@
+"""Shapes of the accounts API: input serializers validate, output serializers render."""
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from billing_portal.api import AmountField, StrictSerializer, VisibleRelatedField
+from billing_portal.money import Currency
+
+from .ledger import BOOKS
+from .models import Account, AccountAccess, Company, Movement, Posting
+from .selectors import get_transferable, list_target_accounts, list_visible_accounts
+
+# --- input --------------------------------------------------------------------
+
+
+class CompanyCreateIn(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    registration_number = serializers.CharField(max_length=64)
+
+    def validate_registration_number(self, value):
+        if Company.objects.filter(registration_number=value).exists():
+            raise serializers.ValidationError(
+                _("A company with this registration number exists.")
+            )
+        return value
+
+
+class UserCreateIn(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True)
+    role = serializers.ChoiceField(choices=["customer", "cbm", "operator"])
+
+    def validate_username(self, value):
+        if get_user_model().objects.filter(username=value).exists():
+            raise serializers.ValidationError(
+                _("A user with that username already exists.")
+            )
+        return value
+
+
+class AccountCreateIn(StrictSerializer):
+    uid = serializers.RegexField(
+        r"^\d{16}$", error_messages={"invalid": _("A uid is exactly 16 digits.")}
+    )
+    name = serializers.CharField(max_length=200)
+    company = serializers.PrimaryKeyRelatedField(
+        queryset=Company.objects.all(), allow_null=True, required=False
+    )
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    mobile = serializers.RegexField(
+        r"^\+[1-9]\d{6,14}$",
+        required=False,
+        allow_blank=True,
+        error_messages={
+            "invalid": _("Enter the mobile number in E.164 form, e.g. +8613800138000.")
+        },
+    )
+
+    def validate_uid(self, value):
+        if Account.objects.filter(uid=value).exists():
+            raise serializers.ValidationError(_("An account with this uid exists."))
+        return value
+
+
+class AccountUpdateIn(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    mobile = serializers.RegexField(
+        r"^\+[1-9]\d{6,14}$",
+        required=False,
+        allow_blank=True,
+        error_messages={
+            "invalid": _("Enter the mobile number in E.164 form, e.g. +8613800138000.")
+        },
+    )
+    status = serializers.ChoiceField(choices=Account.Status.choices, required=False)
+    partner_name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True
+    )
+    partner_mode = serializers.ChoiceField(
+        choices=Account.PartnerMode.choices, required=False, allow_blank=True
+    )
+
+
+class AccessGrantIn(StrictSerializer):
+    user = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all())
+    permission = serializers.ChoiceField(choices=AccountAccess.Permission.choices)
+
+
+class AmountIn(StrictSerializer):
+    amount = AmountField()
+
+
+class MovementIn(StrictSerializer):
+    """Body of a transfer or a revocation."""
+
+    source = VisibleRelatedField(queryset_for=list_visible_accounts)
+    destination = VisibleRelatedField(queryset_for=list_target_accounts)
+    amount = AmountField()
+
+
+class RevocableQueryIn(StrictSerializer):
+    destination = VisibleRelatedField(queryset_for=list_target_accounts)
+
+
+# --- output -------------------------------------------------------------------
+
+
+class CompanyOut(serializers.ModelSerializer):
+    class Meta:
+        model = Company
+        fields = [
+            "id",
+            "name",
+            "registration_number",
+            "verification_status",
+            "verified_at",
+            "verified_by",
+            "business_manager",
+            "created_at",
+        ]
+
+
+class AccountOut(serializers.ModelSerializer):
+    cash_balance = AmountField(read_only=True)
+    transferred_in_balance = AmountField(read_only=True)
+    uncleared_amount = AmountField(read_only=True)
+    credit_limit = AmountField(read_only=True)
+    pending_credit_limit = serializers.SerializerMethodField()
+    available_balance = AmountField(read_only=True)
+    has_overdue = serializers.BooleanField(read_only=True)
+    transferable_amount = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Account
+        fields = [
+            "id",
+            "uid",
+            "name",
+            "company",
+            "currency",
+            "status",
+            "mobile",
+            "partner_name",
+            "partner_mode",
+            "cash_balance",
+            "transferred_in_balance",
+            "uncleared_amount",
+            "credit_limit",
+            "pending_credit_limit",
+            "available_balance",
+            "has_overdue",
+            "transferable_amount",
+        ]
+
+    def get_pending_credit_limit(self, account) -> str | None:
+        return None
+
+    def get_transferable_amount(self, account) -> str:
+        return AmountField().to_representation(
+            get_transferable(account).transferable_amount
+        )
+
+
+class AccessOut(serializers.ModelSerializer):
+    class Meta:
+        model = AccountAccess
+        fields = ["id", "user", "account", "permission", "granted_at"]
+
+
+class ReasonOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class TransferableOut(serializers.Serializer):
+    account = serializers.IntegerField(source="account.pk")
+    cash_balance = AmountField()
+    transferred_in_balance = AmountField()
+    own_funds = AmountField()
+    uncleared_amount = AmountField()
+    credit_limit = AmountField()
+    available_balance = AmountField()
+    transferable_amount = AmountField()
+    reasons = ReasonOut(many=True)
+
+
+class RevocableOut(serializers.Serializer):
+    source = serializers.IntegerField(source="source.pk")
+    destination = serializers.IntegerField(source="destination.pk")
+    unspent_transferred_in = AmountField()
+    remaining_revocable = AmountField()
+    available_balance = AmountField()
+    revocable_amount = AmountField()
+    binding = serializers.CharField()
+
+
+class MovementOut(serializers.ModelSerializer):
+    amount = AmountField()
+    created_at = serializers.DateTimeField(source="posted_at")
+
+    class Meta:
+        model = Movement
+        fields = [
+            "id",
+            "kind",
+            "account",
+            "counterparty",
+            "amount",
+            "currency",
+            "effective_at",
+            "created_at",
+            "actor",
+            "memo",
+        ]
+
+
+class TransferOut(serializers.ModelSerializer):
+    source = serializers.IntegerField(source="account_id")
+    destination = serializers.IntegerField(source="counterparty_id")
+    amount = AmountField()
+    created_at = serializers.DateTimeField(source="posted_at")
+
+    class Meta:
+        model = Movement
+        fields = [
+            "id",
+            "source",
+            "destination",
+            "amount",
+            "currency",
+            "created_at",
+            "actor",
+        ]
+
+
+class TransferCreatedOut(TransferOut):
+    revocable_amount = AmountField(source="revocable.revocable_amount")
+
+    class Meta(TransferOut.Meta):
+        fields = [*TransferOut.Meta.fields, "revocable_amount"]
+
+
+class PostingOut(serializers.ModelSerializer):
+    kind = serializers.CharField(source="movement.kind")
+    counterparty = serializers.IntegerField(
+        source="movement.counterparty_id", allow_null=True
+    )
+    change = serializers.SerializerMethodField()
+    amount = AmountField(help_text="Signed, debit positive (double entry).")
+    balance_after = AmountField()
+    effective_at = serializers.DateTimeField(source="movement.effective_at")
+    posted_at = serializers.DateTimeField(source="movement.posted_at")
+
+    class Meta:
+        model = Posting
+        fields = [
+            "id",
+            "movement",
+            "kind",
+            "book",
+            "change",
+            "amount",
+            "balance_after",
+            "currency",
+            "counterparty",
+            "effective_at",
+            "posted_at",
+        ]
+
+    def get_change(self, posting) -> str:
+        """The change of the book's balance as the customer reads it (+ adds)."""
+        _field, normal = BOOKS[(posting.holder_type, posting.book)]
+        return AmountField().to_representation(posting.amount * normal)

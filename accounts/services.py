@@ -1,0 +1,361 @@
+"""Writes for companies, accounts and fund movements. Services are the only writers.
+
+Each service is one transaction (``billing_portal.db.service``: retried as a
+whole on serialization failures when it is the outermost), locks what it
+changes in the global order of ``accounts.ledger`` (accounts by primary key,
+then pairs, then charges), re-reads balances after locking, checks the rules
+through the same selectors the API shows, and raises a ``DomainError`` with
+every failing reason. External effects are queued with ``on_commit`` only.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from billing_portal import audit
+from billing_portal.db import service
+from billing_portal.errors import (
+    RevocationRefused,
+    TransferRefused,
+)
+from billing_portal.money import ZERO
+
+from . import roles
+from .ledger import PROVIDER, decrease, increase, lock_accounts, lock_pair, post
+from .models import (
+    Account,
+    AccountAccess,
+    Charge,
+    Company,
+    Movement,
+    SettlementAllocation,
+)
+from .selectors import (
+    ensure_can_manage,
+    revocable_from,
+    revocation_refusals,
+    transfer_refusals,
+)
+
+User = get_user_model()
+
+
+# --- companies, accounts, users (operator) -----------------------------------
+
+
+@service
+def create_company(*, name: str, registration_number: str, actor) -> Company:
+    company = Company.objects.create(name=name, registration_number=registration_number)
+    audit.record(
+        actor=actor,
+        action="company.create",
+        target=company,
+        after={"name": name, "registration_number": registration_number},
+    )
+    return company
+
+
+@service
+def verify_company(*, company: Company, actor) -> Company:
+    """Mark the company's identity verified, recording who and when (idempotent)."""
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if company.is_verified:
+        return company
+    company.verification_status = Company.Verification.VERIFIED
+    company.verified_at = timezone.now()
+    company.verified_by = actor
+    company.save(update_fields=["verification_status", "verified_at", "verified_by"])
+    audit.record(
+        actor=actor,
+        action="company.verify",
+        target=company,
+        before={"verification_status": "unverified"},
+        after={"verification_status": "verified"},
+    )
+    return company
+
+
+@service
+def create_account(
+    *,
+    uid: str,
+    name: str,
+    company: Company | None,
+    currency: str,
+    mobile: str = "",
+    actor,
+) -> Account:
+    account = Account.objects.create(
+        uid=uid, name=name, company=company, currency=currency, mobile=mobile
+    )
+    audit.record(
+        actor=actor,
+        action="account.create",
+        target=account,
+        after={
+            "uid": uid,
+            "name": name,
+            "currency": currency,
+            "company": company.pk if company else None,
+        },
+    )
+    return account
+
+
+ACCOUNT_EDITABLE = ("name", "mobile", "status", "partner_name", "partner_mode")
+
+
+@service
+def update_account(*, account: Account, actor, **changes) -> Account:
+    """Change an account's descriptive fields (never its balances or currency)."""
+    unknown = set(changes) - set(ACCOUNT_EDITABLE)
+    assert not unknown, f"not editable: {unknown}"
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    before = {k: getattr(account, k) for k in changes}
+    for key, value in changes.items():
+        setattr(account, key, value)
+    account.save(update_fields=list(changes))
+    audit.record(
+        actor=actor,
+        action="account.update",
+        target=account,
+        before=before,
+        after=changes,
+    )
+    return account
+
+
+@service
+def grant_access(*, account: Account, user, permission: str, actor) -> AccountAccess:
+    access, _created = AccountAccess.objects.update_or_create(
+        user=user,
+        account=account,
+        defaults={"permission": permission, "granted_by": actor},
+    )
+    audit.record(
+        actor=actor,
+        action="account.grant_access",
+        target=account,
+        after={"user": user.pk, "permission": permission},
+    )
+    return access
+
+
+@service
+def create_user(*, username: str, password: str, role: str, actor=None):
+    """Create a user with a role: customer, cbm or operator."""
+    groups = roles.ensure_groups()
+    user = User.objects.create_user(username=username, password=password)
+    if role == "operator":
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        user.groups.add(groups[roles.OPERATORS])
+    elif role == "cbm":
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        user.groups.add(groups[roles.CBM])
+    else:
+        # Customers use the admin too (tenant-scoped); is_staff lets them log in.
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    audit.record(actor=actor, action="user.create", target=user, after={"role": role})
+    return user
+
+
+# --- movements ----------------------------------------------------------------
+
+
+@service
+def top_up(*, account: Account, amount: Decimal, actor) -> Movement:
+    """Add own funds to the account, then settle what it owes (SPEC §3.1)."""
+    account = lock_accounts(account.pk)[account.pk]
+    movement = post(
+        kind=Movement.Kind.TOP_UP,
+        account=account,
+        amount=amount,
+        actor=actor,
+        legs=[
+            increase(account, "own_cash", amount),
+            increase(PROVIDER, "funding", amount),
+        ],
+    )
+    _settle_locked(account, actor=actor)
+    return movement
+
+
+def payer_for(account: Account, *, at: datetime) -> Account:
+    """Whose uncleared amount a charge of ``account``'s usage at ``at`` raises.
+
+    The identity until trusteeship relationships exist (SPEC §3.6, §9).
+    """
+    return account
+
+
+@service
+def charge_usage(
+    *,
+    usage_account: Account,
+    amount: Decimal,
+    effective_at: datetime,
+    actor=None,
+    memo: str = "",
+) -> Charge:
+    """Bill ``amount`` to the payer of the usage; settlement pays it later."""
+    payer = payer_for(usage_account, at=effective_at)
+    payer = lock_accounts(payer.pk)[payer.pk]
+    movement = post(
+        kind=Movement.Kind.USAGE_CHARGE,
+        account=payer,
+        counterparty=None if payer.pk == usage_account.pk else usage_account,
+        amount=amount,
+        actor=actor,
+        effective_at=effective_at,
+        memo=memo,
+        legs=[
+            increase(payer, "uncleared", amount),
+            increase(PROVIDER, "revenue", amount),
+        ],
+    )
+    return Charge.objects.create(
+        movement=movement,
+        usage_account=usage_account,
+        payer_account=payer,
+        amount=amount,
+        currency=payer.currency,
+        effective_at=effective_at,
+        outstanding=amount,
+    )
+
+
+@service
+def settle_account(*, account: Account, actor=None) -> Movement | None:
+    """Pay uncleared charges from cash now; None when there is nothing to pay."""
+    account = lock_accounts(account.pk)[account.pk]
+    return _settle_locked(account, actor=actor)
+
+
+def _settle_locked(account: Account, *, actor) -> Movement | None:
+    """Oldest charge first (usage start, then id), transferred-in funds first."""
+    payable = min(account.cash_balance, account.uncleared_amount)
+    if payable <= 0:
+        return None
+    # Charges are locked after their account (global order), by primary key.
+    charges = list(
+        Charge.objects.select_for_update()
+        .filter(payer_account=account, outstanding__gt=0)
+        .order_by("pk")
+    )
+    charges.sort(key=lambda c: (c.effective_at, c.pk))
+    transferred_pool = account.transferred_in_balance
+    left = payable
+    allocations = []
+    for charge in charges:
+        if left <= 0:
+            break
+        paid = min(charge.outstanding, left)
+        from_ti = min(paid, transferred_pool)
+        transferred_pool -= from_ti
+        allocations.append((charge, from_ti, paid - from_ti))
+        left -= paid
+    from_ti_total = sum((a[1] for a in allocations), ZERO)
+    from_own_total = sum((a[2] for a in allocations), ZERO)
+    paid_total = from_ti_total + from_own_total
+    movement = post(
+        kind=Movement.Kind.SETTLEMENT,
+        account=account,
+        amount=paid_total,
+        actor=actor,
+        legs=[
+            decrease(account, "transferred_in", from_ti_total),
+            decrease(account, "own_cash", from_own_total),
+            decrease(account, "uncleared", paid_total),
+        ],
+    )
+    rows = []
+    for charge, from_ti, from_own in allocations:
+        charge.outstanding -= from_ti + from_own
+        charge.save(update_fields=["outstanding"])
+        rows.append(
+            SettlementAllocation(
+                movement=movement,
+                charge=charge,
+                from_transferred_in=from_ti,
+                from_own=from_own,
+            )
+        )
+    SettlementAllocation.objects.bulk_create(rows)
+    return movement
+
+
+def settle_all(*, actor=None) -> int:
+    """Settle every account that has both cash and uncleared charges; count them."""
+    ids = list(
+        Account.objects.with_cash()
+        .filter(uncleared_amount__gt=0, cash__gt=0)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    settled = 0
+    for pk in ids:
+        if settle_account(account=Account(pk=pk), actor=actor) is not None:
+            settled += 1
+    return settled
+
+
+@service
+def transfer_balance(
+    *, source: Account, destination: Account, amount: Decimal, actor
+) -> Movement:
+    """Move own funds from source to destination (SPEC §3.2)."""
+    ensure_can_manage(actor, source)
+    locked = lock_accounts(source.pk, destination.pk)
+    source, destination = locked[source.pk], locked[destination.pk]
+    refusals = transfer_refusals(source, destination, amount)
+    if refusals:
+        raise TransferRefused(refusals)
+    pair = lock_pair(source, destination, create=True)
+    return post(
+        kind=Movement.Kind.TRANSFER,
+        account=source,
+        counterparty=destination,
+        amount=amount,
+        actor=actor,
+        legs=[
+            decrease(source, "own_cash", amount),
+            increase(destination, "transferred_in", amount),
+            increase(pair, "remaining_revocable", amount),
+            increase(PROVIDER, "revocable_control", amount),
+        ],
+    )
+
+
+@service
+def revoke_transfer(
+    *, source: Account, destination: Account, amount: Decimal, actor
+) -> Movement:
+    """Take back from destination funds that source transferred to it (SPEC §3.3)."""
+    ensure_can_manage(actor, source)
+    locked = lock_accounts(source.pk, destination.pk)
+    source, destination = locked[source.pk], locked[destination.pk]
+    pair = None
+    if source.pk != destination.pk:
+        pair = lock_pair(source, destination, create=False)
+    revocable = revocable_from(source, destination, pair)
+    refusals = revocation_refusals(revocable, amount)
+    if refusals:
+        raise RevocationRefused(refusals)
+    return post(
+        kind=Movement.Kind.REVOCATION,
+        account=source,
+        counterparty=destination,
+        amount=amount,
+        actor=actor,
+        legs=[
+            decrease(destination, "transferred_in", amount),
+            increase(source, "own_cash", amount),
+            decrease(pair, "remaining_revocable", amount),
+            decrease(PROVIDER, "revocable_control", amount),
+        ],
+    )

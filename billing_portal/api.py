@@ -1,0 +1,93 @@
+"""API plumbing shared by every app: parsing, fields, errors, pagination.
+
+Check order for every endpoint (SPEC §8): authentication (401) → objects in the
+path visible to the user (404) → body validation (400) → permission (403) →
+idempotency → business rules (409). Views follow it by calling, in order,
+``get_visible_or_404``, ``validate``, a permission check, then ``idempotent``.
+"""
+
+from decimal import Decimal
+
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError
+from .money import AmountError, format_amount, parse_amount
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class AmountField(serializers.Field):
+    """A money amount: a plain decimal string on the wire, ``Decimal`` inside."""
+
+    default_error_messages = {"invalid": _("Enter a valid amount.")}
+
+    def __init__(self, *, positive: bool = True, **kwargs):
+        self.positive = positive
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> Decimal:
+        try:
+            return parse_amount(data, positive=self.positive)
+        except AmountError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def to_representation(self, value) -> str:
+        return format_amount(value)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses body fields it does not know (SPEC §1: never ignored silently)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [_("Unknown field.")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference to an object by id, resolved within what the user may see.
+
+    ``queryset_for(user)`` gives the visible set; an object outside it is
+    reported exactly like an id that does not exist.
+    """
+
+    def __init__(self, *, queryset_for, **kwargs):
+        self.queryset_for = queryset_for
+        kwargs.setdefault("queryset", None)
+        kwargs["read_only"] = False
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.queryset_for(self.context["request"].user)
+
+
+def validate(serializer_class, request, *, data=None, **context) -> dict:
+    serializer = serializer_class(
+        data=request.data if data is None else data,
+        context={"request": request, **context},
+    )
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def get_visible_or_404(queryset, **lookup):
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def exception_handler(exc, context):
+    """Domain errors become 403/409 bodies with their reasons; the rest is DRF's."""
+    if isinstance(exc, DomainError):
+        return Response(exc.as_body(), status=exc.status)
+    return drf_exception_handler(exc, context)

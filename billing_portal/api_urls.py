@@ -1,0 +1,30 @@
+"""The /api/v1/ router: every app's endpoints, by path (SPEC §8)."""
+
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from accounts import api as accounts_api
+from sharing import api as sharing_api
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("users/", accounts_api.UserCreateApi.as_view()),
+    path("companies/", accounts_api.CompanyListCreateApi.as_view()),
+    path("companies/<int:pk>/", accounts_api.CompanyDetailApi.as_view()),
+    path("companies/<int:pk>/verify/", accounts_api.CompanyVerifyApi.as_view()),
+    path("accounts/", accounts_api.AccountListCreateApi.as_view()),
+    path("accounts/<int:pk>/", accounts_api.AccountDetailApi.as_view()),
+    path("accounts/<int:pk>/access/", accounts_api.AccountAccessApi.as_view()),
+    path("accounts/<int:pk>/top-ups/", accounts_api.AccountTopUpApi.as_view()),
+    path("accounts/<int:pk>/settle/", accounts_api.AccountSettleApi.as_view()),
+    path(
+        "accounts/<int:pk>/transferable/", accounts_api.AccountTransferableApi.as_view()
+    ),
+    path("accounts/<int:pk>/revocable/", accounts_api.AccountRevocableApi.as_view()),
+    path("accounts/<int:pk>/ledger/", accounts_api.AccountLedgerApi.as_view()),
+    path("transfers/", accounts_api.TransferListCreateApi.as_view()),
+    path("transfers/<int:pk>/", accounts_api.TransferDetailApi.as_view()),
+    path("revocations/", accounts_api.RevocationListCreateApi.as_view()),
+    path("revocations/<int:pk>/", accounts_api.RevocationDetailApi.as_view()),
+    path("usage/", sharing_api.UsageCreateApi.as_view()),
+]

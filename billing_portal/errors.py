@@ -1,0 +1,145 @@
+"""Domain errors: every refusal carries reason codes and customer sentences.
+
+Services raise these; the API turns them into 403/409 bodies through one
+exception handler (billing_portal.api.exception_handler) and the admin into
+messages. The sentences live here, once, translatable.
+"""
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+MESSAGES = {
+    # permission
+    "no_permission": _(
+        "You need owner or manage permission on account {account} to do this."
+    ),
+    # transfer and revocation
+    "same_account": _("The source and destination must be different accounts."),
+    "account_not_active": _(
+        "Account {account} is {status}; only valid accounts can move funds."
+    ),
+    "currency_mismatch": _(
+        "Account {source} holds {source_currency} and account {destination} holds "
+        "{destination_currency}; funds can only move within one currency."
+    ),
+    "company_not_verified": _(
+        "Account {account} does not belong to a company whose identity is verified."
+    ),
+    "different_company": _(
+        "Accounts {source} and {destination} belong to different companies."
+    ),
+    "source_overdue": _(
+        "Account {account} has an overdue payment (available balance {available}); "
+        "settle it before transferring funds."
+    ),
+    "self_service_disabled": _(
+        "Self-service transfer is disabled for account {account}: {why}"
+    ),
+    "exceeds_transferable": _(
+        "{amount} is more than the {transferable} that account {account} can transfer."
+    ),
+    "no_prior_transfer": _(
+        "Account {source} has never transferred funds to account {destination}, "
+        "so there is nothing to revoke."
+    ),
+    "exceeds_transferred_in_balance": _(
+        "{amount} is more than the {limit} of transferred-in funds that account "
+        "{destination} has not spent yet."
+    ),
+    "exceeds_remaining_revocable": _(
+        "{amount} is more than the {limit} that account {source} transferred to "
+        "account {destination} and has not taken back yet."
+    ),
+    "would_cause_overdue": _(
+        "Taking back {amount} would make account {destination} overdue: its "
+        "available balance is {limit}."
+    ),
+    # informational reasons on the transferable amount
+    "transferred_in_funds": _(
+        "{transferred_in} of your {cash} arrived by transfer and can only be spent, "
+        "not transferred again."
+    ),
+    "uncleared_charges": _(
+        "Billed charges of {uncleared} not yet paid lower the available balance to "
+        "{available}."
+    ),
+    # usage
+    "external_id_conflict": _(
+        "Usage record {external_id} was already received with different details."
+    ),
+    # idempotency
+    "idempotency_key_reused": _(
+        "This Idempotency-Key was already used for a different request."
+    ),
+    "idempotency_request_in_progress": _(
+        "A request with this Idempotency-Key is still being processed; retry shortly."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One machine-readable code and the sentence a customer understands."""
+
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": str(self.message)}
+
+
+def reason(code: str, **params) -> Reason:
+    """Build a Reason with its translated sentence filled in."""
+    return Reason(code=code, message=str(MESSAGES[code]).format(**params))
+
+
+class DomainError(Exception):
+    """A refusal by a business rule. ``status`` is the HTTP status it maps to."""
+
+    status = 409
+    default_detail = _("The request was refused.")
+
+    def __init__(self, reasons: list[Reason], detail: str | None = None):
+        assert reasons, "a refusal always carries at least one reason"
+        self.reasons = list(reasons)
+        self.detail = str(detail or self.default_detail)
+        super().__init__(self.code, self.detail)
+
+    @property
+    def code(self) -> str:
+        return self.reasons[0].code
+
+    def as_body(self) -> dict:
+        return {
+            "code": self.code,
+            "detail": self.detail,
+            "reasons": [r.as_dict() for r in self.reasons],
+        }
+
+
+class RuleViolation(DomainError):
+    """A business rule refused the request (409)."""
+
+
+class TransferRefused(RuleViolation):
+    default_detail = _("The transfer cannot be made.")
+
+
+class RevocationRefused(RuleViolation):
+    default_detail = _("The funds cannot be taken back.")
+
+
+class UsageConflict(RuleViolation):
+    default_detail = _("The usage record conflicts with one already received.")
+
+
+class IdempotencyConflict(RuleViolation):
+    default_detail = _("The Idempotency-Key cannot be used for this request.")
+
+
+class ActionForbidden(DomainError):
+    """The user may see the object but has no right to act on it (403)."""
+
+    status = 403
+    default_detail = _("You do not have permission to do this.")

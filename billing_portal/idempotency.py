@@ -1,0 +1,108 @@
+"""Idempotency-Key for money-moving POSTs (SPEC §8).
+
+The key's row is inserted in the same transaction as the movement. A second
+request with the same key blocks on the unique index until the first commits
+(then replays its response) or rolls back (then proceeds itself); if it waits
+longer than ``LOCK_TIMEOUT`` it gets 409 ``idempotency_request_in_progress``.
+A 409 refusal is stored and replayed too; an unexpected error stores nothing.
+"""
+
+import hashlib
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Model
+from django.utils import timezone
+from rest_framework.response import Response
+
+from .db import run_in_transaction
+from .errors import DomainError, IdempotencyConflict, reason
+from .models import IdempotencyRecord
+
+LOCK_TIMEOUT = "10s"
+HEADER = "Idempotency-Key"
+
+
+def _canonical(value):
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, Model):
+        return value.pk
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def fingerprint(request, validated: dict) -> str:
+    payload = json.dumps(
+        [request.method, request.path, _canonical(validated)],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def idempotent(request, validated: dict, action) -> Response:
+    """Run ``action() -> (status, body)`` at most once per (user, key, request)."""
+    key = request.headers.get(HEADER)
+    if not key:
+        return _respond(*run_in_transaction(_run_action, action))
+    print_ = fingerprint(request, validated)
+    try:
+        status, body = run_in_transaction(
+            _run_keyed, request.user, key[:255], print_, action
+        )
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        err = IdempotencyConflict([reason("idempotency_request_in_progress")])
+        status, body = err.status, err.as_body()
+    return _respond(status, body)
+
+
+def _run_action(action):
+    try:
+        with transaction.atomic():
+            return action()
+    except DomainError as err:
+        return err.status, err.as_body()
+
+
+def _run_keyed(user, key, print_, action):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    expired_before = timezone.now() - timedelta(
+        hours=settings.IDEMPOTENCY_KEY_TTL_HOURS
+    )
+    IdempotencyRecord.objects.filter(
+        user=user, key=key, created_at__lt=expired_before
+    ).delete()
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                user=user, key=key, fingerprint=print_
+            )
+    except IntegrityError:
+        record = IdempotencyRecord.objects.get(user=user, key=key)
+        if record.fingerprint != print_:
+            err = IdempotencyConflict([reason("idempotency_key_reused")])
+            return err.status, err.as_body()
+        return record.response_status, record.response_body
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = 0")
+    status, body = _run_action(action)
+    record.response_status = status
+    record.response_body = body
+    record.save(update_fields=["response_status", "response_body"])
+    return status, body
+
+
+def _respond(status, body) -> Response:
+    return Response(body, status=status)

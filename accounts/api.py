@@ -210,8 +210,9 @@ class TransferListCreateApi(generics.ListAPIView):
 
         def action():
             movement = services.transfer_balance(actor=request.user, **data)
+            # The movement holds the rows as the service left them (locked, fresh).
             movement.revocable = selectors.get_revocable(
-                data["source"], data["destination"]
+                movement.account, movement.counterparty
             )
             return status.HTTP_201_CREATED, TransferCreatedOut(movement).data
 

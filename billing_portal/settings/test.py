@@ -1,6 +1,12 @@
 """Test settings: real PostgreSQL (embedded by default), fast hashing."""
 
 from .base import *  # noqa: F403
+from .base import DATABASES, env
+
+# Separate names let several test runs share one server at once.
+DATABASES["default"]["TEST"] = {
+    "NAME": env("TEST_DB_NAME", default="test_billing_portal")
+}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # live_server cannot serve WhiteNoise's hashed names; plain storage in tests.
@@ -9,3 +15,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# Serve static files from the apps' folders, no collectstatic needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

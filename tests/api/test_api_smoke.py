@@ -38,10 +38,12 @@ def test_transfer_via_api_with_idempotency(
     r = client.get(f"/api/v1/accounts/{s.pk}/ledger/").json()
     assert r["count"] == 2, r
     r = client.post("/api/v1/transfers/", {**body, "amount": "1.005"}, format="json")
-    assert r.status_code == 400 and "amount" in r.json(), r.content
+    assert r.status_code == 400, r.content
+    assert "amount" in r.json()
     r = client.post("/api/v1/transfers/", {**body, "extra": 1}, format="json")
-    assert r.status_code == 400 and "extra" in r.json(), r.content
+    assert r.status_code == 400, r.content
+    assert "extra" in r.json()
     r = client.post("/api/v1/revocations/", {**body, "amount": "30"}, format="json")
     assert r.status_code == 409, r.content
-    print(r.json())
+    assert r.json()["code"] == "exceeds_transferred_in_balance"
     assert client.get("/api/schema/").status_code == 200

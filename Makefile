@@ -52,7 +52,7 @@ check-ledger: $(STAMP)
 	$(BIN)/python -m billing_portal.launcher manage check_ledger
 
 bench: $(STAMP)
-	$(BIN)/python -m billing_portal.launcher manage shell -c "import runpy; runpy.run_path('bench/run.py', run_name='__main__')"
+	$(BIN)/python -m billing_portal.launcher bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

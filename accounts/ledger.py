@@ -162,6 +162,8 @@ def post(
         field, normal = BOOKS[(leg.holder_type, leg.book)]
         balance_after = None
         if field is not None:
+            if id(leg.holder) not in touched and isinstance(leg.holder, Account):
+                leg.holder._available_before = leg.holder.available_balance
             balance_after = getattr(leg.holder, field) + leg.delta
             setattr(leg.holder, field, balance_after)
             touched[id(leg.holder)] = leg.holder
@@ -184,7 +186,11 @@ def post(
             if f and htype == HOLDER_TYPES[type(holder)]
         ]
         holder.save(update_fields=fields)
-        if isinstance(holder, Account):
+        # An episode is open exactly while available < 0, so only a balance
+        # that is or was negative can open or close one.
+        if isinstance(holder, Account) and min(
+            holder._available_before, holder.available_balance
+        ) < 0:
             track_overdue(holder, at=now)
     return movement
 

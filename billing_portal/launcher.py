@@ -7,6 +7,7 @@ process exits; with DATABASE_URL set, that server is used as it is.
     python -m billing_portal.launcher run     # migrate, demo data, web + worker
     python -m billing_portal.launcher test …  # pytest with the given arguments
     python -m billing_portal.launcher manage …  # any manage.py command
+    python -m billing_portal.launcher bench [script]  # a benchmark in bench/
 """
 
 import os
@@ -110,6 +111,10 @@ def main(argv: list[str]) -> int:
         return run()
     if command == "test":
         return test(rest)
+    if command == "bench":
+        ensure_database()
+        script = ROOT / "bench" / (rest[0] if rest else "ledger_bench.py")
+        return subprocess.run([sys.executable, str(script)], cwd=ROOT).returncode
     if command == "manage":
         ensure_database()
         return manage(*rest, check=False)

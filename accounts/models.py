@@ -350,6 +350,7 @@ class Posting(ImmutableModel):
     objects = MovementQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("ledger line")
         ordering = ["-id"]
         indexes = [models.Index(fields=["holder_type", "holder_id", "book", "-id"])]
         constraints = [
@@ -360,6 +361,14 @@ class Posting(ImmutableModel):
 
     def __str__(self):
         return f"{self.holder_type}#{self.holder_id}.{self.book} {self.amount}"
+
+    @property
+    def change(self) -> Decimal:
+        """The book's balance change as a customer reads it (+ adds to the book)."""
+        from .ledger import BOOKS
+
+        _field, normal = BOOKS[(self.holder_type, self.book)]
+        return self.amount * normal
 
 
 class Charge(models.Model):

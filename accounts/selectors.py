@@ -5,6 +5,7 @@ on the rows they have locked and the API shows exactly the numbers the services
 enforce (one source of truth).
 """
 
+import copy
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -325,3 +326,80 @@ def revocation_refusals(revocable: Revocable, amount: Decimal) -> list[Reason]:
             )
         )
     return reasons
+
+
+@dataclass(frozen=True)
+class TransferPairs:
+    outgoing: list[Revocable]
+    incoming: list[Revocable]
+
+
+def list_transfer_pairs(account: Account) -> TransferPairs:
+    """Who this account sent funds to and received funds from, with what is
+    still revocable from each pair (the account page's transfer panels)."""
+    pairs = TransferPair.objects.filter(Q(source=account) | Q(destination=account))
+    pairs = pairs.select_related("source__company", "destination__company").order_by(
+        "pk"
+    )
+    outgoing, incoming = [], []
+    for pair in pairs:
+        if pair.source_id == account.pk:
+            outgoing.append(revocable_from(account, pair.destination, pair))
+        else:
+            incoming.append(revocable_from(pair.source, account, pair))
+    return TransferPairs(outgoing=outgoing, incoming=incoming)
+
+
+def list_transfer_targets(user, source: Account) -> QuerySet[Account]:
+    """Destinations the portal offers for a transfer out of ``source``: the other
+    accounts of its verified company that the user may name (uid and name)."""
+    if source.company is None or not source.company.is_verified:
+        return Account.objects.none()
+    return (
+        list_target_accounts(user)
+        .filter(company=source.company_id)
+        .exclude(pk=source.pk)
+    )
+
+
+@dataclass(frozen=True)
+class MovementPreview:
+    """A movement's effect before it is made: both accounts before and after."""
+
+    reasons: list[Reason]
+    source_before: Account
+    source_after: Account
+    destination_before: Account
+    destination_after: Account
+    amount: Decimal
+
+
+def _after(account: Account, **deltas) -> Account:
+    result = copy.copy(account)
+    for name, delta in deltas.items():
+        setattr(result, name, getattr(result, name) + delta)
+    return result
+
+
+def preview_transfer(source: Account, destination: Account, amount: Decimal):
+    """The refusal reasons, or the balances a transfer would leave (§3.2)."""
+    return MovementPreview(
+        reasons=transfer_refusals(source, destination, amount),
+        source_before=source,
+        source_after=_after(source, own_cash=-amount),
+        destination_before=destination,
+        destination_after=_after(destination, transferred_in_balance=amount),
+        amount=amount,
+    )
+
+
+def preview_revocation(source: Account, destination: Account, amount: Decimal):
+    """The refusal reasons, or the balances a revocation would leave (§3.3)."""
+    return MovementPreview(
+        reasons=revocation_refusals(get_revocable(source, destination), amount),
+        source_before=source,
+        source_after=_after(source, own_cash=amount),
+        destination_before=destination,
+        destination_after=_after(destination, transferred_in_balance=-amount),
+        amount=amount,
+    )

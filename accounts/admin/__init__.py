@@ -1,0 +1,3 @@
+"""The portal's admin for unified account management (tenant-scoped)."""
+
+from . import accounts, companies, ledger  # noqa: F401

@@ -1,0 +1,209 @@
+"""The ledger in the admin: read-only for everyone, scoped like everything else."""
+
+from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.utils.translation import gettext_lazy as _
+
+from billing_portal.admin_base import CsvExportMixin, ReadOnlyAdmin, ScopedAdmin
+from billing_portal.money import format_amount
+
+from .. import roles, selectors
+from ..ledger import BOOKS
+from ..models import (
+    Account,
+    Charge,
+    Movement,
+    OverdueEpisode,
+    Posting,
+    TransferPair,
+)
+
+
+class VisibleAccountFilter(admin.SimpleListFilter):
+    """Filter by one of the accounts the user may see (never others)."""
+
+    title = _("account")
+    parameter_name = "account"
+    field = "holder_id"
+
+    def lookups(self, request, model_admin):
+        accounts = selectors.list_visible_accounts(request.user).order_by("uid")
+        return [(a.pk, f"{a.name} ({a.uid})") for a in accounts[:500]]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(**{self.field: int(self.value())})
+        return queryset
+
+
+class MovementAccountFilter(VisibleAccountFilter):
+    field = "account"
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            pk = int(self.value())
+            return queryset.filter(account=pk) | queryset.filter(counterparty=pk)
+        return queryset
+
+
+def _account_of_posting():
+    accounts = Account.objects.filter(pk=OuterRef("holder_id"))
+    return {
+        "account_uid": Subquery(accounts.values("uid")[:1]),
+        "account_name": Subquery(accounts.values("name")[:1]),
+    }
+
+
+def _change(posting) -> str:
+    _field, normal = BOOKS[(posting.holder_type, posting.book)]
+    return format_amount(posting.amount * normal)
+
+
+@admin.register(Posting)
+class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
+    """Ledger lines of the accounts the user may see; filters and CSV export."""
+
+    list_display = [
+        "posted_at",
+        "account",
+        "kind",
+        "book",
+        "change",
+        "balance",
+        "currency",
+        "movement_link",
+    ]
+    list_filter = [VisibleAccountFilter, "movement__kind", "book", "currency"]
+    date_hierarchy = "movement__posted_at"
+    ordering = ["-id"]
+    change_list_template = "admin/accounts/posting/change_list.html"
+    csv_filename = "ledger.csv"
+    csv_fields = [
+        ("posted_at", lambda p: p.movement.posted_at.isoformat()),
+        ("effective_at", lambda p: p.movement.effective_at.isoformat()),
+        ("account_uid", lambda p: p.account_uid),
+        ("account_name", lambda p: p.account_name),
+        ("movement", lambda p: p.movement_id),
+        ("kind", lambda p: p.movement.kind),
+        ("book", lambda p: p.book),
+        ("change", _change),
+        ("balance_after", lambda p: format_amount(p.balance_after)),
+        ("currency", lambda p: p.currency),
+    ]
+
+    def scope(self, user):
+        visible = selectors.list_visible_accounts(user).values("pk")
+        return (
+            Posting.objects.filter(holder_type="account", holder_id__in=visible)
+            .select_related("movement")
+            .annotate(**_account_of_posting())
+        )
+
+    @admin.display(description=_("Posted at"), ordering="movement__posted_at")
+    def posted_at(self, obj):
+        return obj.movement.posted_at
+
+    @admin.display(description=_("Account"))
+    def account(self, obj):
+        return f"{obj.account_name} ({obj.account_uid})"
+
+    @admin.display(description=_("Movement"))
+    def kind(self, obj):
+        return obj.movement.get_kind_display()
+
+    @admin.display(description=_("Change"))
+    def change(self, obj):
+        return _change(obj)
+
+    @admin.display(description=_("Balance after"))
+    def balance(self, obj):
+        return format_amount(obj.balance_after)
+
+    @admin.display(description=_("Movement #"))
+    def movement_link(self, obj):
+        return obj.movement_id
+
+
+class PostingInline(admin.TabularInline):
+    model = Posting
+    fields = ["holder_type", "holder_id", "book", "amount", "balance_after", "currency"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # The legs show other accounts' balances: operators only.
+        return roles.is_operator(request.user)
+
+
+@admin.register(Movement)
+class MovementAdmin(ScopedAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "account",
+        "counterparty",
+        "amount",
+        "currency",
+        "effective_at",
+        "posted_at",
+        "actor",
+    ]
+    list_filter = ["kind", MovementAccountFilter, "currency"]
+    list_select_related = ["account", "counterparty", "actor"]
+    date_hierarchy = "posted_at"
+    ordering = ["-posted_at", "-id"]
+    fields = [
+        "kind",
+        "account",
+        "counterparty",
+        "amount",
+        "currency",
+        "effective_at",
+        "posted_at",
+        "actor",
+        "memo",
+        "reverses",
+    ]
+    readonly_fields = fields
+    inlines = [PostingInline]
+
+    def scope(self, user):
+        return selectors.list_visible_movements(user)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if roles.is_operator(request.user) else []
+
+
+@admin.register(Charge)
+class ChargeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "usage_account",
+        "payer_account",
+        "amount",
+        "outstanding",
+        "effective_at",
+    ]
+    list_select_related = ["usage_account", "payer_account"]
+    ordering = ["-id"]
+
+
+@admin.register(TransferPair)
+class TransferPairAdmin(ReadOnlyAdmin):
+    list_display = ["source", "destination", "remaining_revocable", "currency"]
+    list_select_related = ["source", "destination"]
+    ordering = ["id"]
+
+
+@admin.register(OverdueEpisode)
+class OverdueEpisodeAdmin(ReadOnlyAdmin):
+    list_display = ["account", "start", "end"]
+    list_select_related = ["account"]
+    ordering = ["-start"]

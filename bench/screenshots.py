@@ -1,0 +1,86 @@
+"""Take the README's screenshots with headless Chromium (Playwright).
+
+Usage: start the portal (`make run`), then
+    .venv/bin/python bench/screenshots.py [base-url]
+Screenshots go to docs/screenshots/. Uses the system Chromium
+(/usr/bin/chromium or $CHROMIUM); never downloads a browser.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000"
+OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "demo-pass-123"
+
+
+def login(page, username):
+    page.goto(f"{BASE}/admin/logout/")
+    page.goto(f"{BASE}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+
+def account_id(page, uid):
+    page.goto(f"{BASE}/admin/accounts/account/?q={uid}")
+    href = page.locator("#result_list tbody a").first.get_attribute("href")
+    return re.search(r"/account/(\d+)/", href).group(1)
+
+
+def shot(page, name):
+    page.screenshot(path=str(OUT / name), full_page=True)
+    print("wrote", OUT / name)
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        login(page, "alice")
+        page.goto(f"{BASE}/admin/accounts/account/")
+        shot(page, "accounts-overview.png")
+        dev = account_id(page, "1000000000000002")
+        page.goto(f"{BASE}/admin/accounts/account/{dev}/change/")
+        shot(page, "account-page.png")
+        main_id = account_id(page, "1000000000000001")
+        page.goto(f"{BASE}/admin/accounts/account/{main_id}/transfer/")
+        page.evaluate(
+            "([id, text]) => { const s = document.querySelector('#id_destination');"
+            " s.add(new Option(text, id, true, true)); }",
+            [dev, "Acme Dev (1000000000000002)"],
+        )
+        page.fill("#id_amount", "25.00")
+        page.click("input[type=submit]")
+        shot(page, "transfer-confirm.png")
+        page.goto(f"{BASE}/admin/accounts/account/{dev}/transfer/")
+        page.evaluate(
+            "([id, text]) => { const s = document.querySelector('#id_destination');"
+            " s.add(new Option(text, id, true, true)); }",
+            [main_id, "Acme Main (1000000000000001)"],
+        )
+        page.fill("#id_amount", "100.00")
+        page.click("input[type=submit]")
+        shot(page, "transfer-refused.png")
+        page.goto(f"{BASE}/admin/accounts/posting/?account={dev}")
+        shot(page, "ledger.png")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -30,7 +30,14 @@ def list_visible_accounts(user) -> QuerySet[Account]:
         return qs
     if roles.is_cbm(user):
         return qs.filter(company__business_manager=user)
-    return qs.filter(access__user=user).distinct()
+    from .selectors_structure import list_consumption_visible_members
+
+    # Own access, plus members whose relationship lets this user's management
+    # account check their consumption (read-only: acting needs access rows).
+    return qs.filter(
+        Q(pk__in=AccountAccess.objects.filter(user=user).values("account"))
+        | Q(pk__in=list_consumption_visible_members(user).values("pk"))
+    )
 
 
 def list_visible_companies(user) -> QuerySet[Company]:
@@ -38,7 +45,9 @@ def list_visible_companies(user) -> QuerySet[Company]:
         return Company.objects.all()
     if roles.is_cbm(user):
         return Company.objects.filter(business_manager=user)
-    return Company.objects.filter(accounts__access__user=user).distinct()
+    return Company.objects.filter(
+        pk__in=AccountAccess.objects.filter(user=user).values("account__company")
+    )
 
 
 def list_target_accounts(user) -> QuerySet[Account]:

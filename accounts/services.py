@@ -48,6 +48,9 @@ User = get_user_model()
 @service
 def create_company(*, name: str, registration_number: str, actor) -> Company:
     company = Company.objects.create(name=name, registration_number=registration_number)
+    from .services_structure import create_root_folder
+
+    create_root_folder(company)
     audit.record(
         actor=actor,
         action="company.create",
@@ -87,8 +90,15 @@ def create_account(
     mobile: str = "",
     actor,
 ) -> Account:
+    # A company's accounts join its organization at its root folder.
+    folder = company.folders.filter(parent__isnull=True).first() if company else None
     account = Account.objects.create(
-        uid=uid, name=name, company=company, currency=currency, mobile=mobile
+        uid=uid,
+        name=name,
+        company=company,
+        currency=currency,
+        mobile=mobile,
+        folder=folder,
     )
     audit.record(
         actor=actor,
@@ -186,11 +196,12 @@ def top_up(*, account: Account, amount: Decimal, actor) -> Movement:
 
 
 def payer_for(account: Account, *, at: datetime) -> Account:
-    """Whose uncleared amount a charge of ``account``'s usage at ``at`` raises.
+    """Whose uncleared amount a charge of ``account``'s usage at ``at`` raises:
+    the management account under a trusteeship active at ``at``, else itself
+    (SPEC §3.6, §9)."""
+    from .selectors_structure import get_trusteeship_payer
 
-    The identity until trusteeship relationships exist (SPEC §3.6, §9).
-    """
-    return account
+    return get_trusteeship_payer(account, at) or account
 
 
 @service

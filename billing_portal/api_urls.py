@@ -1,13 +1,13 @@
 """The /api/v1/ router: every app's endpoints, by path (SPEC §8)."""
 
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
 from accounts import api as accounts_api
+from accounts import api_structure as structure_api
 from sharing import api as sharing_api
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", accounts_api.TokenObtainApi.as_view(), name="api-token"),
     path("users/", accounts_api.UserCreateApi.as_view()),
     path("companies/", accounts_api.CompanyListCreateApi.as_view()),
     path("companies/<int:pk>/", accounts_api.CompanyDetailApi.as_view()),
@@ -26,5 +26,32 @@ urlpatterns = [
     path("transfers/<int:pk>/", accounts_api.TransferDetailApi.as_view()),
     path("revocations/", accounts_api.RevocationListCreateApi.as_view()),
     path("revocations/<int:pk>/", accounts_api.RevocationDetailApi.as_view()),
+    path(
+        "companies/<int:pk>/management-account/",
+        structure_api.CompanyManagementAccountApi.as_view(),
+    ),
+    path("relationships/", structure_api.RelationshipListCreateApi.as_view()),
+    path("relationships/<int:pk>/", structure_api.RelationshipDetailApi.as_view()),
+    path(
+        "relationships/<int:pk>/confirm/",
+        structure_api.RelationshipConfirmApi.as_view(),
+    ),
+    path(
+        "relationships/<int:pk>/reject/", structure_api.RelationshipRejectApi.as_view()
+    ),
+    path(
+        "relationships/<int:pk>/cancel/", structure_api.RelationshipCancelApi.as_view()
+    ),
+    path(
+        "relationships/<int:pk>/terminate/",
+        structure_api.RelationshipTerminateApi.as_view(),
+    ),
+    path(
+        "relationships/<int:pk>/permissions/",
+        structure_api.RelationshipPermissionsApi.as_view(),
+    ),
+    path("folders/", structure_api.FolderListCreateApi.as_view()),
+    path("folders/<int:pk>/", structure_api.FolderDetailApi.as_view()),
+    path("folders/<int:pk>/accounts/", structure_api.FolderAccountsApi.as_view()),
     path("usage/", sharing_api.UsageCreateApi.as_view()),
 ]

@@ -64,6 +64,27 @@ MESSAGES = {
         "Billed charges of {uncleared} not yet paid lower the available balance to "
         "{available}."
     ),
+    # relationships (§3.6)
+    "not_management_account": _(
+        "Account {account} is not the enterprise management account of its company."
+    ),
+    "member_has_active_relationship": _(
+        "Account {member} already has a pending or active financial relationship."
+    ),
+    "member_overdue": _(
+        "Account {member} has an overdue payment (available balance {available}); a "
+        "trusteeship needs it to have none."
+    ),
+    "invalid_state": _("This is {state}; it cannot be {action}."),
+    # resource directory (§3.7)
+    "folder_depth_exceeded": _(
+        "Folders can be at most {limit} levels below the root; this would need {depth}."
+    ),
+    "folder_not_empty": _(
+        "Folder {folder} still holds accounts or folders; empty it first."
+    ),
+    "folder_cycle": _("A folder cannot be moved into itself or one of its subfolders."),
+    "root_folder": _("The root folder is the organization; it cannot be {action}."),
     # usage
     "external_id_conflict": _(
         "Usage record {external_id} was already received with different details."
@@ -128,6 +149,14 @@ class TransferRefused(RuleViolation):
 
 class RevocationRefused(RuleViolation):
     default_detail = _("The funds cannot be taken back.")
+
+
+class RelationshipRefused(RuleViolation):
+    default_detail = _("The financial relationship change was refused.")
+
+
+class DirectoryRefused(RuleViolation):
+    default_detail = _("The resource directory change was refused.")
 
 
 class UsageConflict(RuleViolation):

@@ -4,7 +4,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from accounts.models import Account, AccountAccess, Company
+from accounts.models import Account, AccountAccess, Company, Folder
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -25,10 +25,17 @@ class UserFactory(factory.django.DjangoModelFactory):
 class CompanyFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Company
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Company {n}")
     registration_number = factory.Sequence(lambda n: f"REG{n:010d}")
     verification_status = Company.Verification.VERIFIED
+
+    @factory.post_generation
+    def root_folder(obj, create, extracted, **kwargs):
+        """Every company has its root folder, as create_company makes it."""
+        if create:
+            Folder.objects.create(company=obj, name=obj.name[:100], depth=0)
 
 
 class AccountFactory(factory.django.DjangoModelFactory):
@@ -38,6 +45,11 @@ class AccountFactory(factory.django.DjangoModelFactory):
     uid = factory.Sequence(lambda n: f"{1000000000000000 + n}")
     name = factory.Sequence(lambda n: f"Account {n}")
     company = factory.SubFactory(CompanyFactory)
+    folder = factory.LazyAttribute(
+        lambda o: (
+            o.company.folders.filter(parent__isnull=True).first() if o.company else None
+        )
+    )
     currency = "CNY"
     mobile = "+8613800138000"
 

@@ -46,6 +46,17 @@ class Company(models.Model):
         related_name="managed_companies",
         help_text=_("The customer business manager (CBM) of this company."),
     )
+    management_account = models.ForeignKey(
+        "accounts.Account",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_(
+            "The enterprise management account: invites members, pays for "
+            "trusteeship members, receives coupon credit pools."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -114,6 +125,14 @@ class Account(models.Model):
     partner_name = models.CharField(max_length=200, blank=True)
     partner_mode = models.CharField(
         max_length=16, choices=PartnerMode.choices, blank=True, default=PartnerMode.NONE
+    )
+    folder = models.ForeignKey(
+        "accounts.Folder",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+        help_text=_("Where the account sits in its company's resource directory."),
     )
 
     # Cached balances: written only by accounts.ledger.post.
@@ -365,7 +384,7 @@ class Posting(ImmutableModel):
     @property
     def change(self) -> Decimal:
         """The book's balance change as a customer reads it (+ adds to the book)."""
-        from .ledger import BOOKS
+        from accounts.ledger import BOOKS
 
         _field, normal = BOOKS[(self.holder_type, self.book)]
         return self.amount * normal

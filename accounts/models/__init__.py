@@ -1,0 +1,21 @@
+"""Models of unified account management, by entity."""
+
+from .funds import (  # noqa: F401
+    Account,
+    AccountAccess,
+    AccountQuerySet,
+    Charge,
+    Company,
+    ImmutableModel,
+    Movement,
+    MovementQuerySet,
+    OverdueEpisode,
+    Posting,
+    SettlementAllocation,
+    TransferPair,
+)
+from .structure import (  # noqa: F401
+    FinancialRelationship,
+    Folder,
+    RelationshipPermission,
+)

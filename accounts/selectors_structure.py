@@ -1,0 +1,149 @@
+"""Reads of the enterprise structure: relationships as of a time, the directory."""
+
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet
+
+from . import roles
+from .models import Account, AccountAccess, FinancialRelationship, Folder
+from .models.structure import RelationshipPermission
+
+Status = FinancialRelationship.Status
+
+
+def get_payment_relationship_at(
+    management_account, member_account, at: datetime
+) -> FinancialRelationship | None:
+    """The relationship between M and X that was active at ``at``, if any.
+
+    Either type counts as the payment relationship (SPEC §3.6, §5).
+    """
+    return (
+        FinancialRelationship.objects.active_at(at)
+        .filter(management_account=management_account, member_account=member_account)
+        .first()
+    )
+
+
+def get_trusteeship_payer(member_account, at: datetime) -> Account | None:
+    """The management account paying the member's bills at ``at``, if any."""
+    relationship = (
+        FinancialRelationship.objects.active_at(at)
+        .filter(
+            member_account=member_account, type=FinancialRelationship.Type.TRUSTEESHIP
+        )
+        .select_related("management_account")
+        .first()
+    )
+    return relationship.management_account if relationship else None
+
+
+def get_open_relationship(member_account) -> FinancialRelationship | None:
+    """The member's pending or active relationship (at most one exists)."""
+    return (
+        FinancialRelationship.objects.filter(
+            member_account=member_account, status__in=[Status.PENDING, Status.ACTIVE]
+        )
+        .select_related("management_account")
+        .first()
+    )
+
+
+def list_consumption_visible_members(user) -> QuerySet[Account]:
+    """Members whose active relationship grants CHECK_TARGET_CONSUMPTION to the
+    administrators (any permission) of their management account."""
+    managed = AccountAccess.objects.filter(user=user).values("account")
+    member_ids = FinancialRelationship.objects.filter(
+        status=Status.ACTIVE,
+        management_account__in=managed,
+        permissions__contains=[RelationshipPermission.CHECK_TARGET_CONSUMPTION],
+    ).values("member_account")
+    return Account.objects.filter(pk__in=member_ids)
+
+
+def get_credit_limit_authority(account: Account) -> Account | None:
+    """Whose administrators set this account's credit limit (credit control hook).
+
+    Under an active relationship with SYNCHRONIZE_FINANCE_IDENTITY, only the
+    management account's; otherwise the account's own (None).
+    """
+    relationship = (
+        FinancialRelationship.objects.filter(
+            member_account=account,
+            status=Status.ACTIVE,
+            permissions__contains=[RelationshipPermission.SYNCHRONIZE_FINANCE_IDENTITY],
+        )
+        .select_related("management_account")
+        .first()
+    )
+    return relationship.management_account if relationship else None
+
+
+def list_visible_relationships(user) -> QuerySet[FinancialRelationship]:
+    from .selectors import list_visible_accounts
+
+    qs = FinancialRelationship.objects.select_related(
+        "management_account", "member_account", "invited_by", "responded_by", "ended_by"
+    )
+    if roles.is_operator(user):
+        return qs
+    visible = list_visible_accounts(user).values("pk")
+    return qs.filter(Q(management_account__in=visible) | Q(member_account__in=visible))
+
+
+def list_visible_folders(user) -> QuerySet[Folder]:
+    from .selectors import list_visible_companies
+
+    return Folder.objects.filter(
+        company__in=list_visible_companies(user)
+    ).select_related("company", "parent")
+
+
+def get_root_folder(company) -> Folder:
+    return Folder.objects.get(company=company, parent__isnull=True)
+
+
+def get_subtree_ids(folder: Folder) -> list[int]:
+    """The folder and every folder below it (at most 5 levels)."""
+    ids, frontier = [folder.pk], [folder.pk]
+    while frontier:
+        frontier = list(
+            Folder.objects.filter(parent__in=frontier).values_list("pk", flat=True)
+        )
+        ids += frontier
+    return ids
+
+
+def list_accounts_under(folder: Folder) -> QuerySet[Account]:
+    """Every account in the folder and below it (what an organization share means)."""
+    return Account.objects.filter(folder__in=get_subtree_ids(folder))
+
+
+def get_folder_tree(company) -> list[dict]:
+    """The company's directory in display order: each folder with its depth, its
+    own accounts and the accounts in its whole subtree."""
+    folders = list(
+        Folder.objects.filter(company=company).annotate(own=Count("accounts"))
+    )
+    children: dict[int | None, list[Folder]] = {}
+    for folder in folders:
+        children.setdefault(folder.parent_id, []).append(folder)
+    for siblings in children.values():
+        siblings.sort(key=lambda f: (f.name, f.pk))
+    rows: list[dict] = []
+
+    def walk(folder):
+        row = {
+            "folder": folder,
+            "depth": folder.depth,
+            "accounts": folder.own,
+            "total": folder.own,
+        }
+        rows.append(row)
+        for child in children.get(folder.pk, []):
+            row["total"] += walk(child)
+        return row["total"]
+
+    for root in children.get(None, []):
+        walk(root)
+    return rows

@@ -1,0 +1,449 @@
+"""Writes of the enterprise structure: the management account, financial
+relationships (SPEC §3.6) and the resource directory (§3.7).
+
+Lock order, as for money: accounts by primary key first, then the relationship
+row; the directory of a company is changed under a lock on its root folder.
+"""
+
+from django.utils import timezone
+
+from billing_portal import audit
+from billing_portal.db import service
+from billing_portal.errors import (
+    ActionForbidden,
+    DirectoryRefused,
+    RelationshipRefused,
+    reason,
+)
+from billing_portal.money import format_amount
+
+from . import roles
+from .ledger import lock_accounts
+from .models import Account, AccountAccess, Company, FinancialRelationship, Folder
+from .models.structure import MAX_FOLDER_DEPTH
+from .selectors import can_manage, ensure_can_manage
+from .selectors_structure import get_open_relationship, get_subtree_ids
+
+Status = FinancialRelationship.Status
+Type = FinancialRelationship.Type
+
+
+def _company_reasons(*accounts: Account):
+    reasons = [
+        reason("company_not_verified", account=a.uid)
+        for a in accounts
+        if a.company is None or not a.company.is_verified
+    ]
+    if not reasons and len({a.company_id for a in accounts}) > 1:
+        reasons.append(
+            reason(
+                "different_company", source=accounts[0].uid, destination=accounts[1].uid
+            )
+        )
+    return reasons
+
+
+# --- the enterprise management account -------------------------------------------
+
+
+@service
+def set_management_account(*, company: Company, account: Account, actor) -> Company:
+    """Designate the company's enterprise management account (operator)."""
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    reasons = []
+    if not company.is_verified:
+        reasons.append(reason("company_not_verified", account=account.uid))
+    if account.company_id != company.pk:
+        reasons.append(
+            reason("different_company", source=account.uid, destination=company.name)
+        )
+    previous = company.management_account_id
+    if (
+        previous
+        and previous != account.pk
+        and FinancialRelationship.objects.filter(
+            management_account_id=previous, status__in=[Status.PENDING, Status.ACTIVE]
+        ).exists()
+    ):
+        reasons.append(
+            reason(
+                "invalid_state",
+                state="a management account with pending or active relationships",
+                action="replaced until they are ended",
+            )
+        )
+    if reasons:
+        raise RelationshipRefused(reasons)
+    company.management_account = account
+    company.save(update_fields=["management_account"])
+    audit.record(
+        actor=actor,
+        action="company.set_management_account",
+        target=company,
+        before={"management_account": previous},
+        after={"management_account": account.pk},
+    )
+    return company
+
+
+# --- financial relationships -------------------------------------------------------
+
+
+def _ensure_owner(actor, account: Account) -> None:
+    """Only the member's owner (or an operator) answers an invitation."""
+    if (
+        roles.is_operator(actor)
+        or AccountAccess.objects.filter(
+            user=actor, account=account, permission=AccountAccess.Permission.OWNER
+        ).exists()
+    ):
+        return
+    raise ActionForbidden([reason("no_permission", account=account.uid)])
+
+
+def _lock_relationship(relationship):
+    accounts = lock_accounts(
+        relationship.management_account_id, relationship.member_account_id
+    )
+    locked = FinancialRelationship.objects.select_for_update().get(pk=relationship.pk)
+    locked.management_account = accounts[locked.management_account_id]
+    locked.member_account = accounts[locked.member_account_id]
+    return locked
+
+
+def _state_reason(relationship, action: str):
+    return reason(
+        "invalid_state",
+        state=f"a {relationship.get_status_display().lower()} relationship",
+        action=action,
+    )
+
+
+def _overdue_reason(member: Account):
+    return reason(
+        "member_overdue",
+        member=member.uid,
+        available=format_amount(member.available_balance),
+    )
+
+
+@service
+def invite_member(
+    *,
+    management_account: Account,
+    member_account: Account,
+    type: str,
+    permissions: list[str],
+    actor,
+) -> FinancialRelationship:
+    """The management account invites a member (pending until it confirms)."""
+    ensure_can_manage(actor, management_account)
+    accounts = lock_accounts(management_account.pk, member_account.pk)
+    manager, member = accounts[management_account.pk], accounts[member_account.pk]
+    reasons = []
+    if manager.pk == member.pk:
+        reasons.append(reason("same_account"))
+    company = manager.company
+    if company is not None and company.management_account_id != manager.pk:
+        reasons.append(reason("not_management_account", account=manager.uid))
+    reasons += _company_reasons(manager, member)
+    if manager.pk != member.pk and get_open_relationship(member) is not None:
+        reasons.append(reason("member_has_active_relationship", member=member.uid))
+    if type == Type.TRUSTEESHIP:
+        if member.has_overdue:
+            reasons.append(_overdue_reason(member))
+        if member.currency != manager.currency:
+            reasons.append(
+                reason(
+                    "currency_mismatch",
+                    source=manager.uid,
+                    destination=member.uid,
+                    source_currency=manager.currency,
+                    destination_currency=member.currency,
+                )
+            )
+    if reasons:
+        raise RelationshipRefused(reasons)
+    relationship = FinancialRelationship.objects.create(
+        management_account=manager,
+        member_account=member,
+        type=type,
+        permissions=sorted(set(permissions)),
+        invited_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="relationship.invite",
+        target=relationship,
+        after={"type": type, "permissions": relationship.permissions},
+    )
+    return relationship
+
+
+@service
+def confirm_relationship(
+    *, relationship: FinancialRelationship, actor
+) -> FinancialRelationship:
+    """The member's owner confirms: active from this instant."""
+    _ensure_owner(actor, relationship.member_account)
+    relationship = _lock_relationship(relationship)
+    reasons = []
+    if relationship.status != Status.PENDING:
+        reasons.append(_state_reason(relationship, "confirmed"))
+    elif (
+        relationship.type == Type.TRUSTEESHIP
+        and relationship.member_account.has_overdue
+    ):
+        reasons.append(_overdue_reason(relationship.member_account))
+    if reasons:
+        raise RelationshipRefused(reasons)
+    now = timezone.now()
+    relationship.status = Status.ACTIVE
+    relationship.start = now
+    relationship.responded_at = now
+    relationship.responded_by = actor
+    relationship.save(update_fields=["status", "start", "responded_at", "responded_by"])
+    audit.record(
+        actor=actor,
+        action="relationship.confirm",
+        target=relationship,
+        after={"status": "active", "start": now.isoformat()},
+    )
+    return relationship
+
+
+@service
+def reject_relationship(
+    *, relationship: FinancialRelationship, actor
+) -> FinancialRelationship:
+    _ensure_owner(actor, relationship.member_account)
+    return _close_pending(relationship, Status.REJECTED, "rejected", actor)
+
+
+@service
+def cancel_relationship(
+    *, relationship: FinancialRelationship, actor
+) -> FinancialRelationship:
+    """The management account withdraws its pending invitation."""
+    ensure_can_manage(actor, relationship.management_account)
+    return _close_pending(relationship, Status.CANCELLED, "cancelled", actor)
+
+
+def _close_pending(relationship, status, action, actor):
+    relationship = _lock_relationship(relationship)
+    if relationship.status != Status.PENDING:
+        raise RelationshipRefused([_state_reason(relationship, action)])
+    relationship.status = status
+    relationship.responded_at = timezone.now()
+    relationship.responded_by = actor
+    relationship.save(update_fields=["status", "responded_at", "responded_by"])
+    audit.record(
+        actor=actor,
+        action=f"relationship.{action}",
+        target=relationship,
+        before={"status": "pending"},
+        after={"status": status},
+    )
+    return relationship
+
+
+@service
+def terminate_relationship(
+    *, relationship: FinancialRelationship, actor
+) -> FinancialRelationship:
+    """The management account ends an active relationship at this instant."""
+    ensure_can_manage(actor, relationship.management_account)
+    relationship = _lock_relationship(relationship)
+    if relationship.status != Status.ACTIVE:
+        raise RelationshipRefused([_state_reason(relationship, "terminated")])
+    relationship.status = Status.TERMINATED
+    relationship.end = timezone.now()
+    relationship.ended_by = actor
+    relationship.save(update_fields=["status", "end", "ended_by"])
+    audit.record(
+        actor=actor,
+        action="relationship.terminate",
+        target=relationship,
+        before={"status": "active"},
+        after={"status": "terminated", "end": relationship.end.isoformat()},
+    )
+    return relationship
+
+
+@service
+def set_relationship_permissions(
+    *, relationship: FinancialRelationship, permissions: list[str], actor
+) -> FinancialRelationship:
+    """Add or remove permission codes of a pending or active relationship."""
+    ensure_can_manage(actor, relationship.management_account)
+    relationship = _lock_relationship(relationship)
+    if relationship.status not in (Status.PENDING, Status.ACTIVE):
+        raise RelationshipRefused([_state_reason(relationship, "changed")])
+    before = list(relationship.permissions)
+    relationship.permissions = sorted(set(permissions))
+    relationship.save(update_fields=["permissions"])
+    audit.record(
+        actor=actor,
+        action="relationship.permissions",
+        target=relationship,
+        before={"permissions": before},
+        after={"permissions": relationship.permissions},
+    )
+    return relationship
+
+
+# --- the resource directory ---------------------------------------------------------
+
+
+def can_manage_directory(user, company: Company) -> bool:
+    """Operators, and administrators (owner/manage) of the management account."""
+    if roles.is_operator(user):
+        return True
+    return company.management_account is not None and can_manage(
+        user, company.management_account
+    )
+
+
+def ensure_can_manage_directory(user, company: Company) -> None:
+    if not can_manage_directory(user, company):
+        account = company.management_account
+        raise ActionForbidden(
+            [reason("no_permission", account=account.uid if account else company.name)]
+        )
+
+
+def create_root_folder(company: Company) -> Folder:
+    return Folder.objects.create(company=company, name=company.name[:100], depth=0)
+
+
+def _lock_directory(company_id: int) -> Folder:
+    """Serialize directory changes of one company on its root folder row."""
+    return Folder.objects.select_for_update().get(
+        company_id=company_id, parent__isnull=True
+    )
+
+
+def _depth_reason(depth):
+    return reason("folder_depth_exceeded", limit=MAX_FOLDER_DEPTH, depth=depth)
+
+
+@service
+def create_folder(
+    *, company: Company, name: str, parent: Folder | None = None, actor
+) -> Folder:
+    """A folder under ``parent`` (absent: directly under the root)."""
+    ensure_can_manage_directory(actor, company)
+    root = _lock_directory(company.pk)
+    parent = Folder.objects.get(pk=parent.pk) if parent else root
+    if parent.company_id != company.pk:
+        raise DirectoryRefused(
+            [reason("different_company", source=parent.name, destination=company.name)]
+        )
+    if parent.depth + 1 > MAX_FOLDER_DEPTH:
+        raise DirectoryRefused([_depth_reason(parent.depth + 1)])
+    folder = Folder.objects.create(
+        company=company, name=name, parent=parent, depth=parent.depth + 1
+    )
+    audit.record(
+        actor=actor,
+        action="folder.create",
+        target=folder,
+        after={"name": name, "parent": parent.pk},
+    )
+    return folder
+
+
+@service
+def update_folder(
+    *, folder: Folder, actor, name: str | None = None, parent: Folder | None = None
+) -> Folder:
+    """Rename a folder and/or move it (with its subtree) under another parent."""
+    ensure_can_manage_directory(actor, folder.company)
+    _lock_directory(folder.company_id)
+    folder = Folder.objects.get(pk=folder.pk)
+    before = {"name": folder.name, "parent": folder.parent_id}
+    if parent is not None and parent.pk != folder.parent_id:
+        if folder.is_root:
+            raise DirectoryRefused([reason("root_folder", action="moved")])
+        parent = Folder.objects.get(pk=parent.pk)
+        if parent.company_id != folder.company_id:
+            raise DirectoryRefused(
+                [
+                    reason(
+                        "different_company", source=folder.name, destination=parent.name
+                    )
+                ]
+            )
+        subtree = get_subtree_ids(folder)
+        if parent.pk in subtree:
+            raise DirectoryRefused([reason("folder_cycle")])
+        height = (
+            max(Folder.objects.filter(pk__in=subtree).values_list("depth", flat=True))
+            - folder.depth
+        )
+        if parent.depth + 1 + height > MAX_FOLDER_DEPTH:
+            raise DirectoryRefused([_depth_reason(parent.depth + 1 + height)])
+        shift = parent.depth + 1 - folder.depth
+        from django.db.models import F
+
+        Folder.objects.filter(pk__in=subtree).update(depth=F("depth") + shift)
+        folder.refresh_from_db()
+        folder.parent = parent
+    if name is not None:
+        folder.name = name
+    folder.save(update_fields=["name", "parent"])
+    audit.record(
+        actor=actor,
+        action="folder.update",
+        target=folder,
+        before=before,
+        after={"name": folder.name, "parent": folder.parent_id},
+    )
+    return folder
+
+
+@service
+def delete_folder(*, folder: Folder, actor) -> None:
+    """Delete an empty folder (no accounts, no subfolders); never the root."""
+    ensure_can_manage_directory(actor, folder.company)
+    _lock_directory(folder.company_id)
+    folder = Folder.objects.get(pk=folder.pk)
+    if folder.is_root:
+        raise DirectoryRefused([reason("root_folder", action="deleted")])
+    if folder.children.exists() or folder.accounts.exists():
+        raise DirectoryRefused([reason("folder_not_empty", folder=folder.name)])
+    audit.record(
+        actor=actor,
+        action="folder.delete",
+        target=folder,
+        before={"name": folder.name, "parent": folder.parent_id},
+    )
+    folder.delete()
+
+
+@service
+def place_accounts(*, folder: Folder, accounts: list[Account], actor) -> Folder:
+    """Put accounts of the folder's company in the folder (an account is in at most
+    one folder: placing it here takes it out of its previous one)."""
+    ensure_can_manage_directory(actor, folder.company)
+    _lock_directory(folder.company_id)
+    wrong = [a for a in accounts if a.company_id != folder.company_id]
+    if wrong:
+        raise DirectoryRefused(
+            [
+                reason(
+                    "different_company", source=a.uid, destination=folder.company.name
+                )
+                for a in wrong
+            ]
+        )
+    moved = {a.pk: a.folder_id for a in accounts}
+    Account.objects.filter(pk__in=list(moved)).update(folder=folder)
+    audit.record(
+        actor=actor,
+        action="folder.place_accounts",
+        target=folder,
+        before={"accounts": moved},
+        after={"folder": folder.pk},
+    )
+    return folder

@@ -4,10 +4,11 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_portal.api import get_visible_or_404, validate
+from billing_portal.api import NoBodyIn, get_visible_or_404, validate
 from billing_portal.errors import ActionForbidden, Reason
 from billing_portal.idempotency import idempotent
 
@@ -27,6 +28,7 @@ from .serializers import (
     PostingOut,
     RevocableOut,
     RevocableQueryIn,
+    TokenIn,
     TransferableOut,
     TransferCreatedOut,
     TransferOut,
@@ -50,6 +52,10 @@ def visible_company(request, pk):
 
 
 # --- companies and users -------------------------------------------------------
+
+
+class TokenObtainApi(ObtainAuthToken):
+    serializer_class = TokenIn
 
 
 class CompanyListCreateApi(generics.ListAPIView):
@@ -77,6 +83,7 @@ class CompanyVerifyApi(APIView):
     @extend_schema(request=None, responses={200: CompanyOut})
     def post(self, request, pk):
         company = visible_company(request, pk)
+        validate(NoBodyIn, request)
         require_operator(request.user)
         company = services.verify_company(company=company, actor=request.user)
         return Response(CompanyOut(company).data)
@@ -155,6 +162,7 @@ class AccountSettleApi(APIView):
     @extend_schema(request=None, responses={200: AccountOut})
     def post(self, request, pk):
         account = visible_account(request, pk)
+        validate(NoBodyIn, request)
         require_operator(request.user)
 
         def action():

@@ -188,9 +188,10 @@ def post(
         holder.save(update_fields=fields)
         # An episode is open exactly while available < 0, so only a balance
         # that is or was negative can open or close one.
-        if isinstance(holder, Account) and min(
-            holder._available_before, holder.available_balance
-        ) < 0:
+        if (
+            isinstance(holder, Account)
+            and min(holder._available_before, holder.available_balance) < 0
+        ):
             track_overdue(holder, at=now)
     return movement
 

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 
+from billing_portal.errors import Reason, reason
+
 from . import roles
 from .models import Account, AccountAccess, FinancialRelationship, Folder
 from .models.structure import RelationshipPermission
@@ -23,6 +25,33 @@ def get_payment_relationship_at(
         .filter(management_account=management_account, member_account=member_account)
         .first()
     )
+
+
+def management_account_refusals(company, account) -> list[Reason]:
+    """Why ``account`` cannot become the company's management account (if so)."""
+    reasons = []
+    if not company.is_verified:
+        reasons.append(reason("company_not_verified", account=account.uid))
+    if account.company_id != company.pk:
+        reasons.append(
+            reason("different_company", source=account.uid, destination=company.name)
+        )
+    previous = company.management_account_id
+    if (
+        previous
+        and previous != account.pk
+        and FinancialRelationship.objects.filter(
+            management_account_id=previous, status__in=[Status.PENDING, Status.ACTIVE]
+        ).exists()
+    ):
+        reasons.append(
+            reason(
+                "invalid_state",
+                state="a management account with pending or active relationships",
+                action="replaced until they are ended",
+            )
+        )
+    return reasons
 
 
 def get_trusteeship_payer(member_account, at: datetime) -> Account | None:

@@ -3,15 +3,32 @@
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from billing_portal.api import AmountField, StrictSerializer, VisibleRelatedField
 from billing_portal.money import Currency
 
+from . import roles
 from .ledger import BOOKS
 from .models import Account, AccountAccess, Company, Movement, Posting
-from .selectors import get_transferable, list_target_accounts, list_visible_accounts
+from .selectors import (
+    get_transferable,
+    list_target_accounts,
+    list_visible_accounts,
+    list_visible_companies,
+)
 
 # --- input --------------------------------------------------------------------
+
+
+def _visible_users(user):
+    """Users a request may name: any (operator), else only the requester itself."""
+    users = get_user_model().objects.all()
+    return users if roles.is_operator(user) else users.filter(pk=user.pk)
+
+
+class TokenIn(StrictSerializer, AuthTokenSerializer):
+    """``username, password``; unknown fields are refused like everywhere else."""
 
 
 class CompanyCreateIn(StrictSerializer):
@@ -44,8 +61,8 @@ class AccountCreateIn(StrictSerializer):
         r"^\d{16}$", error_messages={"invalid": _("A uid is exactly 16 digits.")}
     )
     name = serializers.CharField(max_length=200)
-    company = serializers.PrimaryKeyRelatedField(
-        queryset=Company.objects.all(), allow_null=True, required=False
+    company = VisibleRelatedField(
+        queryset_for=list_visible_companies, allow_null=True, required=False
     )
     currency = serializers.ChoiceField(choices=Currency.choices)
     mobile = serializers.RegexField(
@@ -83,7 +100,7 @@ class AccountUpdateIn(StrictSerializer):
 
 
 class AccessGrantIn(StrictSerializer):
-    user = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all())
+    user = VisibleRelatedField(queryset_for=_visible_users)
     permission = serializers.ChoiceField(choices=AccountAccess.Permission.choices)
 
 
@@ -243,9 +260,7 @@ class TransferCreatedOut(TransferOut):
 
 class PostingOut(serializers.ModelSerializer):
     kind = serializers.CharField(source="movement.kind")
-    counterparty = serializers.IntegerField(
-        source="movement.counterparty_id", allow_null=True
-    )
+    counterparty = serializers.SerializerMethodField()
     change = serializers.SerializerMethodField()
     amount = AmountField(help_text="Signed, debit positive (double entry).")
     balance_after = AmountField()
@@ -267,6 +282,13 @@ class PostingOut(serializers.ModelSerializer):
             "effective_at",
             "posted_at",
         ]
+
+    def get_counterparty(self, posting) -> int | None:
+        """The other account of the movement, seen from this line's account."""
+        movement = posting.movement
+        if posting.holder_id == movement.account_id:
+            return movement.counterparty_id
+        return movement.account_id
 
     def get_change(self, posting) -> str:
         """The change of the book's balance as the customer reads it (+ adds)."""

@@ -81,6 +81,39 @@ def verify_company(*, company: Company, actor) -> Company:
 
 
 @service
+def rename_company(*, company: Company, name: str, actor) -> Company:
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    before = company.name
+    company.name = name
+    company.save(update_fields=["name"])
+    audit.record(
+        actor=actor,
+        action="company.rename",
+        target=company,
+        before={"name": before},
+        after={"name": name},
+    )
+    return company
+
+
+@service
+def set_business_manager(*, company: Company, user, actor) -> Company:
+    """Assign the company's customer business manager (a CBM user)."""
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    before = company.business_manager_id
+    company.business_manager = user
+    company.save(update_fields=["business_manager"])
+    audit.record(
+        actor=actor,
+        action="company.set_business_manager",
+        target=company,
+        before={"business_manager": before},
+        after={"business_manager": user.pk if user else None},
+    )
+    return company
+
+
+@service
 def create_account(
     *,
     uid: str,

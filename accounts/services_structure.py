@@ -22,7 +22,11 @@ from .ledger import lock_accounts
 from .models import Account, AccountAccess, Company, FinancialRelationship, Folder
 from .models.structure import MAX_FOLDER_DEPTH
 from .selectors import can_manage, ensure_can_manage
-from .selectors_structure import get_open_relationship, get_subtree_ids
+from .selectors_structure import (
+    get_open_relationship,
+    get_subtree_ids,
+    management_account_refusals,
+)
 
 Status = FinancialRelationship.Status
 Type = FinancialRelationship.Type
@@ -50,28 +54,8 @@ def _company_reasons(*accounts: Account):
 def set_management_account(*, company: Company, account: Account, actor) -> Company:
     """Designate the company's enterprise management account (operator)."""
     company = Company.objects.select_for_update().get(pk=company.pk)
-    reasons = []
-    if not company.is_verified:
-        reasons.append(reason("company_not_verified", account=account.uid))
-    if account.company_id != company.pk:
-        reasons.append(
-            reason("different_company", source=account.uid, destination=company.name)
-        )
     previous = company.management_account_id
-    if (
-        previous
-        and previous != account.pk
-        and FinancialRelationship.objects.filter(
-            management_account_id=previous, status__in=[Status.PENDING, Status.ACTIVE]
-        ).exists()
-    ):
-        reasons.append(
-            reason(
-                "invalid_state",
-                state="a management account with pending or active relationships",
-                action="replaced until they are ended",
-            )
-        )
+    reasons = management_account_refusals(company, account)
     if reasons:
         raise RelationshipRefused(reasons)
     company.management_account = account
@@ -299,17 +283,16 @@ def can_manage_directory(user, company: Company) -> bool:
     """Operators, and administrators (owner/manage) of the management account."""
     if roles.is_operator(user):
         return True
-    return company.management_account is not None and can_manage(
-        user, company.management_account
-    )
+    # Read afresh: the designation may have changed since ``company`` was loaded.
+    manager = Account.objects.filter(
+        pk__in=Company.objects.filter(pk=company.pk).values("management_account")
+    ).first()
+    return manager is not None and can_manage(user, manager)
 
 
 def ensure_can_manage_directory(user, company: Company) -> None:
     if not can_manage_directory(user, company):
-        account = company.management_account
-        raise ActionForbidden(
-            [reason("no_permission", account=account.uid if account else company.name)]
-        )
+        raise ActionForbidden([reason("no_permission", account=company.name)])
 
 
 def create_root_folder(company: Company) -> Folder:

@@ -79,6 +79,12 @@ def main():
         shot(page, "transfer-refused.png")
         page.goto(f"{BASE}/admin/accounts/posting/?account={dev}")
         shot(page, "ledger.png")
+        page.goto(f"{BASE}/admin/accounts/financialrelationship/")
+        shot(page, "relationships.png")
+        page.locator("#result_list tbody a").first.click()
+        shot(page, "relationship-detail.png")
+        page.goto(f"{BASE}/admin/accounts/folder/")
+        shot(page, "directory.png")
         browser.close()
 
 

@@ -1,6 +1,8 @@
 """Companies and account access. Operators verify companies and grant access."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -9,11 +11,33 @@ from billing_portal.admin_base import ScopedAdmin
 
 from .. import roles, selectors, services
 from ..forms import AccessForm
-from ..models import AccountAccess, Company
+from ..models import Account, AccountAccess, Company
+from ..selectors_structure import management_account_refusals
+from ..services_structure import set_management_account
+
+
+class CompanyForm(forms.ModelForm):
+    class Meta:
+        model = Company
+        fields = [
+            "name",
+            "registration_number",
+            "business_manager",
+            "management_account",
+        ]
+
+    def clean_management_account(self):
+        account = self.cleaned_data.get("management_account")
+        if account is not None and self.instance.pk:
+            reasons = management_account_refusals(self.instance, account)
+            if reasons:
+                raise forms.ValidationError([r.message for r in reasons])
+        return account
 
 
 @admin.register(Company)
 class CompanyAdmin(ScopedAdmin):
+    form = CompanyForm
     list_display = [
         "name",
         "registration_number",
@@ -23,7 +47,7 @@ class CompanyAdmin(ScopedAdmin):
         "business_manager",
     ]
     list_filter = ["verification_status"]
-    list_select_related = ["verified_by", "business_manager"]
+    list_select_related = ["verified_by", "business_manager", "management_account"]
     search_fields = ["name", "registration_number"]
     ordering = ["name", "id"]
     fields = [
@@ -54,7 +78,45 @@ class CompanyAdmin(ScopedAdmin):
             actions.pop("verify_selected", None)
         return actions
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and roles.is_operator(request.user):
+            return [
+                "registration_number",
+                "verification_status",
+                "verified_at",
+                "verified_by",
+            ]
+        if obj is None:
+            return self.readonly_fields
+        return self.fields
+
+    def has_change_permission(self, request, obj=None):
+        return roles.is_operator(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        company_id = request.resolver_match.kwargs.get("object_id")
+        if db_field.name == "management_account":
+            kwargs["queryset"] = Account.objects.filter(company_id=company_id)
+        elif db_field.name == "business_manager":
+            kwargs["queryset"] = get_user_model().objects.filter(groups__name=roles.CBM)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def save_model(self, request, obj, form, change):
+        if change:
+            data = form.cleaned_data
+            if "business_manager" in form.changed_data:
+                services.set_business_manager(
+                    company=obj, user=data["business_manager"], actor=request.user
+                )
+            if "management_account" in form.changed_data and data["management_account"]:
+                set_management_account(
+                    company=obj, account=data["management_account"], actor=request.user
+                )
+            if "name" in form.changed_data:
+                services.rename_company(
+                    company=obj, name=data["name"], actor=request.user
+                )
+            return
         created = services.create_company(
             name=form.cleaned_data["name"],
             registration_number=form.cleaned_data["registration_number"],

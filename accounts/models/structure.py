@@ -173,6 +173,8 @@ class Folder(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("folder")
+        verbose_name_plural = _("resource directory")
         ordering = ["depth", "name", "id"]
         constraints = [
             models.UniqueConstraint(

@@ -175,3 +175,75 @@ class Command(BaseCommand):
             actor=op,
         )
         services.settle_account(account=acme_dev, actor=op)
+        self.seed_structure(
+            op,
+            alice,
+            acme,
+            globex,
+            acme_main,
+            acme_dev,
+            acme_data,
+            acme_usd,
+            globex_hq,
+            globex_ops,
+        )
+
+    def seed_structure(
+        self,
+        op,
+        alice,
+        acme,
+        globex,
+        acme_main,
+        acme_dev,
+        acme_data,
+        acme_usd,
+        globex_hq,
+        globex_ops,
+    ):
+        """Management accounts, one member of each type, a small directory."""
+        from accounts import services_structure as structure
+
+        structure.set_management_account(company=acme, account=acme_main, actor=op)
+        structure.set_management_account(company=globex, account=globex_hq, actor=op)
+        codes = ["CHECK_TARGET_CONSUMPTION", "SYNCHRONIZE_FINANCE_IDENTITY"]
+        managed = structure.invite_member(
+            management_account=acme_main,
+            member_account=acme_data,
+            type="financial_management",
+            permissions=codes,
+            actor=alice,
+        )
+        structure.confirm_relationship(relationship=managed, actor=alice)
+        trusteeship = structure.invite_member(
+            management_account=acme_main,
+            member_account=acme_dev,
+            type="trusteeship",
+            permissions=["CHECK_TARGET_CONSUMPTION"],
+            actor=alice,
+        )
+        structure.confirm_relationship(relationship=trusteeship, actor=alice)
+        # Usage after the trusteeship started: billed to Acme Main.
+        now = timezone.now()
+        record_usage(
+            external_id="demo-usage-3",
+            account=acme_dev,
+            product="ecs",
+            bill_type="pay_as_you_go",
+            usage_start=now,
+            usage_end=now,
+            amount=Decimal("45.00"),
+            billed_at=now,
+            actor=op,
+        )
+        engineering = structure.create_folder(
+            company=acme, name="Engineering", actor=alice
+        )
+        platform = structure.create_folder(
+            company=acme, name="Platform", parent=engineering, actor=alice
+        )
+        global_ops = structure.create_folder(company=acme, name="Global", actor=alice)
+        structure.place_accounts(folder=engineering, accounts=[acme_data], actor=alice)
+        structure.place_accounts(folder=platform, accounts=[acme_dev], actor=alice)
+        structure.place_accounts(folder=global_ops, accounts=[acme_usd], actor=alice)
+        structure.create_folder(company=globex, name="Operations", actor=op)

@@ -18,12 +18,22 @@ from billing_portal import audit
 from billing_portal.db import service
 from billing_portal.errors import (
     RevocationRefused,
+    RuleViolation,
     TransferRefused,
+    reason,
 )
-from billing_portal.money import ZERO
+from billing_portal.money import ZERO, format_amount
 
 from . import roles
-from .ledger import PROVIDER, decrease, increase, lock_accounts, lock_pair, post
+from .ledger import (
+    PROVIDER,
+    decrease,
+    increase,
+    lock_accounts,
+    lock_pair,
+    post,
+    reverse,
+)
 from .models import (
     Account,
     AccountAccess,
@@ -226,6 +236,37 @@ def top_up(*, account: Account, amount: Decimal, actor) -> Movement:
     )
     _settle_locked(account, actor=actor)
     return movement
+
+
+@service
+def reverse_top_up(*, movement: Movement, actor, memo: str = "") -> Movement:
+    """Correct a top-up with its exact opposite while its funds are still own cash."""
+    account = lock_accounts(movement.account_id)[movement.account_id]
+    reasons = []
+    if (
+        movement.kind != Movement.Kind.TOP_UP
+        or Movement.objects.filter(reverses=movement).exists()
+    ):
+        reasons.append(
+            reason(
+                "invalid_state",
+                state=f"a {movement.get_kind_display()}"
+                " movement or one already reversed",
+                action="reversed",
+            )
+        )
+    elif account.own_cash < movement.amount:
+        reasons.append(
+            reason(
+                "insufficient_own_funds",
+                account=account.uid,
+                own=format_amount(account.own_cash),
+                amount=format_amount(movement.amount),
+            )
+        )
+    if reasons:
+        raise RuleViolation(reasons)
+    return reverse(movement, actor=actor, memo=memo)
 
 
 def payer_for(account: Account, *, at: datetime) -> Account:

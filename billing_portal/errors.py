@@ -64,6 +64,37 @@ MESSAGES = {
         "Billed charges of {uncleared} not yet paid lower the available balance to "
         "{available}."
     ),
+    # corrections
+    "insufficient_own_funds": _(
+        "Account {account} holds only {own} of own funds; the {amount} top-up cannot "
+        "be reversed."
+    ),
+    # credit control (§3.4, §3.5)
+    "credit_control_disabled": _(
+        "Credit control is disabled for account {account}: {why}"
+    ),
+    "contract_pending": _(
+        "A credit control contract for account {account} is waiting for its owner's "
+        "confirmation; confirm or withdraw it before changing the limit."
+    ),
+    "exceeds_max_allocatable": _(
+        "{amount} is more than the {limit} the company can still allocate to account "
+        "{account} (quota {quota}, allocated to its other accounts {allocated})."
+    ),
+    "below_min_allocatable": _(
+        "{amount} is less than the {limit} of credit account {account} is using now; "
+        "a lower limit would make it overdue."
+    ),
+    "credit_in_use": _(
+        "Account {account} is using {in_use} of its credit; the limit can only be "
+        "cancelled when no credit is in use."
+    ),
+    "no_business_manager": _(
+        "Account {account} has no business manager to ask; contact the provider."
+    ),
+    "not_disabled": _(
+        "Transfer and credit control are not disabled for account {account}."
+    ),
     # relationships (§3.6)
     "not_management_account": _(
         "Account {account} is not the enterprise management account of its company."
@@ -149,6 +180,14 @@ class TransferRefused(RuleViolation):
 
 class RevocationRefused(RuleViolation):
     default_detail = _("The funds cannot be taken back.")
+
+
+class CreditControlRefused(RuleViolation):
+    default_detail = _("The credit limit change was refused.")
+
+
+class AccessRequestRefused(RuleViolation):
+    default_detail = _("The access request was refused.")
 
 
 class RelationshipRefused(RuleViolation):

@@ -8,9 +8,11 @@ add/change forms and custom views call services.
 """
 
 import csv
+import re
 
 from django.contrib import admin
-from django.http import StreamingHttpResponse
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.urls import path
 
 from accounts import roles
@@ -74,6 +76,16 @@ class _Echo:
         return value
 
 
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _csv_safe(value: str) -> str:
+    """Keep spreadsheets from running a cell as a formula (CSV injection)."""
+    if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 class CsvExportMixin:
     """Export exactly what the changelist's filters show, as CSV.
 
@@ -99,7 +111,12 @@ class CsvExportMixin:
             from django.core.exceptions import PermissionDenied
 
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # The changelist answers these with its error page; a download
+            # answers 400 instead of failing with a server error.
+            return HttpResponseBadRequest("Invalid filter parameters.")
         rows = changelist.get_queryset(request)
         writer = csv.writer(_Echo())
 
@@ -107,7 +124,7 @@ class CsvExportMixin:
             yield writer.writerow([header for header, _ in self.csv_fields])
             for row in rows.iterator(chunk_size=2000):
                 yield writer.writerow(
-                    [str(getter(row)) for _, getter in self.csv_fields]
+                    [_csv_safe(str(getter(row))) for _, getter in self.csv_fields]
                 )
 
         response = StreamingHttpResponse(stream(), content_type="text/csv")

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_portal.api import (
+    NoBodyIn,
     StrictSerializer,
     VisibleRelatedField,
     get_visible_or_404,
@@ -26,8 +27,15 @@ class ManagementAccountIn(StrictSerializer):
     account = VisibleRelatedField(queryset_for=selectors.list_visible_accounts)
 
 
+class CompanyWithManagementAccountOut(CompanyOut):
+    class Meta(CompanyOut.Meta):
+        fields = list(dict.fromkeys([*CompanyOut.Meta.fields, "management_account"]))
+
+
 class CompanyManagementAccountApi(APIView):
-    @extend_schema(request=ManagementAccountIn, responses={200: CompanyOut})
+    @extend_schema(
+        request=ManagementAccountIn, responses={200: CompanyWithManagementAccountOut}
+    )
     def put(self, request, pk):
         company = visible_company(request, pk)
         data = validate(ManagementAccountIn, request)
@@ -35,7 +43,7 @@ class CompanyManagementAccountApi(APIView):
         company = services_structure.set_management_account(
             company=company, account=data["account"], actor=request.user
         )
-        return Response(CompanyOut(company).data)
+        return Response(CompanyWithManagementAccountOut(company).data)
 
 
 # --- relationships ----------------------------------------------------------------
@@ -117,6 +125,7 @@ def _relationship_action(service_name: str):
             relationship = get_visible_or_404(
                 selectors_structure.list_visible_relationships(request.user), pk=pk
             )
+            validate(NoBodyIn, request)
             relationship = service(relationship=relationship, actor=request.user)
             return Response(RelationshipOut(relationship).data)
 

@@ -123,10 +123,12 @@ def _active_reasons(*accounts: Account) -> list[Reason]:
 
 
 def self_service_block(account: Account) -> Reason | None:
-    """Why self-service transfer is disabled for the account, if it is (§3.5).
+    """Why self-service transfer is disabled for the account, if it is (§3.5)."""
+    from .selectors_credit import get_disabled_state
 
-    Credit control brings the conditions; until then nothing disables it.
-    """
+    state = get_disabled_state(account)
+    if state.disabled:
+        return reason("self_service_disabled", account=account.uid, why=state.why)
     return None
 
 

@@ -5,13 +5,16 @@ Lock order, as for money: accounts by primary key first, then the relationship
 row; the directory of a company is changed under a lock on its root folder.
 """
 
+from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing_portal import audit
 from billing_portal.db import service
 from billing_portal.errors import (
     ActionForbidden,
     DirectoryRefused,
+    Reason,
     RelationshipRefused,
     reason,
 )
@@ -310,6 +313,23 @@ def _depth_reason(depth):
     return reason("folder_depth_exceeded", limit=MAX_FOLDER_DEPTH, depth=depth)
 
 
+def _ensure_name_free(parent: Folder, name: str, *, exclude: int | None = None):
+    """Sibling names are unique (a database constraint): refuse, never a 500."""
+    siblings = Folder.objects.filter(parent=parent, name=name)
+    if exclude is not None:
+        siblings = siblings.exclude(pk=exclude)
+    if siblings.exists():
+        message = _("Folder {parent} already has a subfolder named {name}.")
+        raise DirectoryRefused(
+            [
+                Reason(
+                    "folder_name_taken",
+                    str(message).format(parent=parent.name, name=name),
+                )
+            ]
+        )
+
+
 @service
 def create_folder(
     *, company: Company, name: str, parent: Folder | None = None, actor
@@ -324,6 +344,7 @@ def create_folder(
         )
     if parent.depth + 1 > MAX_FOLDER_DEPTH:
         raise DirectoryRefused([_depth_reason(parent.depth + 1)])
+    _ensure_name_free(parent, name)
     folder = Folder.objects.create(
         company=company, name=name, parent=parent, depth=parent.depth + 1
     )
@@ -366,12 +387,13 @@ def update_folder(
         )
         if parent.depth + 1 + height > MAX_FOLDER_DEPTH:
             raise DirectoryRefused([_depth_reason(parent.depth + 1 + height)])
+        _ensure_name_free(parent, folder.name if name is None else name)
         shift = parent.depth + 1 - folder.depth
-        from django.db.models import F
-
         Folder.objects.filter(pk__in=subtree).update(depth=F("depth") + shift)
         folder.refresh_from_db()
         folder.parent = parent
+    elif name is not None and name != folder.name and not folder.is_root:
+        _ensure_name_free(folder.parent, name, exclude=folder.pk)
     if name is not None:
         folder.name = name
     folder.save(update_fields=["name", "parent"])
@@ -420,7 +442,12 @@ def place_accounts(*, folder: Folder, accounts: list[Account], actor) -> Folder:
                 for a in wrong
             ]
         )
-    moved = {a.pk: a.folder_id for a in accounts}
+    # The folders they leave, as stored (the rows passed in may be stale).
+    moved = dict(
+        Account.objects.filter(pk__in=[a.pk for a in accounts]).values_list(
+            "pk", "folder_id"
+        )
+    )
     Account.objects.filter(pk__in=list(moved)).update(folder=folder)
     audit.record(
         actor=actor,

@@ -29,7 +29,7 @@ PASSWORD = "demo-pass-123"
 
 
 def login(page, username):
-    page.goto(f"{BASE}/admin/logout/")
+    page.context.clear_cookies()
     page.goto(f"{BASE}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
@@ -45,6 +45,38 @@ def account_id(page, uid):
 def shot(page, name):
     page.screenshot(path=str(OUT / name), full_page=True)
     print("wrote", OUT / name)
+
+
+def credit_flow(page):
+    """A first credit limit: pending, confirmed in Contracts; a partner-linked
+    account's disabled panel and its access request, granted by the CBM."""
+    data = account_id(page, "1000000000000003")
+    page.goto(f"{BASE}/admin/accounts/account/{data}/credit-limit/")
+    page.fill("#id_amount", "1500.00")
+    page.click("input[type=submit]")
+    page.click("input[type=submit]")  # confirm the pending limit
+    shot(page, "credit-limit-pending.png")
+    page.goto(f"{BASE}/admin/accounts/contract/")
+    shot(page, "contracts.png")
+    page.locator("#result_list tbody a").first.click()
+    page.click("text=Confirm contract")
+    shot(page, "contract-confirm.png")
+    page.click("input[type=submit]")
+    partner = account_id(page, "1000000000000005")
+    page.goto(f"{BASE}/admin/accounts/account/{partner}/change/")
+    page.locator("#disabled").screenshot(path=str(OUT / "disabled-panel.png"))
+    print("wrote", OUT / "disabled-panel.png")
+    page.click("#disabled >> text=Request access")
+    page.click("input[type=submit]")
+    login(page, "cbm")
+    page.goto(f"{BASE}/admin/accounts/accessrequest/")
+    page.locator("#result_list tbody a").first.click()
+    page.click("text=Grant")
+    page.click("input[type=submit]")
+    shot(page, "access-granted.png")
+    login(page, "operator")
+    page.goto(f"{BASE}/admin/billing_portal/notification/")
+    shot(page, "notifications.png")
 
 
 def main():
@@ -85,6 +117,7 @@ def main():
         shot(page, "relationship-detail.png")
         page.goto(f"{BASE}/admin/accounts/folder/")
         shot(page, "directory.png")
+        credit_flow(page)
         browser.close()
 
 

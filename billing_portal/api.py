@@ -11,9 +11,10 @@ from decimal import Decimal
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError
@@ -45,12 +46,17 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            writable = {n for n, f in self.fields.items() if not f.read_only}
+            unknown = sorted(set(data) - writable)
             if unknown:
                 raise serializers.ValidationError(
                     {name: [_("Unknown field.")] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class NoBodyIn(StrictSerializer):
+    """The body of an action that takes none: any field in it is refused."""
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -85,6 +91,20 @@ def get_visible_or_404(queryset, **lookup):
     if obj is None:
         raise Http404
     return obj
+
+
+@extend_schema(exclude=True)
+class NotFoundApi(APIView):
+    """Every path under the API that matches no endpoint.
+
+    Routed here rather than left to Django so that authentication still comes
+    first (SPEC §8): 401 for an anonymous request, then the API's JSON 404.
+    """
+
+    def _not_found(self, request, *args, **kwargs):
+        raise Http404
+
+    get = post = put = patch = delete = head = options = _not_found
 
 
 def exception_handler(exc, context):

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from accounts import api as accounts_api
+from accounts import api_credit as credit_api
 from accounts import api_structure as structure_api
 from sharing import api as sharing_api
 
@@ -53,5 +54,31 @@ urlpatterns = [
     path("folders/", structure_api.FolderListCreateApi.as_view()),
     path("folders/<int:pk>/", structure_api.FolderDetailApi.as_view()),
     path("folders/<int:pk>/accounts/", structure_api.FolderAccountsApi.as_view()),
+    path(
+        "companies/<int:pk>/credit-quota/", credit_api.CompanyCreditQuotaApi.as_view()
+    ),
+    path(
+        "companies/<int:pk>/business-manager/",
+        credit_api.CompanyBusinessManagerApi.as_view(),
+    ),
+    path("accounts/<int:pk>/credit-limit/", credit_api.AccountCreditLimitApi.as_view()),
+    path(
+        "accounts/<int:pk>/access-requests/",
+        credit_api.AccountAccessRequestApi.as_view(),
+    ),
+    path("contracts/", credit_api.ContractListApi.as_view()),
+    path("contracts/<int:pk>/confirm/", credit_api.ContractConfirmApi.as_view()),
+    path("contracts/<int:pk>/withdraw/", credit_api.ContractWithdrawApi.as_view()),
+    path("access-requests/", credit_api.AccessRequestListApi.as_view()),
+    path("access-requests/<int:pk>/grant/", credit_api.AccessRequestGrantApi.as_view()),
+    path(
+        "access-requests/<int:pk>/decline/",
+        credit_api.AccessRequestDeclineApi.as_view(),
+    ),
+    path(
+        "access-exceptions/<int:pk>/revoke/",
+        credit_api.AccessExceptionRevokeApi.as_view(),
+    ),
+    path("notifications/", credit_api.NotificationListApi.as_view()),
     path("usage/", sharing_api.UsageCreateApi.as_view()),
 ]

@@ -59,6 +59,7 @@ def run() -> int:
     ensure_database()
     manage("migrate", "--noinput")
     manage("seed_demo")
+    manage("schedule_sweep")
     children = [
         subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],

@@ -47,3 +47,57 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.target_type}#{self.target_id}"
+
+
+class Notification(models.Model):
+    """An outbox row: an SMS or in-portal notice, written in the same transaction
+    as the change it reports, sent after commit by a task (SPEC §7)."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        PORTAL = "portal", "Portal"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    to = models.CharField(max_length=150, help_text="Mobile number or username.")
+    template = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    account = models.ForeignKey(
+        "accounts.Account",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        help_text="Recipient of a portal notice.",
+    )
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["status", "created_at"], name="notification_queue_idx"
+            ),
+            models.Index(fields=["account", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} to {self.to}: {self.template} ({self.status})"

@@ -38,6 +38,22 @@ class RawNumber(str):
     """A JSON number kept as the text it was written as (see ExactJSONParser)."""
 
 
+class NonFiniteNumber:
+    """A JSON ``NaN``/``Infinity``/``-Infinity`` constant (see ExactJSONParser).
+
+    Deliberately neither a ``str`` nor a number, so that every field refuses it.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __str__(self):
+        return self.name
+
+    def __repr__(self):
+        return f"NonFiniteNumber({self.name!r})"
+
+
 def quantize(value: Decimal) -> Decimal:
     """Round to the cent with the product's single rounding rule."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
@@ -51,6 +67,8 @@ def parse_amount(value, *, positive: bool = True) -> Decimal:
     places by value ("1.500" is fine, "1.505" is not), values of 10^13 or more,
     and, when ``positive``, zero or negative values.
     """
+    if isinstance(value, NonFiniteNumber):
+        raise AmountError(_("NaN and Infinity are not amounts."))
     if isinstance(value, bool | float):
         raise AmountError(_('Enter the amount as a decimal string, e.g. "12.50".'))
     if value is None or (isinstance(value, str) and value.strip() == ""):

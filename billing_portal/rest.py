@@ -4,7 +4,7 @@ import json
 
 from rest_framework import exceptions, pagination, parsers
 
-from .money import RawNumber
+from .money import NonFiniteNumber, RawNumber
 
 
 class ExactJSONParser(parsers.JSONParser):
@@ -15,15 +15,13 @@ class ExactJSONParser(parsers.JSONParser):
         encoding = parser_context.get("encoding", "utf-8")
         try:
             text = stream.read().decode(encoding)
+            # NaN/Infinity are kept as a marker that every field refuses, so the
+            # 400 names the field (SPEC §2) instead of failing the whole body.
             return json.loads(
-                text, parse_float=RawNumber, parse_constant=_refuse_constant
+                text, parse_float=RawNumber, parse_constant=NonFiniteNumber
             )
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
-
-
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not a number")
 
 
 class Pagination(pagination.PageNumberPagination):

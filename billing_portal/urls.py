@@ -1,11 +1,15 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
+
+from billing_portal.api import NotFoundApi
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("billing_portal.api_urls")),
+    # Last under api/v1/: unknown paths answer 401 before 404 (SPEC §8).
+    re_path(r"^api/v1/", NotFoundApi.as_view()),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
 ]

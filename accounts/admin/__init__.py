@@ -1,3 +1,3 @@
 """The portal's admin for unified account management (tenant-scoped)."""
 
-from . import accounts, companies, ledger, structure  # noqa: F401
+from . import accounts, companies, credit, ledger, structure  # noqa: F401

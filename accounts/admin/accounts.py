@@ -19,7 +19,7 @@ from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
 from billing_portal.money import ZERO, format_amount
 
-from .. import roles, selectors, services
+from .. import roles, selectors, selectors_credit, services
 from ..forms import (
     AccountAddForm,
     AccountChangeForm,
@@ -157,6 +157,29 @@ class AccountAdmin(ScopedAdmin):
             + f"?account={account.pk}",
             "can_manage": selectors.can_manage(request.user, account),
             "is_operator": roles.is_operator(request.user),
+            **self._credit_context(request, account),
+        }
+
+    def _credit_context(self, request, account):
+        from ..services_credit import ensure_can_set_limit
+
+        try:
+            ensure_can_set_limit(request.user, account)
+            can_set_limit = True
+        except DomainError:
+            can_set_limit = False
+        state = selectors_credit.get_disabled_state(account)
+        open_request = account.access_requests.filter(status="requested").first()
+        return {
+            "credit_bounds": selectors_credit.get_credit_bounds(account),
+            "pending_contract": selectors_credit.get_pending_contract(account),
+            "limit_history": account.limit_changes.select_related("actor")[:10],
+            "can_set_limit": can_set_limit,
+            "disabled_state": state,
+            "open_access_request": open_request,
+            "business_manager": account.company.business_manager
+            if account.company
+            else None,
         }
 
     # --- money views ------------------------------------------------------------
@@ -183,6 +206,16 @@ class AccountAdmin(ScopedAdmin):
                 "<path:object_id>/top-up/",
                 view(self.top_up_view),
                 name="accounts_account_top_up",
+            ),
+            path(
+                "<path:object_id>/credit-limit/",
+                view(self.credit_limit_view),
+                name="accounts_account_credit_limit",
+            ),
+            path(
+                "<path:object_id>/request-access/",
+                view(self.request_access_view),
+                name="accounts_account_request_access",
             ),
             *super().get_urls(),
         ]
@@ -387,6 +420,102 @@ class AccountAdmin(ScopedAdmin):
                 settles=settles,
             )
         return self._page(request, "top_up_form.html", account, _("Top up"), form=form)
+
+    def credit_limit_view(self, request, object_id):
+        from ..admin.credit import CreditLimitForm
+        from ..services_credit import ensure_can_set_limit, set_credit_limit
+
+        account = self.get_object(request, object_id)
+        if account is None:
+            return self.does_not_exist(request, object_id)
+        try:
+            ensure_can_set_limit(request.user, account)
+        except DomainError as err:
+            raise PermissionDenied from err
+        form = CreditLimitForm(request.POST or None)
+        bounds = selectors_credit.get_credit_bounds(account)
+        context = {
+            "form": form,
+            "bounds": bounds,
+            "pending_contract": selectors_credit.get_pending_contract(account),
+            "first_time": not selectors_credit.has_confirmed_contract(account),
+            "disabled_state": selectors_credit.get_disabled_state(account),
+        }
+        if request.method == "POST" and form.is_valid():
+            amount = form.cleaned_data["amount"]
+            if request.POST.get("confirm") == "yes":
+                try:
+                    state, contract = set_credit_limit(
+                        account=account, amount=amount, actor=request.user
+                    )
+                except DomainError as err:
+                    context["refusal"] = err
+                else:
+                    if state == "pending_contract":
+                        message = _(
+                            "The limit of %(amount)s %(currency)s is pending: it takes "
+                            "effect when an owner confirms contract #%(contract)s in "
+                            "Contracts."
+                        ) % {
+                            "amount": format_amount(amount),
+                            "currency": account.currency,
+                            "contract": contract.pk,
+                        }
+                    else:
+                        message = _(
+                            "The credit limit is now %(amount)s %(currency)s."
+                        ) % {
+                            "amount": format_amount(amount),
+                            "currency": account.currency,
+                        }
+                    return self._done(request, account, message)
+            else:
+                return self._page(
+                    request,
+                    "credit_limit_confirm.html",
+                    account,
+                    _("Confirm credit limit"),
+                    amount=amount,
+                    available_after=account.available_balance
+                    - account.credit_limit
+                    + amount,
+                    **context,
+                )
+        return self._page(
+            request, "credit_limit_form.html", account, _("Set credit limit"), **context
+        )
+
+    def request_access_view(self, request, object_id):
+        from ..services_credit import request_access
+
+        account = self._managed_account(request, object_id)
+        if account is None:
+            return self.does_not_exist(request, object_id)
+        state = selectors_credit.get_disabled_state(account)
+        context = {
+            "disabled_state": state,
+            "business_manager": account.company.business_manager
+            if account.company
+            else None,
+        }
+        if request.method == "POST":
+            try:
+                request_access(
+                    account=account,
+                    actor=request.user,
+                    message=request.POST.get("message", "")[:2000],
+                )
+            except DomainError as err:
+                context["refusal"] = err
+            else:
+                return self._done(
+                    request,
+                    account,
+                    _("Your request was sent to the business manager."),
+                )
+        return self._page(
+            request, "request_access.html", account, _("Request access"), **context
+        )
 
     @admin.action(description=_("Settle the selected accounts now"))
     def settle_selected(self, request, queryset):

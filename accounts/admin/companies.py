@@ -125,6 +125,66 @@ class CompanyAdmin(ScopedAdmin):
         obj.pk = created.pk
         obj._state.adding = False
 
+    change_form_template = "admin/accounts/company/change_form.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path(
+                "<path:object_id>/credit-quota/",
+                self.admin_site.admin_view(self.credit_quota_view),
+                name="accounts_company_credit_quota",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from ..selectors_credit import get_company_allocation
+
+        company = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if company is not None:
+            extra_context["allocations"] = [
+                get_company_allocation(company, currency) for currency in ("CNY", "USD")
+            ]
+            extra_context["is_operator"] = roles.is_operator(request.user)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def credit_quota_view(self, request, object_id):
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import redirect
+
+        from ..admin.credit import QuotaForm
+        from ..services_credit import set_credit_quota
+
+        company = self.get_object(request, object_id)
+        if company is None:
+            return self.does_not_exist(request, object_id)
+        if not roles.is_operator(request.user):
+            raise PermissionDenied
+        form = QuotaForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            set_credit_quota(company=company, actor=request.user, **form.cleaned_data)
+            self.log_change(request, company, "Set credit quota.")
+            self.message_user(request, _("Credit quota saved."), messages.SUCCESS)
+            return redirect("admin:accounts_company_change", company.pk)
+        return TemplateResponse(
+            request,
+            "admin/accounts/folder/form.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("Credit quota of %(company)s") % {"company": company},
+                "form": form,
+                "submit": _("Save quota"),
+                "question": _(
+                    "Lowering a quota below what is allocated keeps existing "
+                    "limits; increases are then refused until within quota."
+                ),
+            },
+        )
+
     @admin.action(description=_("Verify the identity of the selected companies"))
     def verify_selected(self, request, queryset):
         pending = queryset.filter(verification_status=Company.Verification.UNVERIFIED)

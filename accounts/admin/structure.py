@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal.admin_base import ScopedAdmin
@@ -135,8 +135,10 @@ class FinancialRelationshipAdmin(ScopedAdmin):
                 view(self.permissions_view),
                 name="accounts_financialrelationship_permissions",
             ),
-            path(
-                "<path:object_id>/<str:action>/",
+            # Only the four actions: "<id>/change/" and "<id>/history/" must
+            # still reach the admin's own views below.
+            re_path(
+                rf"^(?P<object_id>.+)/(?P<action>{'|'.join(RELATIONSHIP_ACTIONS)})/$",
                 view(self.action_view),
                 name="accounts_financialrelationship_action",
             ),
@@ -157,21 +159,28 @@ class FinancialRelationshipAdmin(ScopedAdmin):
             extra_context["permission_choices"] = RelationshipPermission.choices
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def _may(self, user, obj, action) -> bool:
+        """Whether the user's role allows the action, whatever the status."""
+        if action in ("confirm", "reject"):
+            return (
+                roles.is_operator(user)
+                or obj.member_account.access.filter(
+                    user=user, permission="owner"
+                ).exists()
+            )
+        return selectors.can_manage(user, obj.management_account)
+
     def _available_actions(self, request, obj):
-        user = request.user
-        member_owner = (
-            roles.is_operator(user)
-            or obj.member_account.access.filter(user=user, permission="owner").exists()
-        )
-        manager = selectors.can_manage(user, obj.management_account)
-        allowed = {
-            "confirm": obj.status == Status.PENDING and member_owner,
-            "reject": obj.status == Status.PENDING and member_owner,
-            "cancel": obj.status == Status.PENDING and manager,
-            "terminate": obj.status == Status.ACTIVE and manager,
+        valid = {
+            "confirm": obj.status == Status.PENDING,
+            "reject": obj.status == Status.PENDING,
+            "cancel": obj.status == Status.PENDING,
+            "terminate": obj.status == Status.ACTIVE,
         }
         return [
-            (name, RELATIONSHIP_ACTIONS[name][1]) for name, ok in allowed.items() if ok
+            (name, RELATIONSHIP_ACTIONS[name][1])
+            for name, ok in valid.items()
+            if ok and self._may(request.user, obj, name)
         ]
 
     def _page(self, request, template, title, **context):
@@ -191,10 +200,8 @@ class FinancialRelationshipAdmin(ScopedAdmin):
         if obj is None or action not in RELATIONSHIP_ACTIONS:
             return self.does_not_exist(request, object_id)
         service, label, question, done = RELATIONSHIP_ACTIONS[action]
-        if action not in dict(self._available_actions(request, obj)) and obj.status in (
-            Status.PENDING,
-            Status.ACTIVE,
-        ):
+        # No right: 403. A wrong state is the service's invalid_state refusal.
+        if not self._may(request.user, obj, action):
             raise PermissionDenied
         refusal = None
         if request.method == "POST":
@@ -223,8 +230,10 @@ class FinancialRelationshipAdmin(ScopedAdmin):
             return self.does_not_exist(request, object_id)
         if not selectors.can_manage(request.user, obj.management_account):
             raise PermissionDenied
+        # Bound on every POST: unticking every code is a valid answer.
         form = PermissionsForm(
-            request.POST or None, initial={"permissions": obj.permissions}
+            request.POST if request.method == "POST" else None,
+            initial={"permissions": obj.permissions},
         )
         refusal = None
         if request.method == "POST" and form.is_valid():

@@ -1,5 +1,12 @@
 """Models of unified account management, by entity."""
 
+from .credit import (  # noqa: F401
+    AccessException,
+    AccessRequest,
+    Contract,
+    CreditLimitChange,
+    CreditQuota,
+)
 from .funds import (  # noqa: F401
     Account,
     AccountAccess,

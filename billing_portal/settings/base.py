@@ -129,6 +129,19 @@ TASKS = {
 
 LOGIN_URL = "admin:login"
 
+# Notifications (SPEC §7): the SMS sender, retries, the periodic sweep.
+SMS_SENDER = env("SMS_SENDER", default="billing_portal.sms.ConsoleSender")
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=10)
+SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
+ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
+ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")
+ALIYUN_SMS_SIGN_NAME = env("ALIYUN_SMS_SIGN_NAME", default="")
+ALIYUN_SMS_TEMPLATES = env.json("ALIYUN_SMS_TEMPLATES", default={})
+ALIYUN_SMS_ENDPOINT = env("ALIYUN_SMS_ENDPOINT", default="dysmsapi.aliyuncs.com")
+# Version of the credit control terms a customer accepts with a contract.
+CREDIT_CONTROL_TERMS_VERSION = env("CREDIT_CONTROL_TERMS_VERSION", default="2026-11")
+
 # Idempotency keys are kept at least this long (SPEC §8: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48)
 

@@ -19,3 +19,12 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Serve static files from the apps' folders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+SMS_SENDER = "billing_portal.sms.MemorySender"
+# Unit tests run tasks at once; the worker test switches to the database backend.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
+        "QUEUES": ["default"],
+    }
+}

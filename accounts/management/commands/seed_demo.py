@@ -247,3 +247,41 @@ class Command(BaseCommand):
         structure.place_accounts(folder=platform, accounts=[acme_dev], actor=alice)
         structure.place_accounts(folder=global_ops, accounts=[acme_usd], actor=alice)
         structure.create_folder(company=globex, name="Operations", actor=op)
+        self.seed_credit(op, acme, globex)
+
+    def seed_credit(self, op, acme, globex):
+        """Quotas; a partner-linked account whose transfer and credit control are
+        disabled (alice may request access, cbm may grant it)."""
+        from accounts import services_credit as credit
+
+        credit.set_credit_quota(
+            company=acme, currency="CNY", amount=Decimal("20000.00"), actor=op
+        )
+        credit.set_credit_quota(
+            company=acme, currency="USD", amount=Decimal("5000.00"), actor=op
+        )
+        credit.set_credit_quota(
+            company=globex, currency="USD", amount=Decimal("10000.00"), actor=op
+        )
+        partner = services.create_account(
+            uid="1000000000000005",
+            name="Acme Partner-managed",
+            company=acme,
+            currency="CNY",
+            mobile="+8613800138005",
+            actor=op,
+        )
+        services.update_account(
+            account=partner,
+            actor=op,
+            partner_name="CloudPartner Co.",
+            partner_mode="pay_on_behalf",
+        )
+        for username, perm in (("alice", "owner"), ("bob", "manage"), ("carol", "use")):
+            services.grant_access(
+                account=partner,
+                user=get_user_model().objects.get(username=username),
+                permission=perm,
+                actor=op,
+            )
+        services.top_up(account=partner, amount=Decimal("600.00"), actor=op)

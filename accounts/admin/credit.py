@@ -1,0 +1,437 @@
+"""Credit control in the admin: the Contracts view, access requests, exceptions."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, re_path
+from django.utils.translation import gettext_lazy as _
+
+from billing_portal.admin_base import ScopedAdmin
+from billing_portal.errors import DomainError
+from billing_portal.models import Notification
+
+from .. import roles, selectors_credit, services_credit
+from ..models import AccessException, AccessRequest, AccountAccess, Contract
+
+
+def _page(model_admin, request, template, title, **context):
+    return TemplateResponse(
+        request,
+        f"admin/accounts/{template}",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "title": title,
+            **context,
+        },
+    )
+
+
+@admin.register(Contract)
+class ContractAdmin(ScopedAdmin):
+    """Expenses and Costs > Contracts (SPEC §6)."""
+
+    list_display = [
+        "id",
+        "account",
+        "kind",
+        "limit",
+        "currency",
+        "status",
+        "created_at",
+        "confirmed_at",
+        "confirmed_by",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["account", "confirmed_by"]
+    ordering = ["-created_at", "-id"]
+    fields = [
+        "account",
+        "kind",
+        "limit",
+        "currency",
+        "status",
+        "terms_version",
+        "created_at",
+        "created_by",
+        "confirmed_at",
+        "confirmed_by",
+        "confirmed_from",
+        "withdrawn_at",
+        "withdrawn_by",
+    ]
+    readonly_fields = fields
+    change_list_template = "admin/accounts/contract/change_list.html"
+    change_form_template = "admin/accounts/contract/change_form.html"
+
+    def scope(self, user):
+        return selectors_credit.list_visible_contracts(user)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/confirm/",
+                view(self.confirm_view),
+                name="accounts_contract_confirm",
+            ),
+            path(
+                "<path:object_id>/withdraw/",
+                view(self.withdraw_view),
+                name="accounts_contract_withdraw",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": _("Contracts"), **(extra_context or {})}
+        if roles.is_cbm(request.user) or roles.is_operator(request.user):
+            extra_context["show_pool_section"] = True
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        contract = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if contract is not None:
+            extra_context["can_confirm"] = (
+                contract.status == Contract.Status.PENDING
+                and _is_owner(request.user, contract)
+            )
+            extra_context["can_withdraw"] = (
+                contract.status == Contract.Status.PENDING
+                and _may_withdraw(request.user, contract)
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def confirm_view(self, request, object_id):
+        contract = self.get_object(request, object_id)
+        if contract is None:
+            return self.does_not_exist(request, object_id)
+        if not _is_owner(request.user, contract):
+            raise PermissionDenied
+        account = contract.account
+        refusal = None
+        if request.method == "POST":
+            try:
+                services_credit.confirm_contract(
+                    contract=contract,
+                    actor=request.user,
+                    ip=request.META.get("REMOTE_ADDR"),
+                )
+            except DomainError as err:
+                refusal = err
+            else:
+                self.log_change(request, contract, "Confirmed the contract.")
+                self.message_user(
+                    request,
+                    _(
+                        "Contract confirmed: the credit limit of %(limit)s "
+                        "%(currency)s is in effect. An SMS goes to %(mobile)s."
+                    )
+                    % {
+                        "limit": contract.limit,
+                        "currency": contract.currency,
+                        "mobile": account.mobile or "—",
+                    },
+                    messages.SUCCESS,
+                )
+                return redirect("admin:accounts_contract_changelist")
+        return _page(
+            self,
+            request,
+            "contract/confirm.html",
+            _("Confirm contract"),
+            contract=contract,
+            account=account,
+            refusal=refusal,
+            available_after=account.available_balance
+            - account.credit_limit
+            + contract.limit,
+            bounds=selectors_credit.get_credit_bounds(account),
+        )
+
+    def withdraw_view(self, request, object_id):
+        contract = self.get_object(request, object_id)
+        if contract is None:
+            return self.does_not_exist(request, object_id)
+        if not _may_withdraw(request.user, contract):
+            raise PermissionDenied
+        refusal = None
+        if request.method == "POST":
+            try:
+                services_credit.withdraw_contract(contract=contract, actor=request.user)
+            except DomainError as err:
+                refusal = err
+            else:
+                self.log_change(request, contract, "Withdrew the contract.")
+                self.message_user(
+                    request,
+                    _("Contract withdrawn; its limit is dropped."),
+                    messages.SUCCESS,
+                )
+                return redirect("admin:accounts_contract_changelist")
+        return _page(
+            self,
+            request,
+            "contract/withdraw.html",
+            _("Withdraw contract"),
+            contract=contract,
+            refusal=refusal,
+        )
+
+
+def _is_owner(user, contract) -> bool:
+    return AccountAccess.objects.filter(
+        user=user,
+        account=contract.account_id,
+        permission=AccountAccess.Permission.OWNER,
+    ).exists()
+
+
+def _may_withdraw(user, contract) -> bool:
+    if roles.is_operator(user):
+        return True
+    try:
+        services_credit.ensure_can_set_limit(user, contract.account)
+    except DomainError:
+        return False
+    return True
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(ScopedAdmin):
+    list_display = [
+        "id",
+        "account",
+        "status",
+        "requested_by",
+        "requested_at",
+        "business_manager",
+        "decided_by",
+        "decided_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["account", "requested_by", "business_manager", "decided_by"]
+    ordering = ["-requested_at", "-id"]
+    fields = [
+        "account",
+        "status",
+        "message",
+        "conditions",
+        "requested_by",
+        "requested_at",
+        "business_manager",
+        "decided_by",
+        "decided_at",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/accounts/accessrequest/change_form.html"
+
+    def scope(self, user):
+        return selectors_credit.list_visible_access_requests(user)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            re_path(
+                r"^(?P<object_id>\d+)/(?P<decision>grant|decline)/$",
+                view(self.decide_view),
+                name="accounts_accessrequest_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if obj is not None:
+            extra_context["can_decide"] = (
+                obj.status == AccessRequest.Status.REQUESTED
+                and obj.business_manager_id == request.user.pk
+                and roles.is_cbm(request.user)
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def decide_view(self, request, object_id, decision):
+        obj = self.get_object(request, object_id)
+        if obj is None or decision not in ("grant", "decline"):
+            return self.does_not_exist(request, object_id)
+        if not (
+            obj.business_manager_id == request.user.pk and roles.is_cbm(request.user)
+        ):
+            raise PermissionDenied
+        refusal = None
+        if request.method == "POST":
+            service = (
+                services_credit.grant_access_request
+                if decision == "grant"
+                else services_credit.decline_access_request
+            )
+            try:
+                service(request=obj, actor=request.user)
+            except DomainError as err:
+                refusal = err
+            else:
+                self.log_change(request, obj, f"{decision.title()}ed the request.")
+                self.message_user(
+                    request,
+                    _(
+                        "Access granted: transfer and credit "
+                        "control are allowed until revoked."
+                    )
+                    if decision == "grant"
+                    else _("Request declined."),
+                    messages.SUCCESS,
+                )
+                return redirect("admin:accounts_accessrequest_change", obj.pk)
+        return _page(
+            self,
+            request,
+            "accessrequest/decide.html",
+            _("Grant access") if decision == "grant" else _("Decline request"),
+            access_request=obj,
+            decision=decision,
+            refusal=refusal,
+        )
+
+
+@admin.register(AccessException)
+class AccessExceptionAdmin(ScopedAdmin):
+    list_display = ["id", "account", "start", "end", "granted_by", "revoked_by"]
+    list_select_related = ["account", "granted_by", "revoked_by"]
+    ordering = ["-start"]
+    fields = ["account", "request", "start", "end", "granted_by", "revoked_by"]
+    readonly_fields = fields
+    change_form_template = "admin/accounts/accessexception/change_form.html"
+
+    def scope(self, user):
+        return selectors_credit.list_visible_access_exceptions(user)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/revoke/",
+                view(self.revoke_view),
+                name="accounts_accessexception_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _may_revoke(self, user, obj) -> bool:
+        return obj.end is None and (
+            roles.is_operator(user)
+            or (roles.is_cbm(user) and obj.request.business_manager_id == user.pk)
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if obj is not None:
+            extra_context["can_revoke"] = self._may_revoke(request.user, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def revoke_view(self, request, object_id):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            return self.does_not_exist(request, object_id)
+        if not self._may_revoke(request.user, obj):
+            raise PermissionDenied
+        refusal = None
+        if request.method == "POST":
+            try:
+                services_credit.revoke_access_exception(
+                    exception=obj, actor=request.user
+                )
+            except DomainError as err:
+                refusal = err
+            else:
+                self.log_change(request, obj, "Revoked the exception.")
+                self.message_user(request, _("Exception revoked."), messages.SUCCESS)
+                return redirect("admin:accounts_accessexception_change", obj.pk)
+        return _page(
+            self,
+            request,
+            "accessexception/revoke.html",
+            _("Revoke exception"),
+            exception=obj,
+            refusal=refusal,
+        )
+
+
+@admin.register(Notification)
+class NotificationAdmin(ScopedAdmin):
+    """The outbox: SMS and portal notices with their delivery status."""
+
+    list_display = [
+        "created_at",
+        "channel",
+        "to",
+        "template",
+        "account",
+        "status",
+        "attempts",
+        "sent_at",
+        "last_error",
+    ]
+    list_filter = ["channel", "status", "template"]
+    list_select_related = ["account"]
+    ordering = ["-created_at", "-id"]
+    readonly_fields = [
+        "channel",
+        "to",
+        "template",
+        "params",
+        "account",
+        "user",
+        "status",
+        "attempts",
+        "last_error",
+        "provider_message_id",
+        "created_at",
+        "sent_at",
+    ]
+    fields = readonly_fields
+
+    def scope(self, user):
+        return selectors_credit.list_visible_notifications(user)
+
+
+class CreditLimitForm(forms.Form):
+    from ..forms import AmountFormField
+
+    amount = AmountFormField(label=_("New credit limit"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].clean = self._clean_amount
+
+    @staticmethod
+    def _clean_amount(value):
+        from billing_portal.money import AmountError, parse_amount
+
+        try:
+            amount = parse_amount((value or "").strip(), positive=False)
+        except AmountError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if amount < 0:
+            raise forms.ValidationError(_("A credit limit cannot be negative."))
+        return amount
+
+
+class QuotaForm(forms.Form):
+    currency = forms.ChoiceField(choices=[("CNY", "CNY"), ("USD", "USD")])
+    amount = forms.CharField(label=_("Quota"))
+
+    def clean_amount(self):
+        from billing_portal.money import AmountError, parse_amount
+
+        try:
+            amount = parse_amount(self.cleaned_data["amount"].strip(), positive=False)
+        except AmountError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if amount < 0:
+            raise forms.ValidationError(_("A quota cannot be negative."))
+        return amount

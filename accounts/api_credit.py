@@ -1,0 +1,324 @@
+"""The credit control API (SPEC §3.4, §3.5, §7, §8)."""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing_portal.api import (
+    AmountField,
+    NoBodyIn,
+    StrictSerializer,
+    get_visible_or_404,
+    validate,
+)
+from billing_portal.models import Notification
+from billing_portal.money import Currency
+
+from . import roles, selectors_credit, services, services_credit
+from .api import require_operator, visible_account, visible_company
+from .models import AccessException, AccessRequest, Contract, CreditQuota
+from .serializers import CompanyOut
+
+# --- quota and business manager (operators) -----------------------------------------
+
+
+class QuotaIn(StrictSerializer):
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    amount = AmountField(positive=False)
+
+    def validate_amount(self, value):
+        if value < 0:
+            raise serializers.ValidationError("A quota cannot be negative.")
+        return value
+
+
+class QuotaOut(serializers.ModelSerializer):
+    amount = AmountField()
+
+    class Meta:
+        model = CreditQuota
+        fields = ["company", "currency", "amount", "updated_at"]
+
+
+class CompanyCreditQuotaApi(APIView):
+    @extend_schema(request=QuotaIn, responses={200: QuotaOut})
+    def put(self, request, pk):
+        company = visible_company(request, pk)
+        data = validate(QuotaIn, request)
+        require_operator(request.user)
+        quota = services_credit.set_credit_quota(
+            company=company, actor=request.user, **data
+        )
+        return Response(QuotaOut(quota).data)
+
+
+class BusinessManagerIn(StrictSerializer):
+    user = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(groups__name=roles.CBM)
+    )
+
+
+class CompanyBusinessManagerApi(APIView):
+    @extend_schema(request=BusinessManagerIn, responses={200: CompanyOut})
+    def put(self, request, pk):
+        company = visible_company(request, pk)
+        data = validate(BusinessManagerIn, request)
+        require_operator(request.user)
+        company = services.set_business_manager(
+            company=company, user=data["user"], actor=request.user
+        )
+        return Response(CompanyOut(company).data)
+
+
+# --- limits and contracts ------------------------------------------------------------
+
+
+class ContractOut(serializers.ModelSerializer):
+    limit = AmountField()
+
+    class Meta:
+        model = Contract
+        fields = [
+            "id",
+            "account",
+            "kind",
+            "limit",
+            "currency",
+            "status",
+            "terms_version",
+            "created_at",
+            "confirmed_at",
+            "confirmed_by",
+            "withdrawn_at",
+        ]
+
+
+class CreditLimitIn(StrictSerializer):
+    amount = AmountField(positive=False)
+
+    def validate_amount(self, value):
+        if value < 0:
+            raise serializers.ValidationError("A credit limit cannot be negative.")
+        return value
+
+
+class CreditLimitOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["pending_contract", "active"])
+    credit_limit = AmountField()
+    pending_credit_limit = AmountField(allow_null=True)
+    contract = ContractOut(allow_null=True)
+
+
+class AccountCreditLimitApi(APIView):
+    @extend_schema(request=CreditLimitIn, responses={200: CreditLimitOut})
+    def put(self, request, pk):
+        # A management account's administrators reach a member whose limit they
+        # set under SYNCHRONIZE_FINANCE_IDENTITY even when they cannot see it.
+        account = get_visible_or_404(
+            selectors_credit.list_limit_accounts(request.user), pk=pk
+        )
+        data = validate(CreditLimitIn, request)
+        services_credit.ensure_can_set_limit(request.user, account)
+        state, contract = services_credit.set_credit_limit(
+            account=account, amount=data["amount"], actor=request.user
+        )
+        account.refresh_from_db()
+        return Response(
+            CreditLimitOut(
+                {
+                    "status": state,
+                    "credit_limit": account.credit_limit,
+                    "pending_credit_limit": contract.limit if contract else None,
+                    "contract": contract,
+                }
+            ).data
+        )
+
+
+class ContractListApi(generics.ListAPIView):
+    serializer_class = ContractOut
+
+    def get_queryset(self):
+        qs = selectors_credit.list_visible_contracts(self.request.user)
+        status_ = self.request.query_params.get("status")
+        if status_ in Contract.Status.values:
+            qs = qs.filter(status=status_)
+        return qs
+
+
+def _client_ip(request):
+    return request.META.get("REMOTE_ADDR")
+
+
+class ContractConfirmApi(APIView):
+    @extend_schema(request=None, responses={200: ContractOut})
+    def post(self, request, pk):
+        contract = get_visible_or_404(
+            selectors_credit.list_visible_contracts(request.user), pk=pk
+        )
+        validate(NoBodyIn, request)
+        contract = services_credit.confirm_contract(
+            contract=contract, actor=request.user, ip=_client_ip(request)
+        )
+        return Response(ContractOut(contract).data)
+
+
+class ContractWithdrawApi(APIView):
+    @extend_schema(request=None, responses={200: ContractOut})
+    def post(self, request, pk):
+        contract = get_visible_or_404(
+            selectors_credit.list_visible_contracts(request.user), pk=pk
+        )
+        validate(NoBodyIn, request)
+        contract = services_credit.withdraw_contract(
+            contract=contract, actor=request.user
+        )
+        return Response(ContractOut(contract).data)
+
+
+# --- access requests (§3.5) ---------------------------------------------------------
+
+
+class AccessRequestIn(StrictSerializer):
+    message = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class AccessRequestOut(serializers.ModelSerializer):
+    exception = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "account",
+            "business_manager",
+            "message",
+            "conditions",
+            "status",
+            "requested_at",
+            "requested_by",
+            "decided_at",
+            "decided_by",
+            "exception",
+        ]
+
+    def get_exception(self, obj) -> int | None:
+        exception = AccessException.objects.filter(request=obj).first()
+        return exception.pk if exception else None
+
+
+class AccessExceptionOut(serializers.ModelSerializer):
+    class Meta:
+        model = AccessException
+        fields = [
+            "id",
+            "account",
+            "request",
+            "start",
+            "end",
+            "granted_by",
+            "revoked_by",
+        ]
+
+
+class AccountAccessRequestApi(APIView):
+    @extend_schema(request=AccessRequestIn, responses={201: AccessRequestOut})
+    def post(self, request, pk):
+        account = visible_account(request, pk)
+        data = validate(AccessRequestIn, request)
+        from .selectors import ensure_can_manage
+
+        ensure_can_manage(request.user, account)
+        access_request = services_credit.request_access(
+            account=account, actor=request.user, **data
+        )
+        return Response(
+            AccessRequestOut(access_request).data, status=status.HTTP_201_CREATED
+        )
+
+
+class AccessRequestListApi(generics.ListAPIView):
+    serializer_class = AccessRequestOut
+
+    def get_queryset(self):
+        return selectors_credit.list_visible_access_requests(self.request.user)
+
+
+def _access_request_action(service_name: str, out):
+    service = getattr(services_credit, service_name)
+
+    class AccessRequestActionApi(APIView):
+        @extend_schema(request=None, responses={200: out})
+        def post(self, request, pk):
+            access_request = get_visible_or_404(
+                selectors_credit.list_visible_access_requests(request.user), pk=pk
+            )
+            validate(NoBodyIn, request)
+            result = service(request=access_request, actor=request.user)
+            return Response(out(result).data)
+
+    AccessRequestActionApi.__name__ = f"AccessRequest{service_name.title()}Api"
+    return AccessRequestActionApi
+
+
+AccessRequestGrantApi = _access_request_action(
+    "grant_access_request", AccessExceptionOut
+)
+AccessRequestDeclineApi = _access_request_action(
+    "decline_access_request", AccessRequestOut
+)
+
+
+class AccessExceptionRevokeApi(APIView):
+    @extend_schema(request=None, responses={200: AccessExceptionOut})
+    def post(self, request, pk):
+        exception = get_visible_or_404(
+            selectors_credit.list_visible_access_exceptions(request.user), pk=pk
+        )
+        validate(NoBodyIn, request)
+        exception = services_credit.revoke_access_exception(
+            exception=exception, actor=request.user
+        )
+        return Response(AccessExceptionOut(exception).data)
+
+
+# --- notifications --------------------------------------------------------------------
+
+
+class NotificationOut(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "channel",
+            "to",
+            "template",
+            "params",
+            "account",
+            "status",
+            "attempts",
+            "last_error",
+            "created_at",
+            "sent_at",
+        ]
+
+
+class NotificationListApi(generics.ListAPIView):
+    serializer_class = NotificationOut
+
+    @extend_schema(parameters=[OpenApiParameter("account", int)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        qs = selectors_credit.list_visible_notifications(self.request.user)
+        account = self.request.query_params.get("account")
+        if account is not None:
+            if not account.isdigit():
+                from rest_framework.exceptions import ValidationError
+
+                raise ValidationError({"account": ["Enter a valid account id."]})
+            qs = qs.filter(account=int(account))
+        return qs

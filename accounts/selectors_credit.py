@@ -1,0 +1,279 @@
+"""Reads of credit control: bounds of a limit, disabled conditions, contracts."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing_portal.errors import Reason, reason
+from billing_portal.models import Notification
+from billing_portal.money import ZERO, format_amount
+
+from . import roles
+from .models import (
+    AccessException,
+    AccessRequest,
+    Account,
+    Contract,
+    CreditQuota,
+    OverdueEpisode,
+)
+
+
+def get_pending_contract(account: Account) -> Contract | None:
+    return Contract.objects.filter(
+        account=account, status=Contract.Status.PENDING
+    ).first()
+
+
+def has_confirmed_contract(account: Account) -> bool:
+    return Contract.objects.filter(
+        account=account, status=Contract.Status.CONFIRMED
+    ).exists()
+
+
+def get_quota(company, currency: str) -> Decimal:
+    row = CreditQuota.objects.filter(company=company, currency=currency).first()
+    return row.amount if row else ZERO
+
+
+def allocated_to_others(account: Account) -> Decimal:
+    """Limits (active, or pending when a contract waits) of the company's other
+    accounts in the account's currency."""
+    others = Account.objects.filter(
+        company=account.company_id, currency=account.currency
+    ).exclude(pk=account.pk)
+    pending = dict(
+        Contract.objects.filter(
+            account__in=others, status=Contract.Status.PENDING
+        ).values_list("account", "limit")
+    )
+    total = ZERO
+    for pk, limit in others.values_list("pk", "credit_limit"):
+        total += pending.get(pk, limit)
+    return total
+
+
+def credit_in_use(account: Account) -> Decimal:
+    """max(0, uncleared - cash): what the account owes beyond its cash."""
+    return max(ZERO, account.uncleared_amount - account.cash_balance)
+
+
+@dataclass(frozen=True)
+class CreditBounds:
+    quota: Decimal
+    allocated_to_others: Decimal
+    min_allocatable: Decimal
+    max_allocatable: Decimal
+    credit_in_use: Decimal
+
+    @property
+    def over_allocated(self) -> bool:
+        return self.max_allocatable < 0
+
+
+def get_credit_bounds(account: Account) -> CreditBounds:
+    """min = credit in use; max = quota - limits of the company's other accounts."""
+    quota = (
+        get_quota(account.company_id, account.currency) if account.company_id else ZERO
+    )
+    others = allocated_to_others(account) if account.company_id else ZERO
+    in_use = credit_in_use(account)
+    return CreditBounds(
+        quota=quota,
+        allocated_to_others=others,
+        min_allocatable=in_use,
+        max_allocatable=quota - others,
+        credit_in_use=in_use,
+    )
+
+
+def get_company_allocation(company, currency: str) -> dict:
+    """Quota, allocated (active + pending) and whether it is over-allocated."""
+    accounts = Account.objects.filter(company=company, currency=currency)
+    pending = dict(
+        Contract.objects.filter(
+            account__in=accounts, status=Contract.Status.PENDING
+        ).values_list("account", "limit")
+    )
+    allocated = sum(
+        (
+            pending.get(pk, limit)
+            for pk, limit in accounts.values_list("pk", "credit_limit")
+        ),
+        ZERO,
+    )
+    quota = get_quota(company, currency)
+    return {
+        "currency": currency,
+        "quota": quota,
+        "allocated": allocated,
+        "over_allocated": allocated > quota,
+    }
+
+
+# --- §3.5: when transfer and credit control are disabled ----------------------
+
+
+@dataclass(frozen=True)
+class DisabledState:
+    """Why transfer and credit control are disabled (empty: they are not)."""
+
+    conditions: list[dict] = field(default_factory=list)
+    exception: AccessException | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return bool(self.conditions) and self.exception is None
+
+    @property
+    def why(self) -> str:
+        return " ".join(c["message"] for c in self.conditions)
+
+
+def get_disabled_state(account: Account, *, at=None) -> DisabledState:
+    """The §3.5 conditions that hold for the account, and any granted exception."""
+    at = at or timezone.now()
+    conditions = []
+    if account.partner_mode == Account.PartnerMode.PAY_ON_BEHALF:
+        conditions.append(
+            {
+                "code": "partner_pay_on_behalf",
+                "message": _(
+                    "It is linked to the ecosystem partner %(partner)s, which "
+                    "pays on its behalf."
+                )
+                % {"partner": account.partner_name or "—"},
+            }
+        )
+    threshold = settings.ACCOUNTS_RECEIVABLE_THRESHOLD.get(account.currency)
+    if threshold is not None and account.uncleared_amount >= threshold:
+        episode = get_long_overdue_episode(account, at=at)
+        if episode is not None:
+            days = ((episode.end or at) - episode.start).days
+            conditions.append(
+                {
+                    "code": "receivables_and_long_overdue",
+                    "message": _(
+                        "Its accounts receivable of %(uncleared)s %(currency)s reach "
+                        "the %(threshold)s threshold and it had an overdue payment "
+                        "lasting %(days)s days (more than %(limit)s) within the last "
+                        "365 days."
+                    )
+                    % {
+                        "uncleared": format_amount(account.uncleared_amount),
+                        "currency": account.currency,
+                        "threshold": format_amount(threshold),
+                        "days": days,
+                        "limit": settings.LONG_OVERDUE_DAYS,
+                    },
+                }
+            )
+    exception = None
+    if conditions:
+        exception = (
+            AccessException.objects.active_at(at).filter(account=account).first()
+        )
+    return DisabledState(conditions=conditions, exception=exception)
+
+
+def get_long_overdue_episode(account: Account, *, at) -> OverdueEpisode | None:
+    """An overdue episode longer than LONG_OVERDUE_DAYS, ongoing or ended within
+    the last 365 days."""
+    longer_than = timedelta(days=settings.LONG_OVERDUE_DAYS)
+    for episode in (
+        OverdueEpisode.objects.filter(account=account)
+        .filter(Q(end__isnull=True) | Q(end__gte=at - timedelta(days=365)))
+        .order_by("start")
+    ):
+        if (episode.end or at) - episode.start > longer_than:
+            return episode
+    return None
+
+
+def credit_control_block(account: Account) -> Reason | None:
+    state = get_disabled_state(account)
+    if state.disabled:
+        return reason("credit_control_disabled", account=account.uid, why=state.why)
+    return None
+
+
+# --- visibility ------------------------------------------------------------------
+
+
+def list_limit_members(user) -> QuerySet[Account]:
+    """Members whose credit limit the user sets although it may not see them:
+    owner/manage of a management account whose active relationship carries
+    SYNCHRONIZE_FINANCE_IDENTITY (§3.6; CHECK_TARGET_CONSUMPTION is not needed)."""
+    from .models import AccountAccess, FinancialRelationship
+    from .models.structure import RelationshipPermission
+    from .selectors import MANAGING
+
+    managed = AccountAccess.objects.filter(user=user, permission__in=MANAGING).values(
+        "account"
+    )
+    members = FinancialRelationship.objects.filter(
+        status=FinancialRelationship.Status.ACTIVE,
+        management_account__in=managed,
+        permissions__contains=[RelationshipPermission.SYNCHRONIZE_FINANCE_IDENTITY],
+    ).values("member_account")
+    return Account.objects.filter(pk__in=members)
+
+
+def list_limit_accounts(user) -> QuerySet[Account]:
+    """Accounts whose credit-limit endpoint the user may reach: those it sees,
+    and the members whose limit it sets (``list_limit_members``)."""
+    from .selectors import list_visible_accounts
+
+    visible = list_visible_accounts(user)
+    if roles.is_operator(user):
+        return visible
+    return Account.objects.select_related("company").filter(
+        Q(pk__in=visible.values("pk")) | Q(pk__in=list_limit_members(user).values("pk"))
+    )
+
+
+def list_visible_contracts(user) -> QuerySet[Contract]:
+    qs = Contract.objects.select_related("account", "confirmed_by", "created_by")
+    if roles.is_operator(user):
+        return qs
+    return qs.filter(account__in=list_limit_accounts(user).values("pk"))
+
+
+def list_visible_notifications(user) -> QuerySet[Notification]:
+    from .selectors import list_visible_accounts
+
+    qs = Notification.objects.select_related("account", "user")
+    if roles.is_operator(user):
+        return qs
+    return qs.filter(
+        Q(account__in=list_visible_accounts(user).values("pk")) | Q(user=user)
+    )
+
+
+def list_visible_access_requests(user) -> QuerySet[AccessRequest]:
+    from .selectors import list_visible_accounts
+
+    qs = AccessRequest.objects.select_related("account", "requested_by", "decided_by")
+    if roles.is_operator(user):
+        return qs
+    return qs.filter(
+        Q(account__in=list_visible_accounts(user).values("pk"))
+        | Q(business_manager=user)
+    )
+
+
+def list_visible_access_exceptions(user) -> QuerySet[AccessException]:
+    from .selectors import list_visible_accounts
+
+    qs = AccessException.objects.select_related("account", "granted_by", "revoked_by")
+    if roles.is_operator(user):
+        return qs
+    return qs.filter(
+        Q(account__in=list_visible_accounts(user).values("pk"))
+        | Q(request__business_manager=user)
+    )

@@ -1,0 +1,456 @@
+"""Writes of credit control (SPEC §3.4, §3.5): quotas, limits, contracts, access.
+
+Lock order: the account first (accounts by primary key, as everywhere), then the
+company's quota row for the account's currency, which serializes every limit
+change of that company and currency so two accounts cannot both take the last
+of the quota.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from billing_portal import audit
+from billing_portal.db import service
+from billing_portal.errors import (
+    AccessRequestRefused,
+    ActionForbidden,
+    CreditControlRefused,
+    reason,
+)
+from billing_portal.money import ZERO, format_amount
+from billing_portal.notifications import queue_portal_notice, queue_sms
+
+from . import roles
+from .ledger import lock_accounts, track_overdue
+from .models import (
+    AccessException,
+    AccessRequest,
+    Account,
+    AccountAccess,
+    Company,
+    Contract,
+    CreditLimitChange,
+    CreditQuota,
+)
+from .selectors import ensure_can_manage
+from .selectors_credit import (
+    get_credit_bounds,
+    get_disabled_state,
+    get_pending_contract,
+    has_confirmed_contract,
+)
+from .selectors_structure import get_credit_limit_authority
+
+Outcome = CreditLimitChange.Outcome
+
+
+def _owners(account: Account):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(
+        account_access__account=account,
+        account_access__permission=AccountAccess.Permission.OWNER,
+    )
+
+
+def _limit_params(account: Account, limit: Decimal) -> dict:
+    return {
+        "account": account.uid,
+        "name": account.name,
+        "limit": format_amount(limit),
+        "currency": account.currency,
+    }
+
+
+@service
+def set_credit_quota(
+    *, company: Company, currency: str, amount: Decimal, actor
+) -> CreditQuota:
+    """Set the company's quota in a currency. It may go below what is allocated:
+    existing limits stay, and increases are refused until within the quota."""
+    quota, _created = CreditQuota.objects.select_for_update().get_or_create(
+        company=company,
+        currency=currency,
+        defaults={"amount": ZERO, "updated_by": actor},
+    )
+    before = quota.amount
+    quota.amount = amount
+    quota.updated_by = actor
+    quota.save(update_fields=["amount", "updated_by", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="credit.quota",
+        target=company,
+        before={"currency": currency, "amount": format_amount(before)},
+        after={"currency": currency, "amount": format_amount(amount)},
+    )
+    return quota
+
+
+def ensure_can_set_limit(actor, account: Account) -> None:
+    """owner/manage of the account, or of its management account when the
+    relationship carries SYNCHRONIZE_FINANCE_IDENTITY (403 otherwise)."""
+    authority = get_credit_limit_authority(account)
+    ensure_can_manage(actor, authority or account)
+
+
+def _limit_refusals(account: Account, amount: Decimal, *, confirming: bool = False):
+    reasons = []
+    if account.company is None or not account.company.is_verified:
+        reasons.append(reason("company_not_verified", account=account.uid))
+    state = get_disabled_state(account)
+    if state.disabled:
+        reasons.append(
+            reason("credit_control_disabled", account=account.uid, why=state.why)
+        )
+    if not confirming and get_pending_contract(account) is not None:
+        reasons.append(reason("contract_pending", account=account.uid))
+    bounds = get_credit_bounds(account)
+    if amount == 0 and account.credit_limit > 0 and bounds.credit_in_use > 0:
+        reasons.append(
+            reason(
+                "credit_in_use",
+                account=account.uid,
+                in_use=format_amount(bounds.credit_in_use),
+            )
+        )
+    elif amount < bounds.min_allocatable:
+        reasons.append(
+            reason(
+                "below_min_allocatable",
+                account=account.uid,
+                amount=format_amount(amount),
+                limit=format_amount(bounds.min_allocatable),
+            )
+        )
+    # Lowering a limit is always allowed (even when the company is over its
+    # quota); raising it must fit what the company can still allocate.
+    if amount > account.credit_limit and amount > bounds.max_allocatable:
+        reasons.append(
+            reason(
+                "exceeds_max_allocatable",
+                account=account.uid,
+                amount=format_amount(amount),
+                limit=format_amount(max(ZERO, bounds.max_allocatable)),
+                quota=format_amount(bounds.quota),
+                allocated=format_amount(bounds.allocated_to_others),
+            )
+        )
+    return reasons
+
+
+def _lock_for_limit(account: Account) -> Account:
+    account = lock_accounts(account.pk)[account.pk]
+    if account.company_id:
+        CreditQuota.objects.select_for_update().get_or_create(
+            company_id=account.company_id,
+            currency=account.currency,
+            defaults={"amount": ZERO},
+        )
+    return account
+
+
+def _apply_limit(account: Account, amount: Decimal, *, actor, contract=None):
+    before = account.credit_limit
+    account.credit_limit = amount
+    account.save(update_fields=["credit_limit"])
+    track_overdue(account, at=timezone.now())
+    CreditLimitChange.objects.create(
+        account=account,
+        before=before,
+        after=amount,
+        outcome=Outcome.APPLIED,
+        contract=contract,
+        actor=actor,
+    )
+    queue_sms(
+        account=account,
+        template="credit_limit_changed",
+        params=_limit_params(account, amount),
+    )
+    audit.record(
+        actor=actor,
+        action="credit.limit",
+        target=account,
+        before={"credit_limit": format_amount(before)},
+        after={"credit_limit": format_amount(amount)},
+    )
+
+
+@service
+def set_credit_limit(*, account: Account, amount: Decimal, actor):
+    """Set (or cancel, with 0) the account's credit limit.
+
+    The first limit of an account waits for its owner to confirm a contract;
+    later changes take effect at once. Returns (status, contract).
+    """
+    ensure_can_set_limit(actor, account)
+    account = _lock_for_limit(account)
+    reasons = _limit_refusals(account, amount)
+    if reasons:
+        raise CreditControlRefused(reasons)
+    if amount == account.credit_limit:
+        return "active", None
+    if not has_confirmed_contract(account):
+        contract = Contract.objects.create(
+            account=account,
+            limit=amount,
+            currency=account.currency,
+            terms_version=settings.CREDIT_CONTROL_TERMS_VERSION,
+            created_by=actor,
+        )
+        CreditLimitChange.objects.create(
+            account=account,
+            before=account.credit_limit,
+            after=amount,
+            outcome=Outcome.PENDING_CONTRACT,
+            contract=contract,
+            actor=actor,
+        )
+        queue_portal_notice(
+            users=_owners(account),
+            account=account,
+            template="credit_contract_pending",
+            params={**_limit_params(account, amount), "contract": contract.pk},
+        )
+        audit.record(
+            actor=actor,
+            action="credit.contract_created",
+            target=contract,
+            after={"limit": format_amount(amount)},
+        )
+        return "pending_contract", contract
+    _apply_limit(account, amount, actor=actor)
+    return "active", None
+
+
+def _lock_contract(contract: Contract) -> tuple[Contract, Account]:
+    account = _lock_for_limit(contract.account)
+    contract = Contract.objects.select_for_update().get(pk=contract.pk)
+    contract.account = account
+    return contract, account
+
+
+@service
+def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Contract:
+    """The account's owner accepts the contract: the limit takes effect now."""
+    is_owner = AccountAccess.objects.filter(
+        user=actor,
+        account=contract.account_id,
+        permission=AccountAccess.Permission.OWNER,
+    ).exists()
+    if not is_owner:
+        raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
+    contract, account = _lock_contract(contract)
+    if contract.status != Contract.Status.PENDING:
+        raise CreditControlRefused(
+            [
+                reason(
+                    "invalid_state",
+                    state=f"a {contract.get_status_display().lower()} contract",
+                    action="confirmed",
+                )
+            ]
+        )
+    reasons = _limit_refusals(account, contract.limit, confirming=True)
+    if reasons:
+        raise CreditControlRefused(reasons)
+    contract.status = Contract.Status.CONFIRMED
+    contract.confirmed_at = timezone.now()
+    contract.confirmed_by = actor
+    contract.confirmed_from = ip
+    contract.save(
+        update_fields=["status", "confirmed_at", "confirmed_by", "confirmed_from"]
+    )
+    _apply_limit(account, contract.limit, actor=actor, contract=contract)
+    return contract
+
+
+@service
+def withdraw_contract(*, contract: Contract, actor) -> Contract:
+    """Withdraw a pending contract: its limit is dropped (no SMS)."""
+    if not roles.is_operator(actor):
+        ensure_can_set_limit(actor, contract.account)
+    contract, account = _lock_contract(contract)
+    if contract.status != Contract.Status.PENDING:
+        raise CreditControlRefused(
+            [
+                reason(
+                    "invalid_state",
+                    state=f"a {contract.get_status_display().lower()} contract",
+                    action="withdrawn",
+                )
+            ]
+        )
+    contract.status = Contract.Status.WITHDRAWN
+    contract.withdrawn_at = timezone.now()
+    contract.withdrawn_by = actor
+    contract.save(update_fields=["status", "withdrawn_at", "withdrawn_by"])
+    CreditLimitChange.objects.create(
+        account=account,
+        before=account.credit_limit,
+        after=account.credit_limit,
+        outcome=Outcome.WITHDRAWN,
+        contract=contract,
+        actor=actor,
+    )
+    queue_portal_notice(
+        users=_owners(account),
+        account=account,
+        template="credit_contract_withdrawn",
+        params={**_limit_params(account, contract.limit), "contract": contract.pk},
+    )
+    audit.record(
+        actor=actor,
+        action="credit.contract_withdrawn",
+        target=contract,
+        before={"status": "pending"},
+        after={"status": "withdrawn"},
+    )
+    return contract
+
+
+# --- §3.5 access requests ----------------------------------------------------------
+
+
+@service
+def request_access(*, account: Account, actor, message: str = "") -> AccessRequest:
+    """Ask the company's business manager to lift the §3.5 blocks."""
+    ensure_can_manage(actor, account)
+    account = lock_accounts(account.pk)[account.pk]
+    state = get_disabled_state(account)
+    manager = account.company.business_manager if account.company else None
+    reasons = []
+    if not state.disabled:
+        reasons.append(reason("not_disabled", account=account.uid))
+    if manager is None:
+        reasons.append(reason("no_business_manager", account=account.uid))
+    if AccessRequest.objects.filter(
+        account=account, status=AccessRequest.Status.REQUESTED
+    ).exists():
+        reasons.append(
+            reason("invalid_state", state="an open request", action="made again")
+        )
+    if reasons:
+        raise AccessRequestRefused(reasons)
+    request = AccessRequest.objects.create(
+        account=account,
+        business_manager=manager,
+        message=message,
+        conditions=state.conditions,
+        requested_by=actor,
+    )
+    queue_portal_notice(
+        users=[manager],
+        account=account,
+        template="access_requested",
+        params={"account": account.uid, "request": request.pk},
+    )
+    audit.record(
+        actor=actor,
+        action="access.request",
+        target=request,
+        after={"conditions": [c["code"] for c in state.conditions]},
+    )
+    return request
+
+
+def _ensure_business_manager(actor, request: AccessRequest, *, operator_ok: bool):
+    if request.business_manager_id == actor.pk and roles.is_cbm(actor):
+        return
+    if operator_ok and roles.is_operator(actor):
+        return
+    raise ActionForbidden([reason("no_permission", account=request.account.uid)])
+
+
+def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
+    lock_accounts(request.account_id)
+    request = AccessRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != AccessRequest.Status.REQUESTED:
+        raise AccessRequestRefused(
+            [
+                reason(
+                    "invalid_state",
+                    state=f"a {request.get_status_display().lower()} request",
+                    action="answered again",
+                )
+            ]
+        )
+    request.status = status
+    request.decided_at = timezone.now()
+    request.decided_by = actor
+    request.save(update_fields=["status", "decided_at", "decided_by"])
+    return request
+
+
+@service
+def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
+    """The business manager grants: both blocks lift until the exception is revoked."""
+    _ensure_business_manager(actor, request, operator_ok=False)
+    request = _decide(request, AccessRequest.Status.GRANTED, actor)
+    exception = AccessException.objects.create(
+        account=request.account,
+        request=request,
+        granted_by=actor,
+        start=request.decided_at,
+    )
+    queue_portal_notice(
+        users=_owners(request.account),
+        account=request.account,
+        template="access_granted",
+        params={"account": request.account.uid},
+    )
+    audit.record(
+        actor=actor,
+        action="access.grant",
+        target=request,
+        after={"exception": exception.pk},
+    )
+    return exception
+
+
+@service
+def decline_access_request(*, request: AccessRequest, actor) -> AccessRequest:
+    _ensure_business_manager(actor, request, operator_ok=False)
+    request = _decide(request, AccessRequest.Status.DECLINED, actor)
+    queue_portal_notice(
+        users=_owners(request.account),
+        account=request.account,
+        template="access_declined",
+        params={"account": request.account.uid},
+    )
+    audit.record(
+        actor=actor,
+        action="access.decline",
+        target=request,
+        after={"status": "declined"},
+    )
+    return request
+
+
+@service
+def revoke_access_exception(*, exception: AccessException, actor) -> AccessException:
+    """The business manager or an operator ends a granted exception now."""
+    _ensure_business_manager(actor, exception.request, operator_ok=True)
+    lock_accounts(exception.account_id)
+    exception = AccessException.objects.select_for_update().get(pk=exception.pk)
+    if exception.end is not None:
+        raise AccessRequestRefused(
+            [
+                reason(
+                    "invalid_state", state="a revoked exception", action="revoked again"
+                )
+            ]
+        )
+    exception.end = timezone.now()
+    exception.revoked_by = actor
+    exception.save(update_fields=["end", "revoked_by"])
+    audit.record(
+        actor=actor,
+        action="access.revoke",
+        target=exception,
+        after={"end": exception.end.isoformat()},
+    )
+    return exception

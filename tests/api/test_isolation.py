@@ -1,0 +1,439 @@
+"""Tenant isolation (SPEC §1, §8): outside its reach, an object does not exist."""
+
+import pytest
+
+from tests.api.helpers import API
+from tests.factories import AccountFactory, CompanyFactory, UserFactory
+
+MISSING = 999999
+
+
+@pytest.fixture
+def tenants(
+    company, other_company, make_account, owner, grant, fund, transfer, revoke, charge
+):
+    """Company A: the customer's two accounts and a third it may not see.
+    Company B: accounts with money, a transfer and a revocation of their own."""
+    a1, a2, a_hidden = make_account(), make_account(), make_account()
+    grant(owner, a1)
+    grant(owner, a2, "use")
+    fund(a1, "100.00")
+    a_transfer = transfer(a1, a2, "30.00")
+    a_revocation = revoke(a1, a2, "5.00")
+    b1 = make_account(company=other_company)
+    b2 = make_account(company=other_company)
+    fund(b1, "500.00")
+    b_transfer = transfer(b1, b2, "50.00")
+    b_revocation = revoke(b1, b2, "10.00")
+    charge(b2, "1.00")
+    return {
+        "a1": a1,
+        "a2": a2,
+        "a_hidden": a_hidden,
+        "b1": b1,
+        "b2": b2,
+        "a_transfer": a_transfer.pk,
+        "a_revocation": a_revocation.pk,
+        "b_transfer": b_transfer.pk,
+        "b_revocation": b_revocation.pk,
+    }
+
+
+ACCOUNT_URLS = [
+    ("get", "/accounts/{id}/", None),
+    ("get", "/accounts/{id}/transferable/", None),
+    ("get", "/accounts/{id}/revocable/?destination={other}", None),
+    ("get", "/accounts/{id}/ledger/", None),
+    ("post", "/accounts/{id}/top-ups/", {"amount": "1.00"}),
+    ("post", "/accounts/{id}/settle/", None),
+    ("post", "/accounts/{id}/access/", {"user": "{me}", "permission": "owner"}),
+    ("patch", "/accounts/{id}/", {"name": "Mine now"}),
+]
+
+
+def _request(client, method, url, body):
+    if method == "get":
+        return client.get(url)
+    return getattr(client, method)(url, body, format="json")
+
+
+def _body(body, user):
+    if body is None:
+        return None
+    return {k: user.pk if v == "{me}" else v for k, v in body.items()}
+
+
+def _assert_same_404(response, missing):
+    assert response.status_code == 404, response.content
+    assert missing.status_code == 404
+    assert response.content == missing.content
+    assert response["Content-Type"] == missing["Content-Type"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ACCOUNT_URLS)
+@pytest.mark.parametrize("name", ["b1", "b2", "a_hidden"])
+def test_customer_gets_the_missing_id_404_for_accounts_out_of_reach(
+    tenants, owner, client_for, db_state, method, path, body, name
+):
+    client = client_for(owner)
+    other = tenants["a1"].pk
+    before = db_state()
+
+    response = _request(
+        client,
+        method,
+        API + path.format(id=tenants[name].pk, other=other),
+        _body(body, owner),
+    )
+    missing = _request(
+        client, method, API + path.format(id=MISSING, other=other), _body(body, owner)
+    )
+
+    _assert_same_404(response, missing)
+    assert db_state() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [("transfers", "b_transfer"), ("revocations", "b_revocation")],
+)
+def test_customer_gets_the_missing_id_404_for_other_companies_movements(
+    tenants, owner, client_for, path, key
+):
+    client = client_for(owner)
+
+    response = client.get(f"{API}/{path}/{tenants[key]}/")
+    missing = client.get(f"{API}/{path}/{MISSING}/")
+
+    _assert_same_404(response, missing)
+
+
+def test_customer_gets_the_missing_id_404_for_another_company(
+    tenants, owner, other_company, client_for
+):
+    client = client_for(owner)
+
+    for suffix in ["", "verify/"]:
+        method = client.get if not suffix else client.post
+        response = method(f"{API}/companies/{other_company.pk}/{suffix}")
+        missing = method(f"{API}/companies/{MISSING}/{suffix}")
+        _assert_same_404(response, missing)
+
+
+def test_lists_show_only_what_the_customer_may_see(tenants, owner, company, client_for):
+    client = client_for(owner)
+
+    accounts = client.get(f"{API}/accounts/").json()
+    companies = client.get(f"{API}/companies/").json()
+    transfers = client.get(f"{API}/transfers/").json()
+    revocations = client.get(f"{API}/revocations/").json()
+
+    assert [a["id"] for a in accounts["results"]] == [
+        tenants["a1"].pk,
+        tenants["a2"].pk,
+    ]
+    assert accounts["count"] == 2
+    assert [c["id"] for c in companies["results"]] == [company.pk]
+    assert [t["id"] for t in transfers["results"]] == [tenants["a_transfer"]]
+    assert transfers["count"] == 1
+    assert [r["id"] for r in revocations["results"]] == [tenants["a_revocation"]]
+    assert revocations["count"] == 1
+
+
+def test_ledger_of_a_visible_account_is_its_own(tenants, owner, client_for):
+    response = client_for(owner).get(f"{API}/accounts/{tenants['a2'].pk}/ledger/")
+
+    assert response.status_code == 200
+    kinds = [line["kind"] for line in response.json()["results"]]
+    assert kinds == ["revocation", "transfer"]
+
+
+# --- ids in the body ------------------------------------------------------------
+
+
+def _invalid_pk_message(response, field, pk):
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert set(body) == {field}
+    return [m.replace(f'"{pk}"', '"ID"') for m in body[field]]
+
+
+@pytest.mark.parametrize("path", ["transfers", "revocations"])
+@pytest.mark.parametrize("field", ["source", "destination"])
+@pytest.mark.parametrize("name", ["b1", "b2"])
+def test_naming_another_companys_account_reads_like_a_missing_id(
+    tenants, owner, client_for, db_state, path, field, name
+):
+    client = client_for(owner)
+    body = {"source": tenants["a1"].pk, "destination": tenants["a2"].pk}
+    before = db_state()
+
+    theirs = client.post(
+        f"{API}/{path}/",
+        {**body, field: tenants[name].pk, "amount": "1.00"},
+        format="json",
+    )
+    missing = client.post(
+        f"{API}/{path}/", {**body, field: MISSING, "amount": "1.00"}, format="json"
+    )
+
+    assert _invalid_pk_message(theirs, field, tenants[name].pk) == (
+        _invalid_pk_message(missing, field, MISSING)
+    )
+    assert db_state() == before
+
+
+def test_an_invisible_account_of_the_own_company_is_no_source(
+    tenants, owner, client_for, db_state
+):
+    client = client_for(owner)
+    before = db_state()
+
+    hidden = tenants["a_hidden"].pk
+    response = client.post(
+        f"{API}/transfers/",
+        {"source": hidden, "destination": tenants["a1"].pk, "amount": "1.00"},
+        format="json",
+    )
+    missing = client.post(
+        f"{API}/transfers/",
+        {"source": MISSING, "destination": tenants["a1"].pk, "amount": "1.00"},
+        format="json",
+    )
+
+    assert _invalid_pk_message(response, "source", hidden) == _invalid_pk_message(
+        missing, "source", MISSING
+    )
+    assert db_state() == before
+
+
+def test_revocable_query_naming_another_companys_account_reads_like_a_missing_id(
+    tenants, owner, client_for
+):
+    client = client_for(owner)
+    url = f"{API}/accounts/{tenants['a1'].pk}/revocable/"
+
+    theirs = client.get(url, {"destination": tenants["b2"].pk})
+    missing = client.get(url, {"destination": MISSING})
+
+    assert _invalid_pk_message(theirs, "destination", tenants["b2"].pk) == (
+        _invalid_pk_message(missing, "destination", MISSING)
+    )
+
+
+def test_other_body_references_read_like_a_missing_id(
+    tenants, owner, other_company, client_for, db_state
+):
+    """Even on endpoints the customer may not use, a reference to something out
+    of its reach is a 400 like a missing id, never a 403 that confirms it."""
+    client = client_for(owner)
+    stranger = UserFactory()
+    before = db_state()
+
+    account = {"uid": "4000000000000001", "name": "N", "currency": "CNY"}
+    company_theirs = client.post(
+        f"{API}/accounts/", {**account, "company": other_company.pk}, format="json"
+    )
+    company_missing = client.post(
+        f"{API}/accounts/", {**account, "company": MISSING}, format="json"
+    )
+    access = f"{API}/accounts/{tenants['a1'].pk}/access/"
+    user_theirs = client.post(
+        access, {"user": stranger.pk, "permission": "use"}, format="json"
+    )
+    user_missing = client.post(
+        access, {"user": MISSING, "permission": "use"}, format="json"
+    )
+    usage = {
+        "external_id": "bill-1",
+        "product": "ecs",
+        "bill_type": "subscription",
+        "usage_start": "2025-03-01T10:00:00Z",
+        "usage_end": "2025-03-01T11:00:00Z",
+        "amount": "5.00",
+        "billed_at": "2025-03-02T00:00:00Z",
+    }
+    usage_theirs = client.post(
+        f"{API}/usage/", {**usage, "account": tenants["b1"].pk}, format="json"
+    )
+    usage_missing = client.post(
+        f"{API}/usage/", {**usage, "account": MISSING}, format="json"
+    )
+
+    assert _invalid_pk_message(company_theirs, "company", other_company.pk) == (
+        _invalid_pk_message(company_missing, "company", MISSING)
+    )
+    assert _invalid_pk_message(user_theirs, "user", stranger.pk) == (
+        _invalid_pk_message(user_missing, "user", MISSING)
+    )
+    assert _invalid_pk_message(usage_theirs, "account", tenants["b1"].pk) == (
+        _invalid_pk_message(usage_missing, "account", MISSING)
+    )
+    assert db_state() == before
+
+
+# --- the target rule ------------------------------------------------------------
+
+
+def test_any_account_of_the_own_verified_company_may_be_named_as_destination(
+    tenants, owner, client_for
+):
+    client = client_for(owner)
+    hidden = tenants["a_hidden"]
+
+    response = client.post(
+        f"{API}/transfers/",
+        {"source": tenants["a1"].pk, "destination": hidden.pk, "amount": "12.34"},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["destination"] == hidden.pk
+    assert response.json()["revocable_amount"] == "12.34"
+    hidden.refresh_from_db()
+    assert hidden.transferred_in_balance == hidden.cash_balance
+    assert f"{hidden.cash_balance:.2f}" == "12.34"
+    # Named as a target, still not visible.
+    assert client.get(f"{API}/accounts/{hidden.pk}/").status_code == 404
+    assert client.get(f"{API}/accounts/{hidden.pk}/ledger/").status_code == 404
+    revocable = client.get(
+        f"{API}/accounts/{tenants['a1'].pk}/revocable/", {"destination": hidden.pk}
+    )
+    assert revocable.status_code == 200
+    assert revocable.json()["revocable_amount"] == "12.34"
+    back = client.post(
+        f"{API}/revocations/",
+        {"source": tenants["a1"].pk, "destination": hidden.pk, "amount": "2.34"},
+        format="json",
+    )
+    assert back.status_code == 201, back.content
+    hidden.refresh_from_db()
+    assert f"{hidden.cash_balance:.2f}" == "10.00"
+
+
+def test_no_other_account_is_a_target_when_the_company_is_unverified(
+    unverified_company, owner, grant, fund, client_for, db_state
+):
+    mine = AccountFactory(company=unverified_company)
+    hidden = AccountFactory(company=unverified_company)
+    grant(owner, mine)
+    fund(mine, "10.00")
+    before = db_state()
+
+    response = client_for(owner).post(
+        f"{API}/transfers/",
+        {"source": mine.pk, "destination": hidden.pk, "amount": "1.00"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "destination": [f'Invalid pk "{hidden.pk}" - object does not exist.']
+    }
+    assert db_state() == before
+
+
+def test_linking_to_a_second_company_makes_its_accounts_targets(
+    tenants, owner, grant, client_for
+):
+    client = client_for(owner)
+    grant(owner, AccountFactory(company=tenants["b1"].company), "use")
+
+    response = client.post(
+        f"{API}/transfers/",
+        {"source": tenants["a1"].pk, "destination": tenants["b1"].pk, "amount": "1"},
+        format="json",
+    )
+
+    # Now a valid target, so the business rule answers, not a 400.
+    assert response.status_code == 409, response.content
+    assert [r["code"] for r in response.json()["reasons"]] == ["different_company"]
+    assert client.get(f"{API}/accounts/{tenants['b1'].pk}/").status_code == 404
+
+
+# --- CBM and operator -----------------------------------------------------------
+
+
+def test_cbm_sees_only_the_companies_assigned_to_it(
+    tenants, cbm, other_company, client_for
+):
+    other_company.business_manager = cbm
+    other_company.save()
+    unassigned = CompanyFactory(business_manager=UserFactory())
+    client = client_for(cbm)
+
+    companies = client.get(f"{API}/companies/").json()
+    accounts = client.get(f"{API}/accounts/").json()
+    transfers = client.get(f"{API}/transfers/").json()
+
+    assert [c["id"] for c in companies["results"]] == [other_company.pk]
+    assert [a["id"] for a in accounts["results"]] == [
+        tenants["b1"].pk,
+        tenants["b2"].pk,
+    ]
+    assert [t["id"] for t in transfers["results"]] == [tenants["b_transfer"]]
+    b1 = client.get(f"{API}/accounts/{tenants['b1'].pk}/")
+    assert b1.status_code == 200
+    assert b1.json()["cash_balance"] == "460.00"
+    missing = client.get(f"{API}/accounts/{MISSING}/")
+    for name in ["a1", "a2", "a_hidden"]:
+        _assert_same_404(client.get(f"{API}/accounts/{tenants[name].pk}/"), missing)
+    _assert_same_404(
+        client.get(f"{API}/companies/{unassigned.pk}/"),
+        client.get(f"{API}/companies/{MISSING}/"),
+    )
+    _assert_same_404(
+        client.get(f"{API}/transfers/{tenants['a_transfer']}/"),
+        client.get(f"{API}/transfers/{MISSING}/"),
+    )
+
+
+def test_cbm_cannot_name_an_unassigned_company(tenants, cbm, company, client_for):
+    client = client_for(cbm)
+    body = {"uid": "4000000000000001", "name": "N", "currency": "CNY"}
+
+    theirs = client.post(
+        f"{API}/accounts/", {**body, "company": company.pk}, format="json"
+    )
+    missing = client.post(
+        f"{API}/accounts/", {**body, "company": MISSING}, format="json"
+    )
+
+    assert _invalid_pk_message(theirs, "company", company.pk) == (
+        _invalid_pk_message(missing, "company", MISSING)
+    )
+
+
+def test_operator_sees_everything(
+    tenants, operator, company, other_company, client_for
+):
+    client = client_for(operator)
+
+    accounts = client.get(f"{API}/accounts/").json()
+    companies = client.get(f"{API}/companies/").json()
+    transfers = client.get(f"{API}/transfers/").json()
+    revocations = client.get(f"{API}/revocations/").json()
+
+    assert [a["id"] for a in accounts["results"]] == sorted(
+        tenants[n].pk for n in ["a1", "a2", "a_hidden", "b1", "b2"]
+    )
+    assert {c["id"] for c in companies["results"]} == {company.pk, other_company.pk}
+    assert {t["id"] for t in transfers["results"]} == {
+        tenants["a_transfer"],
+        tenants["b_transfer"],
+    }
+    assert {r["id"] for r in revocations["results"]} == {
+        tenants["a_revocation"],
+        tenants["b_revocation"],
+    }
+    for name in ["a1", "a2", "a_hidden", "b1", "b2"]:
+        pk = tenants[name].pk
+        for suffix in ["", "transferable/", "ledger/"]:
+            assert client.get(f"{API}/accounts/{pk}/{suffix}").status_code == 200
+    b2 = client.get(f"{API}/accounts/{tenants['b2'].pk}/").json()
+    assert b2["cash_balance"] == "40.00"
+    assert b2["uncleared_amount"] == "1.00"
+    assert b2["available_balance"] == "39.00"
+    detail = client.get(f"{API}/transfers/{tenants['b_transfer']}/")
+    assert detail.status_code == 200
+    assert detail.json()["amount"] == "50.00"

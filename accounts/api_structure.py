@@ -27,15 +27,8 @@ class ManagementAccountIn(StrictSerializer):
     account = VisibleRelatedField(queryset_for=selectors.list_visible_accounts)
 
 
-class CompanyWithManagementAccountOut(CompanyOut):
-    class Meta(CompanyOut.Meta):
-        fields = list(dict.fromkeys([*CompanyOut.Meta.fields, "management_account"]))
-
-
 class CompanyManagementAccountApi(APIView):
-    @extend_schema(
-        request=ManagementAccountIn, responses={200: CompanyWithManagementAccountOut}
-    )
+    @extend_schema(request=ManagementAccountIn, responses={200: CompanyOut})
     def put(self, request, pk):
         company = visible_company(request, pk)
         data = validate(ManagementAccountIn, request)
@@ -43,7 +36,7 @@ class CompanyManagementAccountApi(APIView):
         company = services_structure.set_management_account(
             company=company, account=data["account"], actor=request.user
         )
-        return Response(CompanyWithManagementAccountOut(company).data)
+        return Response(CompanyOut(company).data)
 
 
 # --- relationships ----------------------------------------------------------------
@@ -198,7 +191,14 @@ class FolderOut(serializers.ModelSerializer):
         fields = ["id", "company", "name", "parent", "depth", "accounts", "created_at"]
 
     def get_accounts(self, folder) -> list[int]:
-        return sorted(folder.accounts.values_list("pk", flat=True))
+        """Accounts in the folder that the user may see or name as a target."""
+        accounts = folder.accounts.all()
+        request = self.context.get("request")
+        if request is not None:
+            accounts = accounts.filter(
+                pk__in=selectors.list_target_accounts(request.user).values("pk")
+            )
+        return sorted(accounts.values_list("pk", flat=True))
 
 
 class FolderListCreateApi(generics.ListAPIView):
@@ -216,7 +216,10 @@ class FolderListCreateApi(generics.ListAPIView):
         data = validate(FolderIn, request)
         services_structure.ensure_can_manage_directory(request.user, data["company"])
         folder = services_structure.create_folder(actor=request.user, **data)
-        return Response(FolderOut(folder).data, status=status.HTTP_201_CREATED)
+        return Response(
+            FolderOut(folder, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class FolderDetailApi(APIView):
@@ -237,7 +240,7 @@ class FolderDetailApi(APIView):
         folder = services_structure.update_folder(
             folder=folder, actor=request.user, **data
         )
-        return Response(FolderOut(folder).data)
+        return Response(FolderOut(folder, context={"request": request}).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
@@ -258,4 +261,7 @@ class FolderAccountsApi(APIView):
         folder = services_structure.place_accounts(
             folder=folder, accounts=data["accounts"], actor=request.user
         )
-        return Response(FolderOut(folder).data, status=status.HTTP_200_OK)
+        return Response(
+            FolderOut(folder, context={"request": request}).data,
+            status=status.HTTP_200_OK,
+        )

@@ -22,6 +22,13 @@ from .selectors_credit import get_pending_contract
 # --- input --------------------------------------------------------------------
 
 
+def _may_probe(serializer) -> bool:
+    """Uniqueness is reported only to operators: anyone else gets the 403 of an
+    operator-only endpoint, so a 400 must not reveal that a value exists."""
+    request = serializer.context.get("request")
+    return request is not None and roles.is_operator(request.user)
+
+
 def _visible_users(user):
     """Users a request may name: any (operator), else only the requester itself."""
     users = get_user_model().objects.all()
@@ -37,7 +44,10 @@ class CompanyCreateIn(StrictSerializer):
     registration_number = serializers.CharField(max_length=64)
 
     def validate_registration_number(self, value):
-        if Company.objects.filter(registration_number=value).exists():
+        if (
+            _may_probe(self)
+            and Company.objects.filter(registration_number=value).exists()
+        ):
             raise serializers.ValidationError(
                 _("A company with this registration number exists.")
             )
@@ -50,7 +60,10 @@ class UserCreateIn(StrictSerializer):
     role = serializers.ChoiceField(choices=["customer", "cbm", "operator"])
 
     def validate_username(self, value):
-        if get_user_model().objects.filter(username=value).exists():
+        if (
+            _may_probe(self)
+            and get_user_model().objects.filter(username=value).exists()
+        ):
             raise serializers.ValidationError(
                 _("A user with that username already exists.")
             )
@@ -76,7 +89,7 @@ class AccountCreateIn(StrictSerializer):
     )
 
     def validate_uid(self, value):
-        if Account.objects.filter(uid=value).exists():
+        if _may_probe(self) and Account.objects.filter(uid=value).exists():
             raise serializers.ValidationError(_("An account with this uid exists."))
         return value
 
@@ -135,6 +148,7 @@ class CompanyOut(serializers.ModelSerializer):
             "verified_at",
             "verified_by",
             "business_manager",
+            "management_account",
             "created_at",
         ]
 

@@ -7,14 +7,12 @@ row; the directory of a company is changed under a lock on its root folder.
 
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from billing_portal import audit
 from billing_portal.db import service
 from billing_portal.errors import (
     ActionForbidden,
     DirectoryRefused,
-    Reason,
     RelationshipRefused,
     reason,
 )
@@ -319,14 +317,8 @@ def _ensure_name_free(parent: Folder, name: str, *, exclude: int | None = None):
     if exclude is not None:
         siblings = siblings.exclude(pk=exclude)
     if siblings.exists():
-        message = _("Folder {parent} already has a subfolder named {name}.")
         raise DirectoryRefused(
-            [
-                Reason(
-                    "folder_name_taken",
-                    str(message).format(parent=parent.name, name=name),
-                )
-            ]
+            [reason("folder_name_taken", parent=parent.name, name=name)]
         )
 
 

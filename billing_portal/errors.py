@@ -114,6 +114,7 @@ MESSAGES = {
     "folder_not_empty": _(
         "Folder {folder} still holds accounts or folders; empty it first."
     ),
+    "folder_name_taken": _("Folder {parent} already has a subfolder named {name}."),
     "folder_cycle": _("A folder cannot be moved into itself or one of its subfolders."),
     "root_folder": _("The root folder is the organization; it cannot be {action}."),
     # usage

@@ -20,9 +20,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m billing_portal.launcher run
 
-## The whole test suite on real PostgreSQL (embedded unless DATABASE_URL).
+## The whole test suite on real PostgreSQL (embedded unless DATABASE_URL),
+## in PYTEST_WORKERS processes (each with its own test database).
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m billing_portal.launcher test $(PYTEST_ARGS)
+	$(BIN)/python -m billing_portal.launcher test -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -43,7 +45,7 @@ deploy-check: $(STAMP)
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 worker: $(STAMP)
-	$(BIN)/python -m billing_portal.launcher manage db_worker
+	$(BIN)/python -m billing_portal.launcher manage db_worker --no-reload
 
 settle: $(STAMP)
 	$(BIN)/python -m billing_portal.launcher manage settle_accounts

@@ -65,7 +65,9 @@ def run() -> int:
             [sys.executable, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
             cwd=ROOT,
         ),
-        subprocess.Popen([sys.executable, "manage.py", "db_worker"], cwd=ROOT),
+        subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--no-reload"], cwd=ROOT
+        ),
     ]
     time.sleep(1.5)
     manage("seed_demo", "--logins")

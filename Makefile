@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint format check migrations-check deploy-check worker settle check-ledger bench clean
+.PHONY: venv run test lint format check migrations-check deploy-check schema-check worker settle check-ledger bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -43,6 +43,11 @@ deploy-check: $(STAMP)
 	ALLOWED_HOSTS=portal.example.com \
 	DATABASE_URL=postgres://unused@localhost/unused \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+## The OpenAPI schema builds without warnings and validates.
+schema-check: $(STAMP)
+	DATABASE_URL=postgres://unused@localhost/unused \
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 worker: $(STAMP)
 	$(BIN)/python -m billing_portal.launcher manage db_worker --no-reload

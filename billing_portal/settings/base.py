@@ -118,6 +118,18 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.Account.Status",
+        "ContractStatusEnum": "accounts.models.Contract.Status",
+        "RelationshipStatusEnum": "accounts.models.FinancialRelationship.Status",
+        "AccessRequestStatusEnum": "accounts.models.AccessRequest.Status",
+        "NotificationStatusEnum": "billing_portal.models.Notification.Status",
+        "CreditLimitStatusEnum": [
+            ("pending_contract", "pending_contract"),
+            ("active", "active"),
+        ],
+    },
 }
 
 TASKS = {

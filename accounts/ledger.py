@@ -81,9 +81,12 @@ class LedgerError(AssertionError):
 def lock_accounts(*ids: int) -> dict[int, Account]:
     """Lock accounts in primary-key order (the global lock order) and return them."""
     unique_ids = sorted(set(ids))
+    # The company comes along for the rules (verified? same company?); only the
+    # account rows are locked (``of=("self",)``), never the company row.
     accounts = {
         a.pk: a
-        for a in Account.objects.select_for_update()
+        for a in Account.objects.select_for_update(of=("self",))
+        .select_related("company")
         .filter(pk__in=unique_ids)
         .order_by("pk")
     }

@@ -287,45 +287,73 @@ class AccountAdmin(ScopedAdmin):
             "media": self.media + form.media,
         }
         if request.method == "POST" and form.is_valid():
-            destination = form.cleaned_data["destination"]
-            amount = form.cleaned_data["amount"]
-            if request.POST.get("confirm") == "yes":
-                try:
-                    services.transfer_balance(
-                        source=source,
-                        destination=destination,
-                        amount=amount,
-                        actor=request.user,
-                    )
-                except DomainError as err:
-                    context["refusal"] = err
-                else:
-                    return self._done(
-                        request,
-                        source,
-                        _("Transferred %(amount)s %(currency)s to %(destination)s.")
-                        % {
-                            "amount": format_amount(amount),
-                            "currency": source.currency,
-                            "destination": f"{destination.name} ({destination.uid})",
-                        },
-                    )
-            else:
-                preview = selectors.preview_transfer(source, destination, amount)
-                if preview.reasons:
-                    context["refusal_reasons"] = preview.reasons
-                else:
-                    return self._page(
-                        request,
-                        "transfer_confirm.html",
-                        source,
-                        _("Confirm transfer"),
-                        form=form,
-                        preview=preview,
-                        show_destination_balances=self._sees(request, destination),
-                    )
+            response = self._review_or_act(
+                request,
+                context,
+                source=source,
+                **form.cleaned_data,
+                preview=selectors.preview_transfer,
+                act=services.transfer_balance,
+                confirm_template="transfer_confirm.html",
+                title=_("Confirm transfer"),
+                done=_("Transferred %(amount)s %(currency)s to %(destination)s."),
+            )
+            if response is not None:
+                return response
         return self._page(
             request, "transfer_form.html", source, _("Transfer funds"), **context
+        )
+
+    def _review_or_act(
+        self,
+        request,
+        context,
+        *,
+        source,
+        destination,
+        amount,
+        preview,
+        act,
+        confirm_template,
+        title,
+        done,
+    ):
+        """The two steps of a movement between accounts: without ``confirm`` show
+        the preview (or its refusal reasons); with it, call the service. Returns
+        the response to send, or None to show the form again with ``context``."""
+        if request.POST.get("confirm") == "yes":
+            try:
+                act(
+                    source=source,
+                    destination=destination,
+                    amount=amount,
+                    actor=request.user,
+                )
+            except DomainError as err:
+                context["refusal"] = err
+                return None
+            return self._done(
+                request,
+                source,
+                done
+                % {
+                    "amount": format_amount(amount),
+                    "currency": source.currency,
+                    "destination": f"{destination.name} ({destination.uid})",
+                },
+            )
+        result = preview(source, destination, amount)
+        if result.reasons:
+            context["refusal_reasons"] = result.reasons
+            return None
+        return self._page(
+            request,
+            confirm_template,
+            source,
+            title,
+            form=context["form"],
+            preview=result,
+            show_destination_balances=self._sees(request, destination),
         )
 
     def revoke_view(self, request, object_id):
@@ -350,42 +378,19 @@ class AccountAdmin(ScopedAdmin):
         )
         context = {"form": form, "revocable": revocable, "destination": destination}
         if form.is_bound and form.is_valid():
-            amount = form.cleaned_data["amount"]
-            if request.POST.get("confirm") == "yes":
-                try:
-                    services.revoke_transfer(
-                        source=source,
-                        destination=destination,
-                        amount=amount,
-                        actor=request.user,
-                    )
-                except DomainError as err:
-                    context["refusal"] = err
-                else:
-                    return self._done(
-                        request,
-                        source,
-                        _("Took back %(amount)s %(currency)s from %(destination)s.")
-                        % {
-                            "amount": format_amount(amount),
-                            "currency": source.currency,
-                            "destination": f"{destination.name} ({destination.uid})",
-                        },
-                    )
-            else:
-                preview = selectors.preview_revocation(source, destination, amount)
-                if preview.reasons:
-                    context["refusal_reasons"] = preview.reasons
-                else:
-                    return self._page(
-                        request,
-                        "revoke_confirm.html",
-                        source,
-                        _("Confirm revocation"),
-                        form=form,
-                        preview=preview,
-                        show_destination_balances=self._sees(request, destination),
-                    )
+            response = self._review_or_act(
+                request,
+                context,
+                source=source,
+                **form.cleaned_data,
+                preview=selectors.preview_revocation,
+                act=services.revoke_transfer,
+                confirm_template="revoke_confirm.html",
+                title=_("Confirm revocation"),
+                done=_("Took back %(amount)s %(currency)s from %(destination)s."),
+            )
+            if response is not None:
+                return response
         return self._page(
             request, "revoke_form.html", source, _("Revoke funds"), **context
         )

@@ -219,7 +219,7 @@ class AccessRequestAdmin(ScopedAdmin):
         "account",
         "status",
         "message",
-        "conditions",
+        "why_disabled",
         "requested_by",
         "requested_at",
         "business_manager",
@@ -231,6 +231,10 @@ class AccessRequestAdmin(ScopedAdmin):
 
     def scope(self, user):
         return selectors_credit.list_visible_access_requests(user)
+
+    @admin.display(description=_("Why it was disabled"))
+    def why_disabled(self, obj):
+        return " ".join(c["message"] for c in obj.conditions) or "—"
 
     def get_urls(self):
         view = self.admin_site.admin_view

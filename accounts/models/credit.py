@@ -168,7 +168,7 @@ class AccessRequest(models.Model):
         ]
 
     def __str__(self):
-        return f"Access request #{self.pk} for {self.account_id} ({self.status})"
+        return f"Access request #{self.pk} ({self.get_status_display().lower()})"
 
 
 class AccessException(Period):

@@ -149,8 +149,8 @@ class FinancialRelationship(Period):
 
     def __str__(self):
         return (
-            f"{self.get_type_display()}: {self.management_account_id} → "
-            f"{self.member_account_id} ({self.status})"
+            f"{self.get_type_display()}: {self.management_account} → "
+            f"{self.member_account} ({self.get_status_display().lower()})"
         )
 
     def has_permission(self, code: str) -> bool:

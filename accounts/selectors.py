@@ -98,7 +98,7 @@ def list_account_postings(account: Account) -> QuerySet[Posting]:
     """The ledger lines of one account, newest first."""
     return (
         Posting.objects.filter(holder_type="account", holder_id=account.pk)
-        .select_related("movement")
+        .select_related("movement__counterparty", "movement__account")
         .order_by("-id")
     )
 

@@ -273,17 +273,25 @@ def test_account_page_shows_balances_and_why_transferable_is_below_cash(client, 
     assert [row[1:] for row in ledger] == [
         [
             f"Usage charge #{_movement(portal.a_dev, 'usage_charge')}",
+            "",
             "uncleared",
             "20.00",
             "20.00",
         ],
         [
             f"Transfer #{_movement(portal.a_main, 'transfer', portal.a_dev)}",
+            f"Acme Main ({portal.a_main.uid})",
             "transferred_in",
             "300.00",
             "300.00",
         ],
-        [f"Top-up #{_movement(portal.a_dev, 'top_up')}", "own_cash", "50.00", "50.00"],
+        [
+            f"Top-up #{_movement(portal.a_dev, 'top_up')}",
+            "",
+            "own_cash",
+            "50.00",
+            "50.00",
+        ],
     ]
     links = [a.attrs["href"] for a in parse(response).find_all("a")]
     assert account_url("transfer", portal.a_dev) in links

@@ -1023,3 +1023,17 @@ def test_accounts_of_a_company_without_a_management_account_invite_nobody(
 
     assert codes(excinfo) == ["not_management_account"]
     assert FinancialRelationship.objects.count() == 0
+
+
+def test_management_account_page_shows_whose_usage_it_paid(ent, client):
+    """The demo's promise: a trusteeship member's usage visibly posts to the
+    management account (its account page names the member on the charge)."""
+    active(ent)
+    usage(ent.member, "paid-by-hq", "12.34", T_START + timedelta(hours=1))
+    client.force_login(ent.hq_owner)
+    page = client.get(f"/admin/accounts/account/{ent.hq.pk}/change/")
+    assert page.status_code == 200
+    ledger = page.content.decode().split('id="ledger"')[1]
+    row = ledger.split("Usage charge #")[1].split("</tr>")[0]
+    assert f"Member ({ent.member.uid})" in row
+    assert "12.34" in row

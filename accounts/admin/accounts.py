@@ -19,7 +19,7 @@ from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
 from billing_portal.money import ZERO, format_amount
 
-from .. import roles, selectors, selectors_credit, services
+from .. import roles, selectors, selectors_credit, selectors_structure, services
 from ..forms import (
     AccountAddForm,
     AccountChangeForm,
@@ -157,6 +157,10 @@ class AccountAdmin(ScopedAdmin):
             + f"?account={account.pk}",
             "can_manage": selectors.can_manage(request.user, account),
             "is_operator": roles.is_operator(request.user),
+            "relationship": selectors_structure.get_open_relationship(account),
+            "member_count": account.member_relationships.filter(
+                status="active"
+            ).count(),
             **self._credit_context(request, account),
         }
 

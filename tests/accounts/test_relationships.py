@@ -1037,3 +1037,16 @@ def test_management_account_page_shows_whose_usage_it_paid(ent, client):
     row = ledger.split("Usage charge #")[1].split("</tr>")[0]
     assert f"Member ({ent.member.uid})" in row
     assert "12.34" in row
+
+
+def test_account_pages_say_who_pays_under_a_trusteeship(ent, client):
+    active(ent)
+    client.force_login(ent.member_owner)
+    page = client.get(f"/admin/accounts/account/{ent.member.pk}/change/").content
+    note = page.decode().split('id="relationship"')[1].split("</p>")[0]
+    assert "Trusteeship member of HQ" in note
+    assert "are billed to HQ" in note
+    client.force_login(ent.hq_owner)
+    page = client.get(f"/admin/accounts/account/{ent.hq.pk}/change/").content
+    note = page.decode().split('id="relationship"')[1].split("</p>")[0]
+    assert "Enterprise management account of 1 member account." in note

@@ -6,6 +6,7 @@ from .models import AuditEvent
 admin.site.site_header = "Billing portal — account sharing"
 admin.site.site_title = "Billing portal"
 admin.site.index_title = "Unified account management"
+admin.site.site_url = None  # the portal is the admin; no separate "site" to view
 
 
 @admin.register(AuditEvent)

@@ -4,9 +4,15 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from billing_portal.api import NotFoundApi
+from billing_portal.views import api_token_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path(
+        "admin/api-token/",
+        admin.site.admin_view(api_token_view),
+        name="admin-api-token",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include("billing_portal.api_urls")),
     # Last under api/v1/: unknown paths answer 401 before 404 (SPEC §8).

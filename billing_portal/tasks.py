@@ -18,6 +18,8 @@ from .models import Notification
 logger = logging.getLogger(__name__)
 
 SWEEP_TASK_PATH = "billing_portal.tasks.periodic_sweep"
+#: Advisory lock id serializing schedule_sweep (any constant unique to it).
+SWEEP_LOCK_KEY = 7_301_001
 
 
 def backoff(attempt: int) -> timedelta:
@@ -104,14 +106,22 @@ def periodic_sweep() -> dict:
 
 
 def schedule_sweep() -> bool:
-    """Enqueue the next sweep unless one is already waiting (no duplicates)."""
+    """Enqueue the next sweep unless one is already waiting (no duplicates).
+
+    A transaction-scoped advisory lock makes check-then-enqueue atomic across
+    processes (the worker finishing a sweep, ``make run`` starting up).
+    """
+    from django.db import connection
     from django_tasks_db.models import DBTaskResult
 
-    waiting = DBTaskResult.objects.filter(
-        task_path=SWEEP_TASK_PATH, status__in=["READY"]
-    ).exists()
-    if waiting:
-        return False
-    run_after = timezone.now() + timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
-    periodic_sweep.using(run_after=run_after).enqueue()
-    return True
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SWEEP_LOCK_KEY])
+        waiting = DBTaskResult.objects.filter(
+            task_path=SWEEP_TASK_PATH, status__in=["READY"]
+        ).exists()
+        if waiting:
+            return False
+        run_after = timezone.now() + timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
+        periodic_sweep.using(run_after=run_after).enqueue()
+        return True

@@ -376,7 +376,17 @@ class AccountAdmin(ScopedAdmin):
         elif not form.is_bound:
             destination = destinations.filter(pk=_int(initial["destination"])).first()
         if destination is None and not form.is_bound:
-            return self.does_not_exist(request, initial["destination"] or "")
+            if not initial["destination"]:
+                self.message_user(
+                    request,
+                    _(
+                        "Choose the account to take funds back "
+                        "from in “Transferred to”."
+                    ),
+                    messages.INFO,
+                )
+                return redirect("admin:accounts_account_change", source.pk)
+            return self.does_not_exist(request, initial["destination"])
         revocable = (
             selectors.get_revocable(source, destination) if destination else None
         )

@@ -496,6 +496,7 @@ class FolderAdmin(ScopedAdmin):
             except DomainError as err:
                 refusal = err
             else:
+                self.log_deletion(request, folder, str(folder))
                 return self._done(request, _("Folder deleted."))
         return self._page(
             request,

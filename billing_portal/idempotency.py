@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from .db import run_in_transaction
@@ -24,6 +25,7 @@ from .models import IdempotencyRecord
 
 LOCK_TIMEOUT = "10s"
 HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
 
 
 def _canonical(value):
@@ -54,11 +56,12 @@ def idempotent(request, validated: dict, action) -> Response:
     key = request.headers.get(HEADER)
     if not key:
         return _respond(*run_in_transaction(_run_action, action))
+    if len(key) > MAX_KEY_LENGTH:
+        # Never truncate: two long keys sharing a prefix must not collide.
+        raise ValidationError({HEADER: [f"Use at most {MAX_KEY_LENGTH} characters."]})
     print_ = fingerprint(request, validated)
     try:
-        status, body = run_in_transaction(
-            _run_keyed, request.user, key[:255], print_, action
-        )
+        status, body = run_in_transaction(_run_keyed, request.user, key, print_, action)
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
             raise

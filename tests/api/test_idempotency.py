@@ -377,3 +377,23 @@ def test_concurrent_refusals_with_one_key_are_one_stored_409(
     assert Movement.objects.filter(kind="transfer").count() == 0
     record = IdempotencyRecord.objects.get()
     assert record.response_status == 409
+
+
+def test_an_overlong_idempotency_key_is_a_400_and_moves_nothing(
+    make_account, fund, owner, grant, client_for
+):
+    from accounts.models import Movement
+
+    source, destination = make_account(), make_account()
+    grant(owner, source)
+    fund(source, "50.00")
+    before = Movement.objects.count()
+    response = client_for(owner).post(
+        "/api/v1/transfers/",
+        {"source": source.pk, "destination": destination.pk, "amount": "5.00"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k" * 256,
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["Idempotency-Key"]
+    assert Movement.objects.count() == before

@@ -11,6 +11,7 @@ from billing_portal.api import (
     NoBodyIn,
     StrictSerializer,
     get_visible_or_404,
+    object_action_api,
     validate,
 )
 from billing_portal.models import Notification
@@ -165,17 +166,13 @@ class ContractConfirmApi(APIView):
         return Response(ContractOut(contract).data)
 
 
-class ContractWithdrawApi(APIView):
-    @extend_schema(request=None, responses={200: ContractOut})
-    def post(self, request, pk):
-        contract = get_visible_or_404(
-            selectors_credit.list_visible_contracts(request.user), pk=pk
-        )
-        validate(NoBodyIn, request)
-        contract = services_credit.withdraw_contract(
-            contract=contract, actor=request.user
-        )
-        return Response(ContractOut(contract).data)
+ContractWithdrawApi = object_action_api(
+    name="ContractWithdrawApi",
+    visible=selectors_credit.list_visible_contracts,
+    service=services_credit.withdraw_contract,
+    param="contract",
+    out=ContractOut,
+)
 
 
 # --- access requests (§3.5) ---------------------------------------------------------
@@ -246,42 +243,27 @@ class AccessRequestListApi(generics.ListAPIView):
         return selectors_credit.list_visible_access_requests(self.request.user)
 
 
-def _access_request_action(service_name: str, out):
-    service = getattr(services_credit, service_name)
-
-    class AccessRequestActionApi(APIView):
-        @extend_schema(request=None, responses={200: out})
-        def post(self, request, pk):
-            access_request = get_visible_or_404(
-                selectors_credit.list_visible_access_requests(request.user), pk=pk
-            )
-            validate(NoBodyIn, request)
-            result = service(request=access_request, actor=request.user)
-            return Response(out(result).data)
-
-    AccessRequestActionApi.__name__ = f"AccessRequest{service_name.title()}Api"
-    return AccessRequestActionApi
-
-
-AccessRequestGrantApi = _access_request_action(
-    "grant_access_request", AccessExceptionOut
+AccessRequestGrantApi = object_action_api(
+    name="AccessRequestGrantApi",
+    visible=selectors_credit.list_visible_access_requests,
+    service=services_credit.grant_access_request,
+    param="request",
+    out=AccessExceptionOut,
 )
-AccessRequestDeclineApi = _access_request_action(
-    "decline_access_request", AccessRequestOut
+AccessRequestDeclineApi = object_action_api(
+    name="AccessRequestDeclineApi",
+    visible=selectors_credit.list_visible_access_requests,
+    service=services_credit.decline_access_request,
+    param="request",
+    out=AccessRequestOut,
 )
-
-
-class AccessExceptionRevokeApi(APIView):
-    @extend_schema(request=None, responses={200: AccessExceptionOut})
-    def post(self, request, pk):
-        exception = get_visible_or_404(
-            selectors_credit.list_visible_access_exceptions(request.user), pk=pk
-        )
-        validate(NoBodyIn, request)
-        exception = services_credit.revoke_access_exception(
-            exception=exception, actor=request.user
-        )
-        return Response(AccessExceptionOut(exception).data)
+AccessExceptionRevokeApi = object_action_api(
+    name="AccessExceptionRevokeApi",
+    visible=selectors_credit.list_visible_access_exceptions,
+    service=services_credit.revoke_access_exception,
+    param="exception",
+    out=AccessExceptionOut,
+)
 
 
 # --- notifications --------------------------------------------------------------------

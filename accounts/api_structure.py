@@ -7,10 +7,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_portal.api import (
-    NoBodyIn,
     StrictSerializer,
     VisibleRelatedField,
     get_visible_or_404,
+    object_action_api,
     validate,
 )
 
@@ -109,27 +109,28 @@ class RelationshipDetailApi(generics.RetrieveAPIView):
         return selectors_structure.list_visible_relationships(self.request.user)
 
 
-def _relationship_action(service_name: str):
-    service = getattr(services_structure, service_name)
-
-    class RelationshipActionApi(APIView):
-        @extend_schema(request=None, responses={200: RelationshipOut})
-        def post(self, request, pk):
-            relationship = get_visible_or_404(
-                selectors_structure.list_visible_relationships(request.user), pk=pk
-            )
-            validate(NoBodyIn, request)
-            relationship = service(relationship=relationship, actor=request.user)
-            return Response(RelationshipOut(relationship).data)
-
-    RelationshipActionApi.__name__ = f"Relationship{service_name.title()}Api"
-    return RelationshipActionApi
+def _relationship_action(name: str, service):
+    return object_action_api(
+        name=name,
+        visible=selectors_structure.list_visible_relationships,
+        service=service,
+        param="relationship",
+        out=RelationshipOut,
+    )
 
 
-RelationshipConfirmApi = _relationship_action("confirm_relationship")
-RelationshipRejectApi = _relationship_action("reject_relationship")
-RelationshipCancelApi = _relationship_action("cancel_relationship")
-RelationshipTerminateApi = _relationship_action("terminate_relationship")
+RelationshipConfirmApi = _relationship_action(
+    "RelationshipConfirmApi", services_structure.confirm_relationship
+)
+RelationshipRejectApi = _relationship_action(
+    "RelationshipRejectApi", services_structure.reject_relationship
+)
+RelationshipCancelApi = _relationship_action(
+    "RelationshipCancelApi", services_structure.cancel_relationship
+)
+RelationshipTerminateApi = _relationship_action(
+    "RelationshipTerminateApi", services_structure.terminate_relationship
+)
 
 
 class RelationshipPermissionsApi(APIView):

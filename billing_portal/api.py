@@ -112,3 +112,21 @@ def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.as_body(), status=exc.status)
     return drf_exception_handler(exc, context)
+
+
+def object_action_api(*, name: str, visible, service, param: str, out):
+    """An action POST on an existing object, in the §8 check order: the object
+    among those the user may see (404), an empty body (400), then the service
+    (403 permission, 409 rules); 200 with ``out`` of what the service returns."""
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    class ObjectActionApi(APIView):
+        @extend_schema(request=None, responses={200: out})
+        def post(self, request, pk):
+            obj = get_visible_or_404(visible(request.user), pk=pk)
+            validate(NoBodyIn, request)
+            return Response(out(service(**{param: obj}, actor=request.user)).data)
+
+    ObjectActionApi.__name__ = ObjectActionApi.__qualname__ = name
+    return ObjectActionApi

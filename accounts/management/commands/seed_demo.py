@@ -85,8 +85,7 @@ class Command(BaseCommand):
         )
         for company in (acme, globex):
             services.verify_company(company=company, actor=op)
-            company.business_manager = users["cbm"]
-            company.save(update_fields=["business_manager"])
+            services.set_business_manager(company=company, user=users["cbm"], actor=op)
 
         def account(uid, name, company, currency="CNY", mobile="+8613800138000"):
             return services.create_account(

@@ -496,7 +496,7 @@ class FolderAdmin(ScopedAdmin):
             except DomainError as err:
                 refusal = err
             else:
-                self.log_deletion(request, folder, str(folder))
+                self.log_deletions(request, [folder])
                 return self._done(request, _("Folder deleted."))
         return self._page(
             request,

@@ -245,13 +245,19 @@ def list_visible_contracts(user) -> QuerySet[Contract]:
 
 
 def list_visible_notifications(user) -> QuerySet[Notification]:
+    """SMS of the accounts the user may see, and the portal notices addressed to
+    the user (a notice to someone else, e.g. the CBM, stays theirs)."""
     from .selectors import list_visible_accounts
 
     qs = Notification.objects.select_related("account", "user")
     if roles.is_operator(user):
         return qs
     return qs.filter(
-        Q(account__in=list_visible_accounts(user).values("pk")) | Q(user=user)
+        Q(
+            channel=Notification.Channel.SMS,
+            account__in=list_visible_accounts(user).values("pk"),
+        )
+        | Q(user=user)
     )
 
 

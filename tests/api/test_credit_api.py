@@ -5,6 +5,7 @@ order, and isolation between companies."""
 from dataclasses import dataclass
 
 import pytest
+from django.db.models import Q
 
 from accounts import services, services_credit, services_structure
 from accounts.models import (
@@ -738,12 +739,19 @@ def test_lists_show_a_customer_only_its_own_companys_credit_objects(
         "previous": None,
         "results": [],
     }
-    # Company A's owner sees A's notices and none of B's.
+    # Company A's owner sees the SMS of A's accounts and the portal notices
+    # addressed to it; none of B's, and not notices addressed to someone else.
     a_rows = client_for(acme.owner).get(f"{API}/notifications/").json()
     a_accounts = [acme.main.pk, tenants["second"].pk]
     assert (
-        a_rows["count"] == Notification.objects.filter(account__in=a_accounts).count()
+        a_rows["count"]
+        == Notification.objects.filter(
+            Q(account__in=a_accounts, channel="sms") | Q(user=acme.owner)
+        ).count()
     )
+    assert {n["to"] for n in a_rows["results"] if n["channel"] == "portal"} <= {
+        acme.owner.username
+    }
     assert b1.pk not in {n["account"] for n in a_rows["results"]}
     assert (
         client_for(acme.owner)

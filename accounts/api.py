@@ -14,6 +14,7 @@ from billing_portal.idempotency import idempotent
 
 from . import roles, selectors, services
 from .models import Movement
+from .selectors_credit import with_pending_limit
 from .serializers import (
     AccessGrantIn,
     AccessOut,
@@ -108,7 +109,9 @@ class AccountListCreateApi(generics.ListAPIView):
     serializer_class = AccountOut
 
     def get_queryset(self):
-        return selectors.list_visible_accounts(self.request.user).order_by("id")
+        return with_pending_limit(
+            selectors.list_visible_accounts(self.request.user).order_by("id")
+        )
 
     @extend_schema(request=AccountCreateIn, responses={201: AccountOut})
     def post(self, request):

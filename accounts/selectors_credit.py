@@ -24,6 +24,26 @@ from .models import (
 )
 
 
+def with_pending_limit(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """Annotate each account with its pending contract's limit (one query for a
+    whole list instead of one per account)."""
+    from django.db.models import OuterRef, Subquery
+
+    pending = Contract.objects.filter(
+        account=OuterRef("pk"), status=Contract.Status.PENDING
+    ).values("limit")[:1]
+    return accounts.annotate(pending_limit=Subquery(pending))
+
+
+def get_pending_limit(account: Account) -> Decimal | None:
+    """The limit waiting for its contract (annotated by ``with_pending_limit``, or
+    looked up)."""
+    if hasattr(account, "pending_limit"):
+        return account.pending_limit
+    contract = get_pending_contract(account)
+    return contract.limit if contract else None
+
+
 def get_pending_contract(account: Account) -> Contract | None:
     return Contract.objects.filter(
         account=account, status=Contract.Status.PENDING

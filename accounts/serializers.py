@@ -17,7 +17,7 @@ from .selectors import (
     list_visible_accounts,
     list_visible_companies,
 )
-from .selectors_credit import get_pending_contract
+from .selectors_credit import get_pending_limit
 
 # --- input --------------------------------------------------------------------
 
@@ -187,10 +187,8 @@ class AccountOut(serializers.ModelSerializer):
 
     def get_pending_credit_limit(self, account) -> str | None:
         """The limit of the contract waiting for the owner (null when none)."""
-        contract = get_pending_contract(account)
-        if contract is None:
-            return None
-        return AmountField().to_representation(contract.limit)
+        limit = get_pending_limit(account)
+        return None if limit is None else AmountField().to_representation(limit)
 
     def get_transferable_amount(self, account) -> str:
         return AmountField().to_representation(

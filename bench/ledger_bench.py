@@ -138,6 +138,28 @@ def main():
             )
             assert r.status_code == 201, r.content
 
+        listed = [
+            Account(
+                uid=f"{9100000000000000 + i}",
+                name=f"L{i}",
+                company=company,
+                currency="CNY",
+            )
+            for i in range(196)
+        ]
+        Account.objects.bulk_create(listed)
+
+        def api_list(i):
+            r = client.get("/api/v1/accounts/?page_size=200")
+            assert r.status_code == 200, r.content
+            assert r.json()["count"] == 200
+
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            api_list(0)
+        list_queries = len(queries.captured_queries)
+
         cases = [
             ("baseline: lock + update one row", baseline),
             ("service: transfer_balance", transfer),
@@ -147,8 +169,12 @@ def main():
             ("selector: get_transferable", transferable),
             ("API: POST /transfers/", api_transfer),
             ("API: POST /transfers/ with Idempotency-Key", api_transfer_keyed),
+            (f"API: GET /accounts/ (200 accounts, {list_queries} queries)", api_list),
         ]
-        results = [(name, timed(fn)) for name, fn in cases]
+        results = [
+            (name, timed(fn, n=max(5, N // 20) if "GET" in name else N))
+            for name, fn in cases
+        ]
         base = results[0][1]
         print(
             f"date: {timezone.now():%Y-%m-%d %H:%M} UTC; machine: {platform.node()} "

@@ -134,7 +134,12 @@ def self_service_block(account: Account) -> Reason | None:
 
 def source_blocks(source: Account) -> list[Reason]:
     """Rules that block every transfer out of ``source``, whatever its target."""
-    reasons = _active_reasons(source) + _company_reasons(source)
+    return _active_reasons(source) + _company_reasons(source) + _source_rules(source)
+
+
+def _source_rules(source: Account) -> list[Reason]:
+    """§3.2 rules 4 and 5: no overdue payment, self-service not disabled."""
+    reasons = []
     if source.has_overdue:
         reasons.append(
             reason(
@@ -222,17 +227,7 @@ def transfer_refusals(
             )
         )
     reasons += _same_company_reasons(source, destination)
-    if source.has_overdue:
-        reasons.append(
-            reason(
-                "source_overdue",
-                account=source.uid,
-                available=format_amount(source.available_balance),
-            )
-        )
-    block = self_service_block(source)
-    if block is not None:
-        reasons.append(block)
+    reasons += _source_rules(source)
     transferable = max(ZERO, min(source.own_cash, source.available_balance))
     if amount > transferable:
         reasons.append(

@@ -303,3 +303,40 @@ def list_visible_access_exceptions(user) -> QuerySet[AccessException]:
         Q(account__in=list_visible_accounts(user).values("pk"))
         | Q(request__business_manager=user)
     )
+
+
+# --- who may act (the services enforce these; the screens show them) -----------
+
+
+def can_confirm_contract(user, contract: Contract) -> bool:
+    """Only an owner of the account accepts its contract (not an operator)."""
+    from .models import AccountAccess
+
+    return AccountAccess.objects.filter(
+        user=user,
+        account=contract.account_id,
+        permission=AccountAccess.Permission.OWNER,
+    ).exists()
+
+
+def can_set_limit(user, account: Account) -> bool:
+    """owner/manage of the account, or of its management account when the
+    relationship carries SYNCHRONIZE_FINANCE_IDENTITY (operators always)."""
+    from .selectors import can_manage
+    from .selectors_structure import get_credit_limit_authority
+
+    return can_manage(user, get_credit_limit_authority(account) or account)
+
+
+def can_withdraw_contract(user, contract: Contract) -> bool:
+    return roles.is_operator(user) or can_set_limit(user, contract.account)
+
+
+def can_decide_access_request(user, request: AccessRequest) -> bool:
+    """Only the business manager the request was sent to (a CBM) answers it."""
+    return request.business_manager_id == user.pk and roles.is_cbm(user)
+
+
+def can_revoke_access_exception(user, exception: AccessException) -> bool:
+    """The CBM who was asked, or an operator."""
+    return roles.is_operator(user) or can_decide_access_request(user, exception.request)

@@ -22,7 +22,6 @@ from billing_portal.errors import (
 from billing_portal.money import ZERO, format_amount
 from billing_portal.notifications import queue_portal_notice, queue_sms
 
-from . import roles
 from .ledger import lock_accounts, track_overdue
 from .models import (
     AccessException,
@@ -36,12 +35,16 @@ from .models import (
 )
 from .selectors import ensure_can_manage
 from .selectors_credit import (
+    can_confirm_contract,
+    can_decide_access_request,
+    can_revoke_access_exception,
+    can_set_limit,
+    can_withdraw_contract,
     get_credit_bounds,
     get_disabled_state,
     get_pending_contract,
     has_confirmed_contract,
 )
-from .selectors_structure import get_credit_limit_authority
 
 Outcome = CreditLimitChange.Outcome
 
@@ -90,10 +93,9 @@ def set_credit_quota(
 
 
 def ensure_can_set_limit(actor, account: Account) -> None:
-    """owner/manage of the account, or of its management account when the
-    relationship carries SYNCHRONIZE_FINANCE_IDENTITY (403 otherwise)."""
-    authority = get_credit_limit_authority(account)
-    ensure_can_manage(actor, authority or account)
+    """403 ``no_permission`` unless ``selectors_credit.can_set_limit``."""
+    if not can_set_limit(actor, account):
+        raise ActionForbidden([reason("no_permission", account=account.uid)])
 
 
 def _limit_refusals(account: Account, amount: Decimal, *, confirming: bool = False):
@@ -236,12 +238,7 @@ def _lock_contract(contract: Contract) -> tuple[Contract, Account]:
 @service
 def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Contract:
     """The account's owner accepts the contract: the limit takes effect now."""
-    is_owner = AccountAccess.objects.filter(
-        user=actor,
-        account=contract.account_id,
-        permission=AccountAccess.Permission.OWNER,
-    ).exists()
-    if not is_owner:
+    if not can_confirm_contract(actor, contract):
         raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
     contract, account = _lock_contract(contract)
     if contract.status != Contract.Status.PENDING:
@@ -271,8 +268,8 @@ def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Con
 @service
 def withdraw_contract(*, contract: Contract, actor) -> Contract:
     """Withdraw a pending contract: its limit is dropped (no SMS)."""
-    if not roles.is_operator(actor):
-        ensure_can_set_limit(actor, contract.account)
+    if not can_withdraw_contract(actor, contract):
+        raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
     contract, account = _lock_contract(contract)
     if contract.status != Contract.Status.PENDING:
         raise CreditControlRefused(
@@ -357,12 +354,9 @@ def request_access(*, account: Account, actor, message: str = "") -> AccessReque
     return request
 
 
-def _ensure_business_manager(actor, request: AccessRequest, *, operator_ok: bool):
-    if request.business_manager_id == actor.pk and roles.is_cbm(actor):
-        return
-    if operator_ok and roles.is_operator(actor):
-        return
-    raise ActionForbidden([reason("no_permission", account=request.account.uid)])
+def _ensure(allowed: bool, account: Account) -> None:
+    if not allowed:
+        raise ActionForbidden([reason("no_permission", account=account.uid)])
 
 
 def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
@@ -388,7 +382,7 @@ def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
 @service
 def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
     """The business manager grants: both blocks lift until the exception is revoked."""
-    _ensure_business_manager(actor, request, operator_ok=False)
+    _ensure(can_decide_access_request(actor, request), request.account)
     request = _decide(request, AccessRequest.Status.GRANTED, actor)
     exception = AccessException.objects.create(
         account=request.account,
@@ -413,7 +407,7 @@ def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
 
 @service
 def decline_access_request(*, request: AccessRequest, actor) -> AccessRequest:
-    _ensure_business_manager(actor, request, operator_ok=False)
+    _ensure(can_decide_access_request(actor, request), request.account)
     request = _decide(request, AccessRequest.Status.DECLINED, actor)
     queue_portal_notice(
         users=_owners(request.account),
@@ -433,7 +427,7 @@ def decline_access_request(*, request: AccessRequest, actor) -> AccessRequest:
 @service
 def revoke_access_exception(*, exception: AccessException, actor) -> AccessException:
     """The business manager or an operator ends a granted exception now."""
-    _ensure_business_manager(actor, exception.request, operator_ok=True)
+    _ensure(can_revoke_access_exception(actor, exception), exception.account)
     lock_accounts(exception.account_id)
     exception = AccessException.objects.select_for_update().get(pk=exception.pk)
     if exception.end is not None:

@@ -13,7 +13,7 @@ from billing_portal.errors import DomainError
 from billing_portal.models import Notification
 
 from .. import roles, selectors_credit, services_credit
-from ..models import AccessException, AccessRequest, AccountAccess, Contract
+from ..models import AccessException, AccessRequest, Contract
 
 
 def _page(model_admin, request, template, title, **context):
@@ -97,11 +97,11 @@ class ContractAdmin(ScopedAdmin):
         if contract is not None:
             extra_context["can_confirm"] = (
                 contract.status == Contract.Status.PENDING
-                and _is_owner(request.user, contract)
+                and selectors_credit.can_confirm_contract(request.user, contract)
             )
             extra_context["can_withdraw"] = (
                 contract.status == Contract.Status.PENDING
-                and _may_withdraw(request.user, contract)
+                and selectors_credit.can_withdraw_contract(request.user, contract)
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -109,7 +109,7 @@ class ContractAdmin(ScopedAdmin):
         contract = self.get_object(request, object_id)
         if contract is None:
             return self.does_not_exist(request, object_id)
-        if not _is_owner(request.user, contract):
+        if not selectors_credit.can_confirm_contract(request.user, contract):
             raise PermissionDenied
         account = contract.account
         refusal = None
@@ -156,7 +156,7 @@ class ContractAdmin(ScopedAdmin):
         contract = self.get_object(request, object_id)
         if contract is None:
             return self.does_not_exist(request, object_id)
-        if not _may_withdraw(request.user, contract):
+        if not selectors_credit.can_withdraw_contract(request.user, contract):
             raise PermissionDenied
         refusal = None
         if request.method == "POST":
@@ -180,24 +180,6 @@ class ContractAdmin(ScopedAdmin):
             contract=contract,
             refusal=refusal,
         )
-
-
-def _is_owner(user, contract) -> bool:
-    return AccountAccess.objects.filter(
-        user=user,
-        account=contract.account_id,
-        permission=AccountAccess.Permission.OWNER,
-    ).exists()
-
-
-def _may_withdraw(user, contract) -> bool:
-    if roles.is_operator(user):
-        return True
-    try:
-        services_credit.ensure_can_set_limit(user, contract.account)
-    except DomainError:
-        return False
-    return True
 
 
 @admin.register(AccessRequest)
@@ -253,8 +235,7 @@ class AccessRequestAdmin(ScopedAdmin):
         if obj is not None:
             extra_context["can_decide"] = (
                 obj.status == AccessRequest.Status.REQUESTED
-                and obj.business_manager_id == request.user.pk
-                and roles.is_cbm(request.user)
+                and selectors_credit.can_decide_access_request(request.user, obj)
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -262,9 +243,7 @@ class AccessRequestAdmin(ScopedAdmin):
         obj = self.get_object(request, object_id)
         if obj is None or decision not in ("grant", "decline"):
             return self.does_not_exist(request, object_id)
-        if not (
-            obj.business_manager_id == request.user.pk and roles.is_cbm(request.user)
-        ):
+        if not selectors_credit.can_decide_access_request(request.user, obj):
             raise PermissionDenied
         refusal = None
         if request.method == "POST":
@@ -325,9 +304,8 @@ class AccessExceptionAdmin(ScopedAdmin):
         ]
 
     def _may_revoke(self, user, obj) -> bool:
-        return obj.end is None and (
-            roles.is_operator(user)
-            or (roles.is_cbm(user) and obj.request.business_manager_id == user.pk)
+        return obj.end is None and selectors_credit.can_revoke_access_exception(
+            user, obj
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

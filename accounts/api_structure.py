@@ -215,7 +215,7 @@ class FolderListCreateApi(generics.ListAPIView):
     @extend_schema(request=FolderIn, responses={201: FolderOut})
     def post(self, request):
         data = validate(FolderIn, request)
-        services_structure.ensure_can_manage_directory(request.user, data["company"])
+        selectors_structure.ensure_can_manage_directory(request.user, data["company"])
         folder = services_structure.create_folder(actor=request.user, **data)
         return Response(
             FolderOut(folder, context={"request": request}).data,
@@ -237,7 +237,7 @@ class FolderDetailApi(APIView):
     def patch(self, request, pk):
         folder = self._folder(request, pk)
         data = validate(FolderUpdateIn, request)
-        services_structure.ensure_can_manage_directory(request.user, folder.company)
+        selectors_structure.ensure_can_manage_directory(request.user, folder.company)
         folder = services_structure.update_folder(
             folder=folder, actor=request.user, **data
         )
@@ -246,7 +246,7 @@ class FolderDetailApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
         folder = self._folder(request, pk)
-        services_structure.ensure_can_manage_directory(request.user, folder.company)
+        selectors_structure.ensure_can_manage_directory(request.user, folder.company)
         services_structure.delete_folder(folder=folder, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -258,7 +258,7 @@ class FolderAccountsApi(APIView):
             selectors_structure.list_visible_folders(request.user), pk=pk
         )
         data = validate(FolderAccountsIn, request)
-        services_structure.ensure_can_manage_directory(request.user, folder.company)
+        selectors_structure.ensure_can_manage_directory(request.user, folder.company)
         folder = services_structure.place_accounts(
             folder=folder, accounts=data["accounts"], actor=request.user
         )

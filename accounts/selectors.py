@@ -77,6 +77,13 @@ def can_manage(user, account: Account) -> bool:
     ).exists()
 
 
+def is_owner(user, account_id: int) -> bool:
+    """The user holds the ``owner`` permission on the account (operators do not)."""
+    return AccountAccess.objects.filter(
+        user=user, account=account_id, permission=AccountAccess.Permission.OWNER
+    ).exists()
+
+
 def ensure_can_manage(user, account: Account) -> None:
     """Raise the 403 ``no_permission`` refusal unless the user may act on it."""
     if not can_manage(user, account):

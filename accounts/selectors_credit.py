@@ -310,13 +310,9 @@ def list_visible_access_exceptions(user) -> QuerySet[AccessException]:
 
 def can_confirm_contract(user, contract: Contract) -> bool:
     """Only an owner of the account accepts its contract (not an operator)."""
-    from .models import AccountAccess
+    from .selectors import is_owner
 
-    return AccountAccess.objects.filter(
-        user=user,
-        account=contract.account_id,
-        permission=AccountAccess.Permission.OWNER,
-    ).exists()
+    return is_owner(user, contract.account_id)
 
 
 def can_set_limit(user, account: Account) -> bool:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 
-from billing_portal.errors import Reason, reason
+from billing_portal.errors import ActionForbidden, Reason, reason
 
 from . import roles
 from .models import Account, AccountAccess, FinancialRelationship, Folder
@@ -176,3 +176,29 @@ def get_folder_tree(company) -> list[dict]:
     for root in children.get(None, []):
         walk(root)
     return rows
+
+
+def can_answer_invitation(user, member_account) -> bool:
+    """The member's owner (or an operator) confirms or rejects an invitation."""
+    from .selectors import is_owner
+
+    return roles.is_operator(user) or is_owner(user, member_account.pk)
+
+
+def can_manage_directory(user, company) -> bool:
+    """Operators, and administrators (owner/manage) of the management account."""
+    from .models import Company
+    from .selectors import can_manage
+
+    if roles.is_operator(user):
+        return True
+    # Read afresh: the designation may have changed since ``company`` was loaded.
+    manager = Account.objects.filter(
+        pk__in=Company.objects.filter(pk=company.pk).values("management_account")
+    ).first()
+    return manager is not None and can_manage(user, manager)
+
+
+def ensure_can_manage_directory(user, company) -> None:
+    if not can_manage_directory(user, company):
+        raise ActionForbidden([reason("no_permission", account=company.name)])

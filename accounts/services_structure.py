@@ -18,12 +18,13 @@ from billing_portal.errors import (
 )
 from billing_portal.money import format_amount
 
-from . import roles
 from .ledger import lock_accounts
-from .models import Account, AccountAccess, Company, FinancialRelationship, Folder
+from .models import Account, Company, FinancialRelationship, Folder
 from .models.structure import MAX_FOLDER_DEPTH
-from .selectors import can_manage, ensure_can_manage
+from .selectors import ensure_can_manage
 from .selectors_structure import (
+    can_answer_invitation,
+    ensure_can_manage_directory,
     get_open_relationship,
     get_subtree_ids,
     management_account_refusals,
@@ -76,14 +77,8 @@ def set_management_account(*, company: Company, account: Account, actor) -> Comp
 
 def _ensure_owner(actor, account: Account) -> None:
     """Only the member's owner (or an operator) answers an invitation."""
-    if (
-        roles.is_operator(actor)
-        or AccountAccess.objects.filter(
-            user=actor, account=account, permission=AccountAccess.Permission.OWNER
-        ).exists()
-    ):
-        return
-    raise ActionForbidden([reason("no_permission", account=account.uid)])
+    if not can_answer_invitation(actor, account):
+        raise ActionForbidden([reason("no_permission", account=account.uid)])
 
 
 def _lock_relationship(relationship):
@@ -278,22 +273,6 @@ def set_relationship_permissions(
 
 
 # --- the resource directory ---------------------------------------------------------
-
-
-def can_manage_directory(user, company: Company) -> bool:
-    """Operators, and administrators (owner/manage) of the management account."""
-    if roles.is_operator(user):
-        return True
-    # Read afresh: the designation may have changed since ``company`` was loaded.
-    manager = Account.objects.filter(
-        pk__in=Company.objects.filter(pk=company.pk).values("management_account")
-    ).first()
-    return manager is not None and can_manage(user, manager)
-
-
-def ensure_can_manage_directory(user, company: Company) -> None:
-    if not can_manage_directory(user, company):
-        raise ActionForbidden([reason("no_permission", account=company.name)])
 
 
 def create_root_folder(company: Company) -> Folder:

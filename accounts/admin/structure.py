@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
 
-from .. import roles, selectors, selectors_structure, services_structure
+from .. import selectors, selectors_structure, services_structure
 from ..models import Account, Company, FinancialRelationship, Folder
 from ..models.structure import RelationshipPermission
 
@@ -162,12 +162,7 @@ class FinancialRelationshipAdmin(ScopedAdmin):
     def _may(self, user, obj, action) -> bool:
         """Whether the user's role allows the action, whatever the status."""
         if action in ("confirm", "reject"):
-            return (
-                roles.is_operator(user)
-                or obj.member_account.access.filter(
-                    user=user, permission="owner"
-                ).exists()
-            )
+            return selectors_structure.can_answer_invitation(user, obj.member_account)
         return selectors.can_manage(user, obj.management_account)
 
     def _available_actions(self, request, obj):
@@ -348,7 +343,7 @@ class FolderAdmin(ScopedAdmin):
             {
                 "company": company,
                 "rows": selectors_structure.get_folder_tree(company),
-                "can_manage": services_structure.can_manage_directory(
+                "can_manage": selectors_structure.can_manage_directory(
                     request.user, company
                 ),
             }
@@ -387,7 +382,7 @@ class FolderAdmin(ScopedAdmin):
         )
         if company is None:
             return self.does_not_exist(request, company_id)
-        if not services_structure.can_manage_directory(request.user, company):
+        if not selectors_structure.can_manage_directory(request.user, company):
             raise PermissionDenied
         form = FolderForm(request.POST or None)
         form.fields["parent"].queryset = Folder.objects.filter(company=company)
@@ -412,7 +407,7 @@ class FolderAdmin(ScopedAdmin):
 
     def _managed_folder(self, request, object_id):
         folder = self.get_object(request, object_id)
-        if folder is not None and not services_structure.can_manage_directory(
+        if folder is not None and not selectors_structure.can_manage_directory(
             request.user, folder.company
         ):
             raise PermissionDenied

@@ -495,8 +495,8 @@ def test_without_a_management_account_only_operators_manage(
 
     with pytest.raises(ActionForbidden):
         services_structure.create_folder(company=company, name="X", actor=user)
-    assert services_structure.can_manage_directory(user, company) is False
-    assert services_structure.can_manage_directory(operator, company) is True
+    assert selectors_structure.can_manage_directory(user, company) is False
+    assert selectors_structure.can_manage_directory(operator, company) is True
     folder = services_structure.create_folder(company=company, name="X", actor=operator)
     assert folder.depth == 1
 
@@ -510,11 +510,11 @@ def test_directory_rights_follow_the_current_management_account(
     services_structure.set_management_account(
         company=company, account=first, actor=operator
     )
-    assert services_structure.can_manage_directory(user, company) is True
+    assert selectors_structure.can_manage_directory(user, company) is True
 
     services_structure.set_management_account(
         company=company, account=second, actor=operator
     )
 
     # ``company`` as loaded still names the first account: rights are re-read.
-    assert services_structure.can_manage_directory(user, company) is False
+    assert selectors_structure.can_manage_directory(user, company) is False

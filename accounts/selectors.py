@@ -416,3 +416,28 @@ def preview_revocation(source: Account, destination: Account, amount: Decimal):
         destination_after=_after(destination, transferred_in_balance=-amount),
         amount=amount,
     )
+
+
+def get_settleable_amount(account: Account) -> Decimal:
+    """What a settlement pays now: the smaller of cash and uncleared charges."""
+    return min(account.cash_balance, account.uncleared_amount)
+
+
+@dataclass(frozen=True)
+class TopUpPreview:
+    amount: Decimal
+    settles: Decimal
+    cash_after: Decimal
+    uncleared_after: Decimal
+
+
+def preview_top_up(account: Account, amount: Decimal) -> TopUpPreview:
+    """A top-up adds own funds, then settles what it can (§3.1)."""
+    after = _after(account, own_cash=amount)
+    settles = get_settleable_amount(after)
+    return TopUpPreview(
+        amount=amount,
+        settles=settles,
+        cash_after=after.cash_balance - settles,
+        uncleared_after=after.uncleared_amount - settles,
+    )

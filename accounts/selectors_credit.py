@@ -78,6 +78,11 @@ def allocated_to_others(account: Account) -> Decimal:
     return total
 
 
+def available_with_limit(account: Account, limit: Decimal) -> Decimal:
+    """The available balance the account would have with ``limit`` in effect."""
+    return account.available_balance - account.credit_limit + limit
+
+
 def credit_in_use(account: Account) -> Decimal:
     """max(0, uncleared - cash): what the account owes beyond its cash."""
     return max(ZERO, account.uncleared_amount - account.cash_balance)

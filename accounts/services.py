@@ -44,6 +44,7 @@ from .models import (
 )
 from .selectors import (
     ensure_can_manage,
+    get_settleable_amount,
     revocable_from,
     revocation_refusals,
     transfer_refusals,
@@ -323,7 +324,7 @@ def settle_account(*, account: Account, actor=None) -> Movement | None:
 
 def _settle_locked(account: Account, *, actor) -> Movement | None:
     """Oldest charge first (usage start, then id), transferred-in funds first."""
-    payable = min(account.cash_balance, account.uncleared_amount)
+    payable = get_settleable_amount(account)
     if payable <= 0:
         return None
     # Charges are locked after their account (global order), by primary key.

@@ -426,7 +426,7 @@ class AccountAdmin(ScopedAdmin):
                     _("Topped up %(amount)s %(currency)s.")
                     % {"amount": format_amount(amount), "currency": account.currency},
                 )
-            settles = min(account.cash_balance + amount, account.uncleared_amount)
+            preview = selectors.preview_top_up(account, amount)
             return self._page(
                 request,
                 "top_up_confirm.html",
@@ -434,9 +434,9 @@ class AccountAdmin(ScopedAdmin):
                 _("Confirm top-up"),
                 form=form,
                 amount=amount,
-                cash_after=account.cash_balance + amount - settles,
-                uncleared_after=account.uncleared_amount - settles,
-                settles=settles,
+                cash_after=preview.cash_after,
+                uncleared_after=preview.uncleared_after,
+                settles=preview.settles,
             )
         return self._page(request, "top_up_form.html", account, _("Top up"), form=form)
 
@@ -495,9 +495,9 @@ class AccountAdmin(ScopedAdmin):
                     account,
                     _("Confirm credit limit"),
                     amount=amount,
-                    available_after=account.available_balance
-                    - account.credit_limit
-                    + amount,
+                    available_after=selectors_credit.available_with_limit(
+                        account, amount
+                    ),
                     **context,
                 )
         return self._page(
@@ -538,7 +538,7 @@ class AccountAdmin(ScopedAdmin):
 
     @admin.action(description=_("Settle the selected accounts now"))
     def settle_selected(self, request, queryset):
-        owing = [a for a in queryset if a.uncleared_amount > 0 and a.cash_balance > 0]
+        owing = [a for a in queryset if selectors.get_settleable_amount(a) > 0]
         if request.POST.get("post") == "yes":
             settled = 0
             for account in owing:
@@ -552,7 +552,7 @@ class AccountAdmin(ScopedAdmin):
                 messages.SUCCESS,
             )
             return None
-        rows = [(a, min(a.cash_balance, a.uncleared_amount)) for a in owing]
+        rows = [(a, selectors.get_settleable_amount(a)) for a in owing]
         return TemplateResponse(
             request,
             "admin/accounts/account/settle_confirmation.html",

@@ -146,9 +146,9 @@ class ContractAdmin(ScopedAdmin):
             contract=contract,
             account=account,
             refusal=refusal,
-            available_after=account.available_balance
-            - account.credit_limit
-            + contract.limit,
+            available_after=selectors_credit.available_with_limit(
+                account, contract.limit
+            ),
             bounds=selectors_credit.get_credit_bounds(account),
         )
 

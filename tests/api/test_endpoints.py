@@ -167,9 +167,16 @@ def test_created_operator_has_operator_rights(operator, company, client_for):
     )
     new_operator = UserFactory._meta.model.objects.get(pk=created.json()["id"])
 
+    company.verification_status = "unverified"
+    company.save(update_fields=["verification_status"])
+
     response = client_for(new_operator).post(f"{API}/companies/{company.pk}/verify/")
 
     assert response.status_code == 200
+    assert response.json()["verification_status"] == "verified"
+    company.refresh_from_db()
+    assert company.verified_by == new_operator
+    assert new_operator.groups.filter(name="operators").exists()
 
 
 @pytest.mark.parametrize(

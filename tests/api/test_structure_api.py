@@ -1051,4 +1051,6 @@ def test_anonymous_requests_are_401(world, api_client):
         ("post", f"/folders/{world.b_folder.pk}/accounts/"),
         ("put", f"/companies/{world.company.pk}/management-account/"),
     ]:
-        assert getattr(api_client, method)(API + path).status_code == 401
+        response = getattr(api_client, method)(API + path)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Token")

@@ -17,7 +17,7 @@ from billing_portal.api import (
 from billing_portal.models import Notification
 from billing_portal.money import Currency
 
-from . import roles, selectors_credit, services, services_credit
+from . import roles, selectors, selectors_credit, services, services_credit
 from .api import require_operator, visible_account, visible_company
 from .models import AccessException, AccessRequest, Contract, CreditQuota
 from .serializers import CompanyOut
@@ -225,9 +225,7 @@ class AccountAccessRequestApi(APIView):
     def post(self, request, pk):
         account = visible_account(request, pk)
         data = validate(AccessRequestIn, request)
-        from .selectors import ensure_can_manage
-
-        ensure_can_manage(request.user, account)
+        selectors.ensure_can_manage(request.user, account)
         access_request = services_credit.request_access(
             account=account, actor=request.user, **data
         )

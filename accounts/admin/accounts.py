@@ -165,13 +165,7 @@ class AccountAdmin(ScopedAdmin):
         }
 
     def _credit_context(self, request, account):
-        from ..services_credit import ensure_can_set_limit
-
-        try:
-            ensure_can_set_limit(request.user, account)
-            can_set_limit = True
-        except DomainError:
-            can_set_limit = False
+        can_set_limit = selectors_credit.can_set_limit(request.user, account)
         state = selectors_credit.get_disabled_state(account)
         open_request = account.access_requests.filter(status="requested").first()
         return {
@@ -442,15 +436,13 @@ class AccountAdmin(ScopedAdmin):
 
     def credit_limit_view(self, request, object_id):
         from ..admin.credit import CreditLimitForm
-        from ..services_credit import ensure_can_set_limit, set_credit_limit
+        from ..services_credit import set_credit_limit
 
         account = self.get_object(request, object_id)
         if account is None:
             return self.does_not_exist(request, object_id)
-        try:
-            ensure_can_set_limit(request.user, account)
-        except DomainError as err:
-            raise PermissionDenied from err
+        if not selectors_credit.can_set_limit(request.user, account):
+            raise PermissionDenied
         form = CreditLimitForm(request.POST or None)
         bounds = selectors_credit.get_credit_bounds(account)
         context = {

@@ -1223,7 +1223,10 @@ def test_operator_top_up_with_confirmation_settles(client, portal):
         ["Before", "350.00", "20.00"],
         ["After top-up and settlement", "355.00", "0.00"],
     ]
-    assert "Top-up: 25.00 CNY; settled from it: 20.00 CNY." in parse(response).text
+    assert (
+        "Top-up: 25.00 CNY; then uncleared charges of 20.00 CNY are settled from cash."
+        in parse(response).text
+    )
     assert ledger_state() == before
     response = client.post(top_up_url, {"amount": "25.00", "confirm": "yes"})
     assert response.status_code == 302

@@ -5,7 +5,12 @@ engine turns it into a signed, debit-positive amount, checks that the legs of a
 movement sum to zero and share one currency, applies each leg to its holder's
 cached balance and records ``balance_after``.
 
-Books, by holder:
+The engine is open: each app registers its holder types and their books with
+``register_holder`` from its ``AppConfig.ready()`` (the accounts app registers
+the ones below in ``accounts.apps``); ``lock``, ``post``, ``reverse`` and
+``find_discrepancies`` read the registry, so a new app never edits this module.
+
+Books of the accounts app:
 
 ============  =====================  ======  ===================================
 holder        book                   normal  cached in
@@ -19,37 +24,218 @@ provider      revenue                credit  (not cached: usage billed)
 provider      revocable_control      debit   (not cached: contra of pair memos)
 ============  =====================  ======  ===================================
 
-Lock order (global, for every service): accounts by primary key, then transfer
-pairs by primary key, then charges by primary key. Holders passed to ``post``
-must have been locked through ``lock_accounts``/``lock_pair``.
+Lock order (global, for every service): holder types by ``lock_rank``, then
+primary key; rows that are not holders (charges) after the holders of their
+app. ``lock`` is the only way to lock holders; ``post`` refuses a holder that
+this transaction has not locked through it.
 """
 
+import weakref
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db import connection, models
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing_portal.money import ZERO
 
-from .models import Account, Movement, OverdueEpisode, Posting, TransferPair
+from .models import (
+    Account,
+    Charge,
+    Movement,
+    OverdueEpisode,
+    Posting,
+    TransferPair,
+)
 
 DEBIT, CREDIT = 1, -1
 
-#: (holder type, book) -> (cached field or None, normal side)
-BOOKS: dict[tuple[str, str], tuple[str | None, int]] = {
-    ("account", "own_cash"): ("own_cash", CREDIT),
-    ("account", "transferred_in"): ("transferred_in_balance", CREDIT),
-    ("account", "uncleared"): ("uncleared_amount", DEBIT),
-    ("pair", "remaining_revocable"): ("remaining_revocable", CREDIT),
-    ("provider", "funding"): (None, DEBIT),
-    ("provider", "revenue"): (None, CREDIT),
-    ("provider", "revocable_control"): (None, DEBIT),
-}
 
-HOLDER_TYPES = {Account: "account", TransferPair: "pair"}
+@dataclass(frozen=True)
+class Book:
+    name: str
+    normal: int  # DEBIT or CREDIT: the side on which the book's balance grows
+    field: str | None  # the holder's cached column, or None (not cached)
+
+
+@dataclass(eq=False)
+class HolderType:
+    """A kind of ledger holder: a model whose rows own books (None: the provider)."""
+
+    name: str
+    model: type[models.Model] | None
+    books: dict[str, Book]
+    lock_rank: int
+    #: The queryset rows are locked and read through (e.g. with select_related).
+    queryset: Callable[[], models.QuerySet] | None = None
+    #: Called with each holder after a movement changed its cached books.
+    after_post: Callable | None = None
+    cached_fields: list[str] = field(default_factory=list)
+
+
+_TYPES: dict[str, HolderType] = {}
+_BY_MODEL: dict[type, HolderType] = {}
+#: Extra consistency checks of the apps' sub-ledgers: () -> list of problems.
+_CHECKS: list[Callable[[], list[str]]] = []
+
+
+def register_holder(
+    model: type[models.Model] | None,
+    name: str,
+    *,
+    books: dict[str, tuple[str | None, int]],
+    lock_rank: int,
+    queryset: Callable[[], models.QuerySet] | None = None,
+    after_post: Callable | None = None,
+) -> HolderType:
+    """Make ``model``'s rows holders of ``books`` ({book: (cached field, normal)}).
+
+    ``lock_rank`` places the type in the global lock order (lower locks first).
+    Registering the same name again replaces it (tests define their own types).
+    """
+    holder_type = HolderType(
+        name=name,
+        model=model,
+        books={b: Book(b, normal, f) for b, (f, normal) in books.items()},
+        lock_rank=lock_rank,
+        queryset=queryset,
+        after_post=after_post,
+        cached_fields=[f for f, _n in books.values() if f],
+    )
+    previous = _TYPES.get(name)
+    if previous is not None and previous.model is not None:
+        _BY_MODEL.pop(previous.model, None)
+    _TYPES[name] = holder_type
+    if model is not None:
+        _BY_MODEL[model] = holder_type
+    return holder_type
+
+
+def unregister_holder(name: str) -> None:
+    holder_type = _TYPES.pop(name)
+    if holder_type.model is not None:
+        _BY_MODEL.pop(holder_type.model, None)
+
+
+def register_check(check: Callable[[], list[str]]) -> None:
+    """Add a sub-ledger consistency check to ``find_discrepancies``."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+
+
+def holder_types() -> list[HolderType]:
+    return sorted(_TYPES.values(), key=lambda t: (t.lock_rank, t.name))
+
+
+def holder_type_of(holder) -> HolderType:
+    return _TYPES["provider"] if holder is None else _BY_MODEL[type(holder)]
+
+
+def get_book(holder_type: str, book: str) -> Book:
+    return _TYPES[holder_type].books[book]
+
+
+def natural_change(posting: Posting) -> Decimal:
+    """A leg as the holder reads it: + when it adds to the book's balance."""
+    return posting.amount * get_book(posting.holder_type, posting.book).normal
+
+
+def natural_change_expression(holder_type: str) -> models.Expression:
+    """``natural_change`` in SQL, for annotating a holder's ledger lines."""
+    credit_books = [
+        b.name for b in _TYPES[holder_type].books.values() if b.normal == CREDIT
+    ]
+    return models.Case(
+        models.When(book__in=credit_books, then=-models.F("amount")),
+        default=models.F("amount"),
+        output_field=models.DecimalField(max_digits=15, decimal_places=2),
+    )
+
+
+# --- locking -------------------------------------------------------------------
+
+#: Holder instances that ``lock`` returned, by identity. Kept outside the model
+#: instances; an entry dies with its instance.
+_LOCKED: "weakref.WeakValueDictionary[int, models.Model]" = (
+    weakref.WeakValueDictionary()
+)
+
+
+def lock(*holders: models.Model) -> list:
+    """Lock holder rows ``SELECT … FOR UPDATE`` in the global order and return
+    fresh locked instances, in the order given (a repeated holder gives the same
+    instance). Must run inside a transaction."""
+    if not connection.in_atomic_block:
+        raise LedgerError("lock holders inside a transaction")
+    wanted: dict[HolderType, set[int]] = defaultdict(set)
+    for holder in holders:
+        wanted[holder_type_of(holder)].add(holder.pk)
+    fresh: dict[tuple[str, int], models.Model] = {}
+    for holder_type in sorted(wanted, key=lambda t: (t.lock_rank, t.name)):
+        queryset = (
+            holder_type.queryset()
+            if holder_type.queryset
+            else holder_type.model._default_manager.all()
+        )
+        # Only the holder rows are locked (``of=self``), never joined rows.
+        for row in (
+            queryset.select_for_update(of=("self",))
+            .filter(pk__in=sorted(wanted[holder_type]))
+            .order_by("pk")
+        ):
+            _LOCKED[id(row)] = row
+            fresh[(holder_type.name, row.pk)] = row
+    return [fresh[(holder_type_of(h).name, h.pk)] for h in holders]
+
+
+def adopt_locked(holder: models.Model) -> models.Model:
+    """Mark a holder row created in this transaction as locked (a new row is
+    invisible to others until commit, so nobody else can hold it)."""
+    _LOCKED[id(holder)] = holder
+    return holder
+
+
+def is_locked(holder) -> bool:
+    return holder is None or _LOCKED.get(id(holder)) is holder
+
+
+def lock_accounts(*ids: int) -> dict[int, Account]:
+    """Lock accounts in primary-key order and return them by primary key."""
+    unique_ids = sorted(set(ids))
+    return {a.pk: a for a in lock(*(Account(pk=pk) for pk in unique_ids))}
+
+
+def lock_pair(
+    source: Account, destination: Account, *, create: bool
+) -> TransferPair | None:
+    """Lock the (source, destination) pair; both accounts must be locked already.
+
+    Creating it under both account locks is race-free: every writer of a pair
+    holds both of its accounts' locks first.
+    """
+    if not (is_locked(source) and is_locked(destination)):
+        raise LedgerError("lock both accounts before their pair")
+    pk = (
+        TransferPair.objects.filter(source=source, destination=destination)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if pk is not None:
+        return lock(TransferPair(pk=pk))[0]
+    if not create:
+        return None
+    return adopt_locked(
+        TransferPair.objects.create(
+            source=source, destination=destination, currency=source.currency
+        )
+    )
+
+
+# --- posting -------------------------------------------------------------------
 
 #: The provider itself: one holder, its books are never cached or locked.
 PROVIDER = None
@@ -57,13 +243,18 @@ PROVIDER = None
 
 @dataclass(frozen=True)
 class Leg:
-    holder: Account | TransferPair | None  # None is the provider
+    holder: models.Model | None  # None is the provider
     book: str
     delta: Decimal  # change of the book's natural balance
 
     @property
     def holder_type(self) -> str:
-        return "provider" if self.holder is None else HOLDER_TYPES[type(self.holder)]
+        return holder_type_of(self.holder).name
+
+    @property
+    def signed(self) -> Decimal:
+        """The leg's debit-positive amount."""
+        return self.delta * get_book(self.holder_type, self.book).normal
 
 
 def increase(holder, book: str, amount: Decimal) -> Leg:
@@ -76,46 +267,6 @@ def decrease(holder, book: str, amount: Decimal) -> Leg:
 
 class LedgerError(AssertionError):
     """A programming error: an unbalanced or mixed-currency movement."""
-
-
-def lock_accounts(*ids: int) -> dict[int, Account]:
-    """Lock accounts in primary-key order (the global lock order) and return them."""
-    unique_ids = sorted(set(ids))
-    # The company comes along for the rules (verified? same company?); only the
-    # account rows are locked (``of=("self",)``), never the company row.
-    accounts = {
-        a.pk: a
-        for a in Account.objects.select_for_update(of=("self",))
-        .select_related("company")
-        .filter(pk__in=unique_ids)
-        .order_by("pk")
-    }
-    for account in accounts.values():
-        account._locked = True
-    return accounts
-
-
-def lock_pair(
-    source: Account, destination: Account, *, create: bool
-) -> TransferPair | None:
-    """Lock the (source, destination) pair; both accounts must be locked already.
-
-    Creating it under both account locks is race-free: every writer of a pair
-    holds both of its accounts' locks first.
-    """
-    if not (
-        getattr(source, "_locked", False) and getattr(destination, "_locked", False)
-    ):
-        raise LedgerError("lock both accounts before their pair")
-    qs = TransferPair.objects.select_for_update()
-    pair = qs.filter(source=source, destination=destination).first()
-    if pair is None and create:
-        pair = TransferPair.objects.create(
-            source=source, destination=destination, currency=source.currency
-        )
-    if pair is not None:
-        pair._locked = True
-    return pair
 
 
 def post(
@@ -134,13 +285,13 @@ def post(
     currency = account.currency
     total = Decimal(0)
     for leg in legs:
-        field, normal = BOOKS[(leg.holder_type, leg.book)]
+        holder_type_of(leg.holder).books[leg.book]  # an unknown book is a KeyError
         if leg.holder is not None:
             if getattr(leg.holder, "currency", currency) != currency:
                 raise LedgerError(f"mixed currencies in one movement: {leg}")
-            if not getattr(leg.holder, "_locked", False):
+            if not is_locked(leg.holder):
                 raise LedgerError(f"holder not locked before posting: {leg}")
-        total += leg.delta * normal
+        total += leg.signed
     if total != 0:
         raise LedgerError(f"unbalanced movement: legs sum to {total}")
 
@@ -158,44 +309,35 @@ def post(
         reverses=reverses,
     )
     postings = []
-    touched: dict[int, object] = {}
+    touched: dict[int, tuple[models.Model, HolderType, dict]] = {}
     for leg in legs:
         if leg.delta == 0:
             continue
-        field, normal = BOOKS[(leg.holder_type, leg.book)]
+        holder_type = holder_type_of(leg.holder)
+        book = holder_type.books[leg.book]
         balance_after = None
-        if field is not None:
-            if id(leg.holder) not in touched and isinstance(leg.holder, Account):
-                leg.holder._available_before = leg.holder.available_balance
-            balance_after = getattr(leg.holder, field) + leg.delta
-            setattr(leg.holder, field, balance_after)
-            touched[id(leg.holder)] = leg.holder
+        if book.field is not None:
+            if id(leg.holder) not in touched:
+                before = {f: getattr(leg.holder, f) for f in holder_type.cached_fields}
+                touched[id(leg.holder)] = (leg.holder, holder_type, before)
+            balance_after = getattr(leg.holder, book.field) + leg.delta
+            setattr(leg.holder, book.field, balance_after)
         postings.append(
             Posting(
                 movement=movement,
-                holder_type=leg.holder_type,
+                holder_type=holder_type.name,
                 holder_id=0 if leg.holder is None else leg.holder.pk,
                 book=leg.book,
                 currency=currency,
-                amount=leg.delta * normal,
+                amount=leg.signed,
                 balance_after=balance_after,
             )
         )
     Posting.objects.bulk_create(postings)
-    for holder in touched.values():
-        fields = [
-            f
-            for (htype, _b), (f, _n) in BOOKS.items()
-            if f and htype == HOLDER_TYPES[type(holder)]
-        ]
-        holder.save(update_fields=fields)
-        # An episode is open exactly while available < 0, so only a balance
-        # that is or was negative can open or close one.
-        if (
-            isinstance(holder, Account)
-            and min(holder._available_before, holder.available_balance) < 0
-        ):
-            track_overdue(holder, at=now)
+    for holder, holder_type, before in touched.values():
+        holder.save(update_fields=holder_type.cached_fields)
+        if holder_type.after_post is not None:
+            holder_type.after_post(holder, before=before, at=now)
     return movement
 
 
@@ -210,29 +352,27 @@ def reverse(movement: Movement, *, actor=None, memo: str = "") -> Movement:
         raise LedgerError(
             f"{movement.kind} movements are corrected by their own service"
         )
-    by_type = defaultdict(set)
-    for p in movement.postings.all():
-        by_type[p.holder_type].add(p.holder_id)
-    accounts = lock_accounts(*by_type["account"])
-    pairs = {
-        p.pk: p
-        for p in TransferPair.objects.select_for_update()
-        .filter(pk__in=sorted(by_type["pair"]))
-        .order_by("pk")
+    postings = list(movement.postings.all())
+    stand_ins = [
+        _TYPES[p.holder_type].model(pk=p.holder_id)
+        for p in postings
+        if p.holder_type != "provider"
+    ]
+    locked = {
+        (holder_type_of(h).name, h.pk): h
+        for h in lock(Account(pk=movement.account_id), *stand_ins)
     }
-    for pair in pairs.values():
-        pair._locked = True
-    holders = {"account": accounts, "pair": pairs}
-    legs = []
-    for p in movement.postings.all():
-        _field, normal = BOOKS[(p.holder_type, p.book)]
-        holder = (
-            None if p.holder_type == "provider" else holders[p.holder_type][p.holder_id]
+    legs = [
+        Leg(
+            locked.get((p.holder_type, p.holder_id)),
+            p.book,
+            -natural_change(p),
         )
-        legs.append(Leg(holder, p.book, -p.amount * normal))
+        for p in postings
+    ]
     return post(
         kind=Movement.Kind.REVERSAL,
-        account=accounts[movement.account_id],
+        account=locked[("account", movement.account_id)],
         counterparty=movement.counterparty,
         amount=movement.amount,
         legs=legs,
@@ -253,36 +393,41 @@ def track_overdue(account: Account, *, at) -> None:
         open_episode.save(update_fields=["end"])
 
 
+def account_after_post(account: Account, *, before: dict, at) -> None:
+    """An episode is open exactly while available < 0, so only a balance that is
+    or was negative can open or close one."""
+    available_before = (
+        before["own_cash"]
+        + before["transferred_in_balance"]
+        + account.credit_limit
+        - before["uncleared_amount"]
+    )
+    if min(available_before, account.available_balance) < 0:
+        track_overdue(account, at=at)
+
+
+# --- checking --------------------------------------------------------------------
+
+
 def book_balance(holder_type: str, holder_id: int, book: str) -> Decimal:
     """The natural balance of a book, summed from its legs."""
-    _field, normal = BOOKS[(holder_type, book)]
     total = Posting.objects.filter(
         holder_type=holder_type, holder_id=holder_id, book=book
     ).aggregate(s=Sum("amount"))["s"]
-    return (total or ZERO) * normal
+    return (total or ZERO) * get_book(holder_type, book).normal
 
 
 def find_discrepancies() -> list[str]:
     """Recompute every cached balance from the legs; describe each difference.
 
-    Checks: every movement's legs sum to zero in one currency; each account's
-    own cash, transferred-in and uncleared books and each pair's remaining
-    revocable equal the sums of their legs and their last ``balance_after``;
-    each charge's outstanding equals its amount less its allocations, and an
-    account's uncleared amount equals its charges' outstanding.
+    Checks: every movement's legs sum to zero in one currency; each registered
+    holder's cached books equal the sums of their legs and their last
+    ``balance_after``; then each app's registered sub-ledger checks.
     """
-    from django.db.models import Count, F, OuterRef, Subquery
-
-    from .models import Charge
-
     problems = []
     unbalanced = (
         Posting.objects.values("movement")
-        .annotate(
-            total=Sum("amount"),
-            legs=Count("id"),
-            currencies=Count("currency", distinct=True),
-        )
+        .annotate(total=Sum("amount"), currencies=Count("currency", distinct=True))
         .exclude(total=0, currencies=1)
         .order_by()
     )
@@ -292,54 +437,60 @@ def find_discrepancies() -> list[str]:
     legless = Movement.objects.annotate(n=Count("postings")).filter(n__lt=2)
     problems += [f"movement {m.pk}: fewer than two legs" for m in legless]
 
-    sums = defaultdict(lambda: ZERO)
-    for row in (
-        Posting.objects.exclude(holder_type="provider")
-        .values("holder_type", "holder_id", "book")
-        .annotate(total=Sum("amount"))
+    for holder_type in holder_types():
+        if holder_type.model is None or not holder_type.cached_fields:
+            continue
+        problems += _check_holder_type(holder_type)
+    for check in _CHECKS:
+        problems += check()
+    return problems
+
+
+def _check_holder_type(holder_type: HolderType) -> list[str]:
+    """One pass per holder type: leg sums and last balances per (holder, book)."""
+    problems = []
+    sums: dict[tuple[int, str], Decimal] = {}
+    last_after: dict[tuple[int, str], Decimal] = {}
+    rows = (
+        Posting.objects.filter(holder_type=holder_type.name)
+        .values("holder_id", "book")
+        .annotate(total=Sum("amount"), last_id=models.Max("id"))
         .order_by()
-    ):
-        _field, normal = BOOKS[(row["holder_type"], row["book"])]
-        sums[(row["holder_type"], row["holder_id"], row["book"])] = (
-            row["total"] * normal
-        )
-    last_after = {}
-    latest = (
-        Posting.objects.filter(
-            holder_type=OuterRef("holder_type"),
-            holder_id=OuterRef("holder_id"),
-            book=OuterRef("book"),
-        )
-        .order_by("-id")
-        .values("id")[:1]
     )
-    for row in (
-        Posting.objects.exclude(holder_type="provider")
-        .filter(id=Subquery(latest))
-        .values("holder_type", "holder_id", "book", "balance_after")
+    last_ids = {}
+    for row in rows:
+        book = holder_type.books[row["book"]]
+        sums[(row["holder_id"], row["book"])] = row["total"] * book.normal
+        last_ids[row["last_id"]] = (row["holder_id"], row["book"])
+    for pk, balance_after in Posting.objects.filter(pk__in=list(last_ids)).values_list(
+        "pk", "balance_after"
     ):
-        last_after[(row["holder_type"], row["holder_id"], row["book"])] = row[
-            "balance_after"
-        ]
+        last_after[last_ids[pk]] = balance_after
+    cached_books = [b for b in holder_type.books.values() if b.field]
+    queryset = holder_type.model._default_manager.values_list(
+        "pk", *[b.field for b in cached_books]
+    )
+    for pk, *cached_values in queryset.iterator(chunk_size=5000):
+        for book, cached in zip(cached_books, cached_values, strict=True):
+            key = (pk, book.name)
+            legs_sum = sums.get(key, ZERO)
+            if cached != legs_sum:
+                problems.append(
+                    f"{holder_type.name} {pk} {book.name}: cached {cached}, "
+                    f"legs sum to {legs_sum}"
+                )
+            if key in last_after and last_after[key] != cached:
+                problems.append(
+                    f"{holder_type.name} {pk} {book.name}: cached {cached}, "
+                    f"last balance_after {last_after[key]}"
+                )
+    return problems
 
-    holders = {"account": Account.objects.all(), "pair": TransferPair.objects.all()}
-    for htype, queryset in holders.items():
-        books = [(b, f) for (t, b), (f, _n) in BOOKS.items() if t == htype]
-        for holder in queryset.iterator():
-            for book, field in books:
-                cached = getattr(holder, field)
-                key = (htype, holder.pk, book)
-                if cached != sums[key]:
-                    problems.append(
-                        f"{htype} {holder.pk} {book}: cached {cached}, "
-                        f"legs sum to {sums[key]}"
-                    )
-                if key in last_after and last_after[key] != cached:
-                    problems.append(
-                        f"{htype} {holder.pk} {book}: cached {cached}, "
-                        f"last balance_after {last_after[key]}"
-                    )
 
+def check_charges() -> list[str]:
+    """Each charge's outstanding is its amount less its allocations, and each
+    payer's uncleared amount is its charges' outstanding."""
+    problems = []
     allocated = Charge.objects.annotate(
         paid=Coalesce(
             Sum(F("allocations__from_transferred_in") + F("allocations__from_own")),

@@ -51,9 +51,10 @@ def timed(fn, n=N):
 def main():
     from django.contrib.auth import get_user_model
 
-    from accounts import roles, services
+    from accounts import services
     from accounts.models import Account, Company
     from accounts.selectors import get_transferable
+    from billing_portal import roles
 
     setup_test_environment()
     old = setup_databases(verbosity=0, interactive=False)

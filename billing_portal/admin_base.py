@@ -12,10 +12,11 @@ import re
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.urls import path
 
-from accounts import roles
+from billing_portal import roles
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -108,8 +109,6 @@ class CsvExportMixin:
 
     def export_csv_view(self, request):
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         try:
             changelist = self.get_changelist_instance(request)

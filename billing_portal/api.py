@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import DomainError
+from . import roles
+from .errors import ActionForbidden, DomainError, Reason
 from .money import AmountError, format_amount, parse_amount
 
 
@@ -114,12 +115,19 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+NO_PERMISSION_OPERATOR = _("Only the provider's billing operators can do this.")
+
+
+def require_operator(user) -> None:
+    """The 403 ``no_permission`` refusal unless the user is a billing operator."""
+    if not roles.is_operator(user):
+        raise ActionForbidden([Reason("no_permission", str(NO_PERMISSION_OPERATOR))])
+
+
 def object_action_api(*, name: str, visible, service, param: str, out):
     """An action POST on an existing object, in the §8 check order: the object
     among those the user may see (404), an empty body (400), then the service
     (403 permission, 409 rules); 200 with ``out`` of what the service returns."""
-    from rest_framework.response import Response
-    from rest_framework.views import APIView
 
     class ObjectActionApi(APIView):
         @extend_schema(request=None, responses={200: out})

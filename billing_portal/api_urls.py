@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from accounts import api as accounts_api
-from accounts import api_credit as credit_api
-from accounts import api_structure as structure_api
+from accounts.api import credit as credit_api
+from accounts.api import funds as accounts_api
+from accounts.api import structure as structure_api
 from sharing import api as sharing_api
 
 urlpatterns = [

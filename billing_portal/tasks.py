@@ -9,11 +9,14 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_tasks import task
+from django_tasks_db.models import DBTaskResult
 
 from .models import Notification
+from .sms import get_sender
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,6 @@ def backoff(attempt: int) -> timedelta:
 @task()
 def send_notification(notification_id: int) -> str:
     """Send one queued notification; reschedule itself on failure (bounded)."""
-    from .sms import get_sender
 
     with transaction.atomic():
         row = (
@@ -96,13 +98,18 @@ def resend_stale(*, older_than: timedelta) -> int:
 
 @task()
 def periodic_sweep() -> dict:
-    """Re-send stale notifications, settle accounts, then schedule the next run."""
-    from accounts.services import settle_all
-
-    resent = resend_stale(older_than=timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS))
-    settled = settle_all()
+    """Re-send stale notifications, run the periodic jobs, schedule the next run."""
+    result = {
+        "resent": resend_stale(
+            older_than=timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
+        )
+    }
+    # The apps' periodic jobs are settings (dotted paths), so this module
+    # imports no app: e.g. accounts' settlement of every account.
+    for name, path in settings.PERIODIC_JOBS.items():
+        result[name] = import_string(path)()
     schedule_sweep()
-    return {"resent": resent, "settled": settled}
+    return result
 
 
 def schedule_sweep() -> bool:
@@ -111,8 +118,6 @@ def schedule_sweep() -> bool:
     A transaction-scoped advisory lock makes check-then-enqueue atomic across
     processes (the worker finishing a sweep, ``make run`` starting up).
     """
-    from django.db import connection
-    from django_tasks_db.models import DBTaskResult
 
     with transaction.atomic():
         with connection.cursor() as cursor:

@@ -1,6 +1,6 @@
 """Small views of the portal itself."""
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -9,7 +9,6 @@ from rest_framework.authtoken.models import Token
 
 def api_token_view(request):
     """Show the user's API token (``Authorization: Token …``); POST replaces it."""
-    from django.contrib import admin
 
     if request.method == "POST":
         Token.objects.filter(user=request.user).delete()

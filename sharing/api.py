@@ -5,12 +5,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.views import APIView
 
-from accounts.api import require_operator
 from accounts.selectors import list_visible_accounts
 from billing_portal.api import (
     AmountField,
     StrictSerializer,
     VisibleRelatedField,
+    require_operator,
     validate,
 )
 from billing_portal.idempotency import idempotent

@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import roles, services
+from accounts import services
 from accounts.ledger import find_discrepancies
+from billing_portal import roles
 from tests.factories import AccessFactory, AccountFactory, CompanyFactory, UserFactory
 
 

@@ -2,7 +2,8 @@
 
 from decimal import Decimal
 
-from accounts import roles, services_credit
+from accounts import services
+from billing_portal import roles
 from billing_portal.models import Notification
 from tests.factories import UserFactory
 
@@ -23,22 +24,20 @@ def make_cbm(username: str):
 
 
 def set_quota(company, amount, *, actor, currency="CNY"):
-    return services_credit.set_credit_quota(
+    return services.set_credit_quota(
         company=company, currency=currency, amount=D(amount), actor=actor
     )
 
 
 def set_limit(account, amount, *, actor):
     """Set a limit through the service; refresh the account afterwards."""
-    result = services_credit.set_credit_limit(
-        account=account, amount=D(amount), actor=actor
-    )
+    result = services.set_credit_limit(account=account, amount=D(amount), actor=actor)
     account.refresh_from_db()
     return result
 
 
 def confirm(contract, *, actor, ip="203.0.113.7"):
-    contract = services_credit.confirm_contract(contract=contract, actor=actor, ip=ip)
+    contract = services.confirm_contract(contract=contract, actor=actor, ip=ip)
     contract.account.refresh_from_db()
     return contract
 

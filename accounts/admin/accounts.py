@@ -15,11 +15,12 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from billing_portal import roles
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
 from billing_portal.money import ZERO, format_amount
 
-from .. import roles, selectors, selectors_credit, selectors_structure, services
+from .. import selectors, services
 from ..forms import (
     AccountAddForm,
     AccountChangeForm,
@@ -28,6 +29,8 @@ from ..forms import (
     TransferForm,
 )
 from ..models import Account, TransferPair
+from ..services import request_access, set_credit_limit
+from .credit import CreditLimitForm
 
 BALANCE_FIELDS = [
     "cash",
@@ -157,7 +160,7 @@ class AccountAdmin(ScopedAdmin):
             + f"?account={account.pk}",
             "can_manage": selectors.can_manage(request.user, account),
             "is_operator": roles.is_operator(request.user),
-            "relationship": selectors_structure.get_open_relationship(account),
+            "relationship": selectors.get_open_relationship(account),
             "member_count": account.member_relationships.filter(
                 status="active"
             ).count(),
@@ -165,12 +168,12 @@ class AccountAdmin(ScopedAdmin):
         }
 
     def _credit_context(self, request, account):
-        can_set_limit = selectors_credit.can_set_limit(request.user, account)
-        state = selectors_credit.get_disabled_state(account)
+        can_set_limit = selectors.can_set_limit(request.user, account)
+        state = selectors.get_disabled_state(account)
         open_request = account.access_requests.filter(status="requested").first()
         return {
-            "credit_bounds": selectors_credit.get_credit_bounds(account),
-            "pending_contract": selectors_credit.get_pending_contract(account),
+            "credit_bounds": selectors.get_credit_bounds(account),
+            "pending_contract": selectors.get_pending_contract(account),
             "limit_history": account.limit_changes.select_related("actor")[:10],
             "can_set_limit": can_set_limit,
             "disabled_state": state,
@@ -435,22 +438,20 @@ class AccountAdmin(ScopedAdmin):
         return self._page(request, "top_up_form.html", account, _("Top up"), form=form)
 
     def credit_limit_view(self, request, object_id):
-        from ..admin.credit import CreditLimitForm
-        from ..services_credit import set_credit_limit
 
         account = self.get_object(request, object_id)
         if account is None:
             return self.does_not_exist(request, object_id)
-        if not selectors_credit.can_set_limit(request.user, account):
+        if not selectors.can_set_limit(request.user, account):
             raise PermissionDenied
         form = CreditLimitForm(request.POST or None)
-        bounds = selectors_credit.get_credit_bounds(account)
+        bounds = selectors.get_credit_bounds(account)
         context = {
             "form": form,
             "bounds": bounds,
-            "pending_contract": selectors_credit.get_pending_contract(account),
-            "first_time": not selectors_credit.has_confirmed_contract(account),
-            "disabled_state": selectors_credit.get_disabled_state(account),
+            "pending_contract": selectors.get_pending_contract(account),
+            "first_time": not selectors.has_confirmed_contract(account),
+            "disabled_state": selectors.get_disabled_state(account),
         }
         if request.method == "POST" and form.is_valid():
             amount = form.cleaned_data["amount"]
@@ -487,9 +488,7 @@ class AccountAdmin(ScopedAdmin):
                     account,
                     _("Confirm credit limit"),
                     amount=amount,
-                    available_after=selectors_credit.available_with_limit(
-                        account, amount
-                    ),
+                    available_after=selectors.available_with_limit(account, amount),
                     **context,
                 )
         return self._page(
@@ -497,12 +496,11 @@ class AccountAdmin(ScopedAdmin):
         )
 
     def request_access_view(self, request, object_id):
-        from ..services_credit import request_access
 
         account = self._managed_account(request, object_id)
         if account is None:
             return self.does_not_exist(request, object_id)
-        state = selectors_credit.get_disabled_state(account)
+        state = selectors.get_disabled_state(account)
         context = {
             "disabled_state": state,
             "business_manager": account.company.business_manager

@@ -3,17 +3,22 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from billing_portal import roles
 from billing_portal.admin_base import ScopedAdmin
 
-from .. import roles, selectors, services
+from .. import selectors, services
 from ..forms import AccessForm
 from ..models import Account, AccountAccess, Company
-from ..selectors_structure import management_account_refusals
-from ..services_structure import set_management_account
+from ..selectors import get_company_allocation, management_account_refusals
+from ..services import set_credit_quota, set_management_account
+from .credit import QuotaForm
 
 
 class CompanyForm(forms.ModelForm):
@@ -128,7 +133,6 @@ class CompanyAdmin(ScopedAdmin):
     change_form_template = "admin/accounts/company/change_form.html"
 
     def get_urls(self):
-        from django.urls import path
 
         return [
             path(
@@ -140,7 +144,6 @@ class CompanyAdmin(ScopedAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        from ..selectors_credit import get_company_allocation
 
         company = self.get_object(request, object_id)
         extra_context = extra_context or {}
@@ -152,11 +155,6 @@ class CompanyAdmin(ScopedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def credit_quota_view(self, request, object_id):
-        from django.core.exceptions import PermissionDenied
-        from django.shortcuts import redirect
-
-        from ..admin.credit import QuotaForm
-        from ..services_credit import set_credit_quota
 
         company = self.get_object(request, object_id)
         if company is None:

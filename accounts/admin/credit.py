@@ -8,11 +8,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, re_path
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal import roles
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
 from billing_portal.models import Notification
+from billing_portal.money import AmountError, parse_amount
 
-from .. import roles, selectors_credit, services_credit
+from .. import selectors, services
+from ..forms import AmountFormField
 from ..models import AccessException, AccessRequest, Contract
 
 
@@ -67,7 +70,7 @@ class ContractAdmin(ScopedAdmin):
     change_form_template = "admin/accounts/contract/change_form.html"
 
     def scope(self, user):
-        return selectors_credit.list_visible_contracts(user)
+        return selectors.list_visible_contracts(user)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -97,11 +100,11 @@ class ContractAdmin(ScopedAdmin):
         if contract is not None:
             extra_context["can_confirm"] = (
                 contract.status == Contract.Status.PENDING
-                and selectors_credit.can_confirm_contract(request.user, contract)
+                and selectors.can_confirm_contract(request.user, contract)
             )
             extra_context["can_withdraw"] = (
                 contract.status == Contract.Status.PENDING
-                and selectors_credit.can_withdraw_contract(request.user, contract)
+                and selectors.can_withdraw_contract(request.user, contract)
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -109,13 +112,13 @@ class ContractAdmin(ScopedAdmin):
         contract = self.get_object(request, object_id)
         if contract is None:
             return self.does_not_exist(request, object_id)
-        if not selectors_credit.can_confirm_contract(request.user, contract):
+        if not selectors.can_confirm_contract(request.user, contract):
             raise PermissionDenied
         account = contract.account
         refusal = None
         if request.method == "POST":
             try:
-                services_credit.confirm_contract(
+                services.confirm_contract(
                     contract=contract,
                     actor=request.user,
                     ip=request.META.get("REMOTE_ADDR"),
@@ -146,22 +149,20 @@ class ContractAdmin(ScopedAdmin):
             contract=contract,
             account=account,
             refusal=refusal,
-            available_after=selectors_credit.available_with_limit(
-                account, contract.limit
-            ),
-            bounds=selectors_credit.get_credit_bounds(account),
+            available_after=selectors.available_with_limit(account, contract.limit),
+            bounds=selectors.get_credit_bounds(account),
         )
 
     def withdraw_view(self, request, object_id):
         contract = self.get_object(request, object_id)
         if contract is None:
             return self.does_not_exist(request, object_id)
-        if not selectors_credit.can_withdraw_contract(request.user, contract):
+        if not selectors.can_withdraw_contract(request.user, contract):
             raise PermissionDenied
         refusal = None
         if request.method == "POST":
             try:
-                services_credit.withdraw_contract(contract=contract, actor=request.user)
+                services.withdraw_contract(contract=contract, actor=request.user)
             except DomainError as err:
                 refusal = err
             else:
@@ -212,7 +213,7 @@ class AccessRequestAdmin(ScopedAdmin):
     change_form_template = "admin/accounts/accessrequest/change_form.html"
 
     def scope(self, user):
-        return selectors_credit.list_visible_access_requests(user)
+        return selectors.list_visible_access_requests(user)
 
     @admin.display(description=_("Why it was disabled"))
     def why_disabled(self, obj):
@@ -235,7 +236,7 @@ class AccessRequestAdmin(ScopedAdmin):
         if obj is not None:
             extra_context["can_decide"] = (
                 obj.status == AccessRequest.Status.REQUESTED
-                and selectors_credit.can_decide_access_request(request.user, obj)
+                and selectors.can_decide_access_request(request.user, obj)
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -243,14 +244,14 @@ class AccessRequestAdmin(ScopedAdmin):
         obj = self.get_object(request, object_id)
         if obj is None or decision not in ("grant", "decline"):
             return self.does_not_exist(request, object_id)
-        if not selectors_credit.can_decide_access_request(request.user, obj):
+        if not selectors.can_decide_access_request(request.user, obj):
             raise PermissionDenied
         refusal = None
         if request.method == "POST":
             service = (
-                services_credit.grant_access_request
+                services.grant_access_request
                 if decision == "grant"
-                else services_credit.decline_access_request
+                else services.decline_access_request
             )
             try:
                 service(request=obj, actor=request.user)
@@ -290,7 +291,7 @@ class AccessExceptionAdmin(ScopedAdmin):
     change_form_template = "admin/accounts/accessexception/change_form.html"
 
     def scope(self, user):
-        return selectors_credit.list_visible_access_exceptions(user)
+        return selectors.list_visible_access_exceptions(user)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -304,9 +305,7 @@ class AccessExceptionAdmin(ScopedAdmin):
         ]
 
     def _may_revoke(self, user, obj) -> bool:
-        return obj.end is None and selectors_credit.can_revoke_access_exception(
-            user, obj
-        )
+        return obj.end is None and selectors.can_revoke_access_exception(user, obj)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
@@ -324,9 +323,7 @@ class AccessExceptionAdmin(ScopedAdmin):
         refusal = None
         if request.method == "POST":
             try:
-                services_credit.revoke_access_exception(
-                    exception=obj, actor=request.user
-                )
+                services.revoke_access_exception(exception=obj, actor=request.user)
             except DomainError as err:
                 refusal = err
             else:
@@ -378,12 +375,10 @@ class NotificationAdmin(ScopedAdmin):
     fields = readonly_fields
 
     def scope(self, user):
-        return selectors_credit.list_visible_notifications(user)
+        return selectors.list_visible_notifications(user)
 
 
 class CreditLimitForm(forms.Form):
-    from ..forms import AmountFormField
-
     amount = AmountFormField(label=_("New credit limit"))
 
     def __init__(self, *args, **kwargs):
@@ -392,7 +387,6 @@ class CreditLimitForm(forms.Form):
 
     @staticmethod
     def _clean_amount(value):
-        from billing_portal.money import AmountError, parse_amount
 
         try:
             amount = parse_amount((value or "").strip(), positive=False)
@@ -408,7 +402,6 @@ class QuotaForm(forms.Form):
     amount = forms.CharField(label=_("Quota"))
 
     def clean_amount(self):
-        from billing_portal.money import AmountError, parse_amount
 
         try:
             amount = parse_amount(self.cleaned_data["amount"].strip(), positive=False)

@@ -4,11 +4,12 @@ from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal import roles
 from billing_portal.admin_base import CsvExportMixin, ReadOnlyAdmin, ScopedAdmin
 from billing_portal.money import format_amount
 
-from .. import roles, selectors
-from ..ledger import BOOKS
+from .. import selectors
+from ..ledger import natural_change
 from ..models import (
     Account,
     Charge,
@@ -55,8 +56,7 @@ def _account_of_posting():
 
 
 def _change(posting) -> str:
-    _field, normal = BOOKS[(posting.holder_type, posting.book)]
-    return format_amount(posting.amount * normal)
+    return format_amount(natural_change(posting))
 
 
 @admin.register(Posting)

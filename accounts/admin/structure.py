@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
 
-from .. import selectors, selectors_structure, services_structure
+from .. import selectors, services
 from ..models import Account, Company, FinancialRelationship, Folder
 from ..models.structure import RelationshipPermission
 
@@ -20,25 +20,25 @@ Status = FinancialRelationship.Status
 # Each action: (service, who may (label), confirmation sentence, done message).
 RELATIONSHIP_ACTIONS = {
     "confirm": (
-        services_structure.confirm_relationship,
+        services.confirm_relationship,
         _("Confirm"),
         _("Confirm this relationship? It becomes active at this instant."),
         _("The relationship is active."),
     ),
     "reject": (
-        services_structure.reject_relationship,
+        services.reject_relationship,
         _("Reject"),
         _("Reject this invitation?"),
         _("The invitation was rejected."),
     ),
     "cancel": (
-        services_structure.cancel_relationship,
+        services.cancel_relationship,
         _("Cancel invitation"),
         _("Withdraw this invitation?"),
         _("The invitation was cancelled."),
     ),
     "terminate": (
-        services_structure.terminate_relationship,
+        services.terminate_relationship,
         _("Terminate"),
         _(
             "End this relationship now? Usage from this instant on is no longer "
@@ -116,7 +116,7 @@ class FinancialRelationshipAdmin(ScopedAdmin):
     change_list_template = "admin/accounts/financialrelationship/change_list.html"
 
     def scope(self, user):
-        return selectors_structure.list_visible_relationships(user)
+        return selectors.list_visible_relationships(user)
 
     @admin.display(description=_("Permissions"))
     def permission_codes(self, obj):
@@ -162,7 +162,7 @@ class FinancialRelationshipAdmin(ScopedAdmin):
     def _may(self, user, obj, action) -> bool:
         """Whether the user's role allows the action, whatever the status."""
         if action in ("confirm", "reject"):
-            return selectors_structure.can_answer_invitation(user, obj.member_account)
+            return selectors.can_answer_invitation(user, obj.member_account)
         return selectors.can_manage(user, obj.management_account)
 
     def _available_actions(self, request, obj):
@@ -233,7 +233,7 @@ class FinancialRelationshipAdmin(ScopedAdmin):
         refusal = None
         if request.method == "POST" and form.is_valid():
             try:
-                services_structure.set_relationship_permissions(
+                services.set_relationship_permissions(
                     relationship=obj,
                     permissions=form.cleaned_data["permissions"],
                     actor=request.user,
@@ -259,9 +259,7 @@ class FinancialRelationshipAdmin(ScopedAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                relationship = services_structure.invite_member(
-                    actor=request.user, **data
-                )
+                relationship = services.invite_member(actor=request.user, **data)
             except DomainError as err:
                 refusal = err
             else:
@@ -309,7 +307,7 @@ class FolderAdmin(ScopedAdmin):
     list_display = ["name", "company", "depth"]
 
     def scope(self, user):
-        return selectors_structure.list_visible_folders(user)
+        return selectors.list_visible_folders(user)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -342,10 +340,8 @@ class FolderAdmin(ScopedAdmin):
         trees = [
             {
                 "company": company,
-                "rows": selectors_structure.get_folder_tree(company),
-                "can_manage": selectors_structure.can_manage_directory(
-                    request.user, company
-                ),
+                "rows": selectors.get_folder_tree(company),
+                "can_manage": selectors.can_manage_directory(request.user, company),
             }
             for company in companies
         ]
@@ -382,14 +378,14 @@ class FolderAdmin(ScopedAdmin):
         )
         if company is None:
             return self.does_not_exist(request, company_id)
-        if not selectors_structure.can_manage_directory(request.user, company):
+        if not selectors.can_manage_directory(request.user, company):
             raise PermissionDenied
         form = FolderForm(request.POST or None)
         form.fields["parent"].queryset = Folder.objects.filter(company=company)
         refusal = None
         if request.method == "POST" and form.is_valid():
             try:
-                folder = services_structure.create_folder(
+                folder = services.create_folder(
                     company=company, actor=request.user, **form.cleaned_data
                 )
             except DomainError as err:
@@ -407,7 +403,7 @@ class FolderAdmin(ScopedAdmin):
 
     def _managed_folder(self, request, object_id):
         folder = self.get_object(request, object_id)
-        if folder is not None and not selectors_structure.can_manage_directory(
+        if folder is not None and not selectors.can_manage_directory(
             request.user, folder.company
         ):
             raise PermissionDenied
@@ -427,7 +423,7 @@ class FolderAdmin(ScopedAdmin):
         refusal = None
         if request.method == "POST" and form.is_valid():
             try:
-                services_structure.place_accounts(
+                services.place_accounts(
                     folder=folder,
                     accounts=list(form.cleaned_data["accounts"]),
                     actor=request.user,
@@ -461,7 +457,7 @@ class FolderAdmin(ScopedAdmin):
         refusal = None
         if request.method == "POST" and form.is_valid():
             try:
-                services_structure.update_folder(
+                services.update_folder(
                     folder=folder,
                     actor=request.user,
                     name=form.cleaned_data["name"],
@@ -487,7 +483,7 @@ class FolderAdmin(ScopedAdmin):
         refusal = None
         if request.method == "POST":
             try:
-                services_structure.delete_folder(folder=folder, actor=request.user)
+                services.delete_folder(folder=folder, actor=request.user)
             except DomainError as err:
                 refusal = err
             else:

@@ -381,14 +381,6 @@ class Posting(ImmutableModel):
     def __str__(self):
         return f"{self.holder_type}#{self.holder_id}.{self.book} {self.amount}"
 
-    @property
-    def change(self) -> Decimal:
-        """The book's balance change as a customer reads it (+ adds to the book)."""
-        from accounts.ledger import BOOKS
-
-        _field, normal = BOOKS[(self.holder_type, self.book)]
-        return self.amount * normal
-
 
 class Charge(models.Model):
     """A usage charge: billed to ``payer_account``, paid by settlements.

@@ -146,6 +146,9 @@ SMS_SENDER = env("SMS_SENDER", default="billing_portal.sms.ConsoleSender")
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=10)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
+#: Jobs the periodic sweep runs, name -> dotted path of a function without
+#: arguments returning a count (django-tasks-db has no scheduler of its own).
+PERIODIC_JOBS = {"settled": "accounts.services.settle_all"}
 ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_SMS_SIGN_NAME = env("ALIYUN_SMS_SIGN_NAME", default="")

@@ -28,8 +28,8 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from accounts import roles
 from accounts.models import Account, Company, Movement
+from billing_portal import roles
 from sharing.services import record_usage
 from tests.factories import AccountFactory, UserFactory
 

@@ -6,8 +6,9 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from accounts import roles, services, services_credit
+from accounts import services
 from accounts.models import AccessException, AccessRequest, Contract
+from billing_portal import roles
 from billing_portal.models import Notification
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
 
@@ -18,7 +19,7 @@ D = Decimal
 def credit(company, operator, make_account, owner, grant):
     """Acme with a CNY quota; ``owner`` owns Main, ``manager`` manages it; a CBM;
     Globex with its own owner and a pending contract of its own."""
-    services_credit.set_credit_quota(
+    services.set_credit_quota(
         company=company, currency="CNY", amount=D("1000.00"), actor=operator
     )
     main = make_account(name="Main")
@@ -29,13 +30,13 @@ def credit(company, operator, make_account, owner, grant):
     cbm.groups.add(roles.ensure_groups()[roles.CBM])
     services.set_business_manager(company=company, user=cbm, actor=operator)
     globex = CompanyFactory(name="Globex")
-    services_credit.set_credit_quota(
+    services.set_credit_quota(
         company=globex, currency="CNY", amount=D("500.00"), actor=operator
     )
     foreign = AccountFactory(company=globex, name="Globex One")
     foreign_owner = UserFactory(username="globex-owner")
     grant(foreign_owner, foreign, "owner")
-    _, foreign_contract = services_credit.set_credit_limit(
+    _, foreign_contract = services.set_credit_limit(
         account=foreign, amount=D("100.00"), actor=foreign_owner
     )
     return {
@@ -119,7 +120,7 @@ def test_limit_refusal_is_shown_and_writes_nothing(client, credit):
 
 
 def test_only_an_owner_confirms_and_a_manager_may_withdraw(client, credit):
-    _, contract = services_credit.set_credit_limit(
+    _, contract = services.set_credit_limit(
         account=credit["main"], amount=D("300.00"), actor=credit["manager"]
     )
     for user in (credit["manager"], credit["operator"]):
@@ -193,7 +194,7 @@ def test_access_request_cycle_through_the_admin(client, credit):
     exception = AccessException.objects.get(request=request)
     assert exception.end is None
     main.refresh_from_db()
-    services_credit.set_credit_limit(
+    services.set_credit_limit(
         account=main, amount=D("50.00"), actor=credit["owner"]
     )  # allowed again
 

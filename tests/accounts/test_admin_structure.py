@@ -12,9 +12,10 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
-from accounts import roles, services, services_structure
+from accounts import services
 from accounts.models import Account, Company, FinancialRelationship, Folder
 from accounts.models.structure import RelationshipPermission
+from billing_portal import roles
 from billing_portal.models import AuditEvent
 from tests.accounts.conftest_admin import (
     parse,
@@ -63,18 +64,14 @@ def world(company, other_company, make_account, operator, owner, grant):
     m1 = make_account(name="Acme M1", uid="1000000000000002")
     m2 = make_account(name="Acme M2", uid="1000000000000003")
     m_usd = make_account(name="Acme Dollar", uid="1000000000000004", currency="USD")
-    services_structure.set_management_account(
-        company=company, account=hq, actor=operator
-    )
+    services.set_management_account(company=company, account=hq, actor=operator)
     b_hq = AccountFactory(
         company=other_company, name="Globex HQ", uid="2000000000000001"
     )
     b_member = AccountFactory(
         company=other_company, name="Globex M", uid="2000000000000002"
     )
-    services_structure.set_management_account(
-        company=other_company, account=b_hq, actor=operator
-    )
+    services.set_management_account(company=other_company, account=b_hq, actor=operator)
     users = {
         name: UserFactory(username=name)
         for name in ("hq_viewer", "m1_owner", "b_owner", "cbm")
@@ -87,14 +84,14 @@ def world(company, other_company, make_account, operator, owner, grant):
     grant(users["m1_owner"], m1, "owner")
     grant(users["b_owner"], b_hq, "owner")
     grant(users["b_owner"], b_member, "owner")
-    b_relationship = services_structure.invite_member(
+    b_relationship = services.invite_member(
         management_account=b_hq,
         member_account=b_member,
         type="financial_management",
         permissions=[],
         actor=operator,
     )
-    b_folder = services_structure.create_folder(
+    b_folder = services.create_folder(
         company=other_company, name="Globex Ops", actor=operator
     )
     return World(
@@ -130,7 +127,7 @@ def login(client, world, role):
 
 
 def invite(world, member=None, type="trusteeship", permissions=()):
-    return services_structure.invite_member(
+    return services.invite_member(
         management_account=world.hq,
         member_account=member or world.m1,
         type=type,
@@ -255,9 +252,7 @@ def test_change_page_shows_the_actions_the_user_may_take(client, world):
     assert links("hq_owner") == ["cancel", "permissions"]
     assert links("hq_viewer") == []
     assert links("operator") == ["confirm", "reject", "cancel", "permissions"]
-    services_structure.confirm_relationship(
-        relationship=relationship, actor=world.m1_owner
-    )
+    services.confirm_relationship(relationship=relationship, actor=world.m1_owner)
     assert links("m1_owner") == []
     assert links("hq_owner") == ["terminate", "permissions"]
 
@@ -421,7 +416,7 @@ def relationship_in(world, status):
     relationship = invite(world)
     if status == "active":
         with mock.patch("django.utils.timezone.now", return_value=T_CONFIRM):
-            services_structure.confirm_relationship(
+            services.confirm_relationship(
                 relationship=relationship, actor=world.m1_owner
             )
     relationship.refresh_from_db()
@@ -571,7 +566,7 @@ def test_another_companys_relationship_is_answered_like_a_missing_id(
 
 def test_permissions_view_shows_and_saves_the_codes(client, world):
     relationship = relationship_in(world, "active")
-    services_structure.set_relationship_permissions(
+    services.set_relationship_permissions(
         relationship=relationship, permissions=[CHECK], actor=world.hq_owner
     )
     login(client, world, "hq_owner")
@@ -620,9 +615,7 @@ def test_permissions_view_refusals(client, world):
     login(client, world, "m1_owner")
     assert client.get(rel_url("permissions", relationship.pk)).status_code == 403
 
-    services_structure.terminate_relationship(
-        relationship=relationship, actor=world.hq_owner
-    )
+    services.terminate_relationship(relationship=relationship, actor=world.hq_owner)
     login(client, world, "hq_owner")
     before = state()
     bad_code = client.post(
@@ -652,20 +645,16 @@ def tree_sections(response) -> dict[str, list[list[str]]]:
 def tree(world):
     """Acme: Eng (Backend (API)), Sales; accounts spread over them."""
     op = world.operator
-    eng = services_structure.create_folder(company=world.company, name="Eng", actor=op)
-    backend = services_structure.create_folder(
+    eng = services.create_folder(company=world.company, name="Eng", actor=op)
+    backend = services.create_folder(
         company=world.company, name="Backend", parent=eng, actor=op
     )
-    api = services_structure.create_folder(
+    api = services.create_folder(
         company=world.company, name="API", parent=backend, actor=op
     )
-    sales = services_structure.create_folder(
-        company=world.company, name="Sales", actor=op
-    )
-    services_structure.place_accounts(
-        folder=backend, accounts=[world.m1, world.m2], actor=op
-    )
-    services_structure.place_accounts(folder=api, accounts=[world.m_usd], actor=op)
+    sales = services.create_folder(company=world.company, name="Sales", actor=op)
+    services.place_accounts(folder=backend, accounts=[world.m1, world.m2], actor=op)
+    services.place_accounts(folder=api, accounts=[world.m_usd], actor=op)
     return {"eng": eng, "backend": backend, "api": api, "sales": sales}
 
 
@@ -753,7 +742,7 @@ def test_add_folder_refusals_are_shown_and_nothing_written(client, world, tree):
     login(client, world, "hq_owner")
     parent = tree["api"]
     for name in ("L4", "L5"):
-        parent = services_structure.create_folder(
+        parent = services.create_folder(
             company=world.company, name=name, parent=parent, actor=world.operator
         )
     before = state()
@@ -879,7 +868,7 @@ def test_move_refusals_are_shown_and_nothing_written(client, world, tree):
     login(client, world, "hq_owner")
     deep = tree["api"]
     for name in ("L4", "L5"):
-        deep = services_structure.create_folder(
+        deep = services.create_folder(
             company=world.company, name=name, parent=deep, actor=world.operator
         )
     root = Folder.objects.get(company=world.company, parent__isnull=True)

@@ -11,13 +11,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from accounts import (
-    selectors,
-    selectors_credit,
-    services,
-    services_credit,
-    services_structure,
-)
+from accounts import selectors, services
 from accounts.models import (
     AccessException,
     AccessRequest,
@@ -130,8 +124,8 @@ def test_operator_sets_a_quota_per_currency(company, operator):
     }
     assert rows == {("CNY", D("800.00"), operator), ("USD", D("250.50"), operator)}
     assert usd.currency == "USD"
-    assert selectors_credit.get_quota(company, "CNY") == D("800.00")
-    assert selectors_credit.get_quota(company, "USD") == D("250.50")
+    assert selectors.get_quota(company, "CNY") == D("800.00")
+    assert selectors.get_quota(company, "USD") == D("250.50")
 
 
 def test_quota_lowered_below_what_is_allocated_keeps_limits_and_refuses_increases(
@@ -147,13 +141,13 @@ def test_quota_lowered_below_what_is_allocated_keeps_limits_and_refuses_increase
     acme.main.refresh_from_db()
     other.refresh_from_db()
     assert (acme.main.credit_limit, other.credit_limit) == (D("600.00"), D("300.00"))
-    assert selectors_credit.get_company_allocation(acme.company, "CNY") == {
+    assert selectors.get_company_allocation(acme.company, "CNY") == {
         "currency": "CNY",
         "quota": D("500.00"),
         "allocated": D("900.00"),
         "over_allocated": True,
     }
-    bounds = selectors_credit.get_credit_bounds(other)
+    bounds = selectors.get_credit_bounds(other)
     assert (bounds.quota, bounds.allocated_to_others, bounds.max_allocatable) == (
         D("500.00"),
         D("600.00"),
@@ -174,16 +168,14 @@ def test_quota_lowered_below_what_is_allocated_keeps_limits_and_refuses_increase
     # ... a decrease is allowed, still over the quota (400 + 300 > 500) ...
     assert set_limit(acme.main, "400.00", actor=acme.owner) == ("active", None)
     assert acme.main.credit_limit == D("400.00")
-    assert selectors_credit.get_company_allocation(acme.company, "CNY")[
-        "over_allocated"
-    ]
+    assert selectors.get_company_allocation(acme.company, "CNY")["over_allocated"]
     with pytest.raises(CreditControlRefused) as excinfo:
         set_limit(other, "300.01", actor=acme.owner)
     assert codes(excinfo) == ["exceeds_max_allocatable"]
 
     # ... and once within the quota, increases up to what is left are allowed.
     set_limit(acme.main, "100.00", actor=acme.owner)
-    allocation = selectors_credit.get_company_allocation(acme.company, "CNY")
+    allocation = selectors.get_company_allocation(acme.company, "CNY")
     assert (allocation["allocated"], allocation["over_allocated"]) == (
         D("400.00"),
         False,
@@ -194,7 +186,7 @@ def test_quota_lowered_below_what_is_allocated_keeps_limits_and_refuses_increase
     assert "400.00" in excinfo.value.reasons[0].message
     assert set_limit(other, "400.00", actor=acme.owner) == ("active", None)
     assert other.credit_limit == D("400.00")
-    assert selectors_credit.get_company_allocation(acme.company, "CNY") == {
+    assert selectors.get_company_allocation(acme.company, "CNY") == {
         "currency": "CNY",
         "quota": D("500.00"),
         "allocated": D("500.00"),
@@ -233,7 +225,7 @@ def test_first_limit_inactive_until_confirmed_then_active_and_exactly_one_sms(
     assert contract.confirmed_by is None
     assert main.credit_limit == D("0.00")
     assert main.available_balance == D("50.00")
-    assert selectors_credit.get_pending_contract(main) == contract
+    assert selectors.get_pending_contract(main) == contract
     # The owners (only) get an in-portal notice; no SMS yet.
     notices = portal_rows(main)
     assert sorted(n.to for n in notices) == ["co-owner", "owner"]
@@ -266,7 +258,7 @@ def test_first_limit_inactive_until_confirmed_then_active_and_exactly_one_sms(
     main.refresh_from_db()
     assert main.credit_limit == D("300.00")
     assert main.available_balance == D("350.00")
-    assert selectors_credit.get_pending_contract(main) is None
+    assert selectors.get_pending_contract(main) is None
     # Exactly one SMS, to the account's mobile, when the limit took effect.
     sms = list(sms_rows(main))
     assert len(sms) == 1
@@ -363,7 +355,7 @@ def test_cancel_refused_while_credit_is_in_use_and_lowering_stops_at_it(
         set_limit(main, "69.99", actor=acme.owner)
     assert codes(excinfo) == ["below_min_allocatable"]
     assert unchanged(main, "300.00")
-    assert selectors_credit.get_credit_bounds(main).min_allocatable == D("70.00")
+    assert selectors.get_credit_bounds(main).min_allocatable == D("70.00")
 
     assert set_limit(main, "70.00", actor=acme.owner) == ("active", None)
     assert main.available_balance == D("0.00")
@@ -392,7 +384,7 @@ def test_withdraw_a_pending_contract_drops_its_limit(acme, operator, withdrawer)
     actor = operator if withdrawer == "operator" else getattr(acme, withdrawer)
 
     before = timezone.now()
-    services_credit.withdraw_contract(contract=contract, actor=actor)
+    services.withdraw_contract(contract=contract, actor=actor)
 
     contract.refresh_from_db()
     assert contract.status == WITHDRAWN
@@ -400,7 +392,7 @@ def test_withdraw_a_pending_contract_drops_its_limit(acme, operator, withdrawer)
     assert before <= contract.withdrawn_at <= timezone.now()
     assert contract.confirmed_at is None
     assert unchanged(main)
-    assert selectors_credit.get_pending_contract(main) is None
+    assert selectors.get_pending_contract(main) is None
     withdrawn = portal_rows(main, "credit_contract_withdrawn")
     assert sorted(n.to for n in withdrawn) == ["co-owner", "owner"]
     assert withdrawn[0].params["limit"] == "300.00"
@@ -430,14 +422,14 @@ def test_withdraw_refused_for_a_viewer_and_for_a_confirmed_contract(acme):
     _status, contract = set_limit(acme.main, "300.00", actor=acme.manager)
 
     with pytest.raises(ActionForbidden) as excinfo:
-        services_credit.withdraw_contract(contract=contract, actor=acme.viewer)
+        services.withdraw_contract(contract=contract, actor=acme.viewer)
     assert codes(excinfo) == ["no_permission"]
     contract.refresh_from_db()
     assert contract.status == PENDING
 
     confirm(contract, actor=acme.owner)
     with pytest.raises(CreditControlRefused) as excinfo:
-        services_credit.withdraw_contract(contract=contract, actor=acme.manager)
+        services.withdraw_contract(contract=contract, actor=acme.manager)
     assert codes(excinfo) == ["invalid_state"]
     contract.refresh_from_db()
     assert contract.status == CONFIRMED
@@ -491,7 +483,7 @@ def test_max_allocatable_counts_other_accounts_active_and_pending_limits(
     activate_limit(dollars, "900.00", admin=acme.owner, owner=acme.owner)
     activate_limit(elsewhere, "5000.00", admin=acme.owner, owner=acme.owner)
 
-    bounds = selectors_credit.get_credit_bounds(main)
+    bounds = selectors.get_credit_bounds(main)
     assert (
         bounds.quota,
         bounds.allocated_to_others,
@@ -511,11 +503,11 @@ def test_max_allocatable_counts_other_accounts_active_and_pending_limits(
     status, contract = set_limit(main, "500.00", actor=acme.owner)
     assert (status, contract.limit) == ("pending_contract", D("500.00"))
     # Main's pending limit now takes the rest of the CNY quota from the others.
-    assert selectors_credit.get_credit_bounds(active_one).max_allocatable == D("300.00")
+    assert selectors.get_credit_bounds(active_one).max_allocatable == D("300.00")
     with pytest.raises(CreditControlRefused) as excinfo:
         set_limit(active_one, "300.01", actor=acme.owner)
     assert codes(excinfo) == ["exceeds_max_allocatable"]
-    assert selectors_credit.get_company_allocation(acme.company, "CNY") == {
+    assert selectors.get_company_allocation(acme.company, "CNY") == {
         "currency": "CNY",
         "quota": D("1000.00"),
         "allocated": D("1000.00"),
@@ -532,13 +524,13 @@ def test_a_quota_in_one_currency_allows_no_limit_in_another(
     with pytest.raises(CreditControlRefused) as excinfo:
         set_limit(dollars, "0.01", actor=acme.owner)
     assert codes(excinfo) == ["exceeds_max_allocatable"]
-    assert selectors_credit.get_credit_bounds(dollars).max_allocatable == D("0.00")
+    assert selectors.get_credit_bounds(dollars).max_allocatable == D("0.00")
 
     set_quota(acme.company, "100.00", actor=operator, currency="USD")
     status, contract = set_limit(dollars, "100.00", actor=acme.owner)
     assert (status, contract.currency) == ("pending_contract", "USD")
     # The USD limit takes nothing from the CNY quota.
-    assert selectors_credit.get_credit_bounds(acme.main).max_allocatable == D("1000.00")
+    assert selectors.get_credit_bounds(acme.main).max_allocatable == D("1000.00")
 
 
 def test_a_usd_quota_allows_no_cny_limit(other_company, operator, owner, grant):
@@ -550,7 +542,7 @@ def test_a_usd_quota_allows_no_cny_limit(other_company, operator, owner, grant):
         set_limit(account, "0.01", actor=owner)
 
     assert codes(excinfo) == ["exceeds_max_allocatable"]
-    bounds = selectors_credit.get_credit_bounds(account)
+    bounds = selectors.get_credit_bounds(account)
     assert (bounds.quota, bounds.max_allocatable) == (D("0.00"), D("0.00"))
 
 
@@ -570,7 +562,7 @@ def test_two_accounts_racing_for_the_last_of_the_quota_get_it_once(
     def request(account):
         try:
             barrier.wait()
-            outcomes[account.pk] = services_credit.set_credit_limit(
+            outcomes[account.pk] = services.set_credit_limit(
                 account=account, amount=D("600.00"), actor=owner
             )[0]
         except CreditControlRefused as exc:
@@ -589,9 +581,7 @@ def test_two_accounts_racing_for_the_last_of_the_quota_get_it_once(
         "pending_contract",
     ]
     assert Contract.objects.count() == 1
-    assert selectors_credit.get_company_allocation(company, "CNY")["allocated"] == D(
-        "600.00"
-    )
+    assert selectors.get_company_allocation(company, "CNY")["allocated"] == D("600.00")
 
 
 def test_a_limit_needs_a_verified_company(operator, owner, grant):
@@ -714,10 +704,8 @@ def test_synchronize_finance_identity_gives_the_limit_to_the_management_account(
     grant(acme.owner, hq, "owner")
     grant(hq_manager, hq, "manage")
     member = acme.main  # its own owner and manager lose the say on its limit
-    services_structure.set_management_account(
-        company=acme.company, account=hq, actor=operator
-    )
-    relationship = services_structure.invite_member(
+    services.set_management_account(company=acme.company, account=hq, actor=operator)
+    relationship = services.invite_member(
         management_account=hq,
         member_account=member,
         type=FinancialRelationship.Type.FINANCIAL_MANAGEMENT,
@@ -725,9 +713,7 @@ def test_synchronize_finance_identity_gives_the_limit_to_the_management_account(
         actor=acme.owner,
     )
     # Main's co-owner does not administer HQ.
-    services_structure.confirm_relationship(
-        relationship=relationship, actor=acme.co_owner
-    )
+    services.confirm_relationship(relationship=relationship, actor=acme.co_owner)
 
     for actor in (acme.co_owner, acme.manager):
         with pytest.raises(ActionForbidden) as excinfo:
@@ -737,19 +723,17 @@ def test_synchronize_finance_identity_gives_the_limit_to_the_management_account(
 
     status, contract = set_limit(member, "10.00", actor=hq_manager)
     assert (status, contract.account) == ("pending_contract", member)
-    services_credit.withdraw_contract(contract=contract, actor=hq_manager)
+    services.withdraw_contract(contract=contract, actor=hq_manager)
     with pytest.raises(ActionForbidden):
-        services_credit.withdraw_contract(
+        services.withdraw_contract(
             contract=set_limit(member, "20.00", actor=operator)[1],
             actor=acme.co_owner,
         )
     # The member's owner still confirms the member's contract.
-    confirm(selectors_credit.get_pending_contract(member), actor=acme.co_owner)
+    confirm(selectors.get_pending_contract(member), actor=acme.co_owner)
     assert unchanged(member, "20.00")
 
-    services_structure.terminate_relationship(
-        relationship=relationship, actor=acme.owner
-    )
+    services.terminate_relationship(relationship=relationship, actor=acme.owner)
     assert set_limit(member, "30.00", actor=acme.manager) == ("active", None)
     assert member.credit_limit == D("30.00")
 
@@ -881,7 +865,7 @@ def test_partner_pay_on_behalf_disables_transfer_and_credit_control(
     info = selectors.get_transferable(main)
     assert info.transferable_amount == D("0.00")
     assert [r.code for r in info.reasons] == ["self_service_disabled"]
-    state = selectors_credit.get_disabled_state(main)
+    state = selectors.get_disabled_state(main)
     assert state.disabled
     assert [c["code"] for c in state.conditions] == ["partner_pay_on_behalf"]
     assert main.cash_balance == D("100.00")
@@ -952,7 +936,7 @@ def test_receivables_and_a_long_overdue_episode_at_their_thresholds(
     now = timezone.now()
     past_episode(account, ended_before=ended_before, length=length, at=now)
 
-    state = selectors_credit.get_disabled_state(account, at=now)
+    state = selectors.get_disabled_state(account, at=now)
 
     assert state.disabled is disabled
     assert [c["code"] for c in state.conditions] == (
@@ -1009,7 +993,7 @@ def test_an_ongoing_overdue_episode_counts_once_long_enough(
         start=timezone.now() - timedelta(days=started_days_ago)
     )
 
-    state = selectors_credit.get_disabled_state(account)
+    state = selectors.get_disabled_state(account)
 
     assert state.disabled is disabled
 
@@ -1034,7 +1018,7 @@ def test_request_access_is_refused_when_nothing_is_disabled(acme, operator):
     )
 
     with pytest.raises(AccessRequestRefused) as excinfo:
-        services_credit.request_access(account=acme.main, actor=acme.owner)
+        services.request_access(account=acme.main, actor=acme.owner)
 
     assert codes(excinfo) == ["not_disabled"]
     assert AccessRequest.objects.count() == 0
@@ -1044,7 +1028,7 @@ def test_request_access_is_refused_without_a_business_manager(acme, operator):
     partner_pays(acme.main, operator)
 
     with pytest.raises(AccessRequestRefused) as excinfo:
-        services_credit.request_access(account=acme.main, actor=acme.owner)
+        services.request_access(account=acme.main, actor=acme.owner)
 
     assert codes(excinfo) == ["no_business_manager"]
     assert "business manager" in excinfo.value.reasons[0].message
@@ -1053,7 +1037,7 @@ def test_request_access_is_refused_without_a_business_manager(acme, operator):
 
 def test_a_viewer_cannot_request_access(acme, blocked):
     with pytest.raises(ActionForbidden) as excinfo:
-        services_credit.request_access(account=acme.main, actor=acme.viewer)
+        services.request_access(account=acme.main, actor=acme.viewer)
     assert codes(excinfo) == ["no_permission"]
 
 
@@ -1062,7 +1046,7 @@ def test_access_request_cycle_grant_lifts_both_blocks_until_revoked(
 ):
     main, cbm, dest = acme.main, blocked["cbm"], blocked["dest"]
 
-    request = services_credit.request_access(
+    request = services.request_access(
         account=main, actor=acme.manager, message="We pay our own bills now."
     )
 
@@ -1077,17 +1061,17 @@ def test_access_request_cycle_grant_lifts_both_blocks_until_revoked(
     assert (notice.user, notice.to) == (cbm, "cbm")
     # One open request at a time.
     with pytest.raises(AccessRequestRefused) as excinfo:
-        services_credit.request_access(account=main, actor=acme.owner)
+        services.request_access(account=main, actor=acme.owner)
     assert codes(excinfo) == ["invalid_state"]
 
     # Another CBM and a customer cannot grant.
     for outsider in (make_cbm("other-cbm"), acme.owner):
         with pytest.raises(ActionForbidden):
-            services_credit.grant_access_request(request=request, actor=outsider)
+            services.grant_access_request(request=request, actor=outsider)
     request.refresh_from_db()
     assert request.status == AccessRequest.Status.REQUESTED
 
-    exception = services_credit.grant_access_request(request=request, actor=cbm)
+    exception = services.grant_access_request(request=request, actor=cbm)
 
     request.refresh_from_db()
     assert request.status == AccessRequest.Status.GRANTED
@@ -1102,7 +1086,7 @@ def test_access_request_cycle_grant_lifts_both_blocks_until_revoked(
         "co-owner",
         "owner",
     ]
-    state = selectors_credit.get_disabled_state(main)
+    state = selectors.get_disabled_state(main)
     assert not state.disabled
     assert state.exception == exception
     assert [c["code"] for c in state.conditions] == ["partner_pay_on_behalf"]
@@ -1110,7 +1094,7 @@ def test_access_request_cycle_grant_lifts_both_blocks_until_revoked(
     assert main.cash_balance == D("90.00")
     assert set_limit(main, "10.00", actor=acme.owner)[0] == "pending_contract"
 
-    services_credit.revoke_access_exception(exception=exception, actor=cbm)
+    services.revoke_access_exception(exception=exception, actor=cbm)
 
     exception.refresh_from_db()
     assert exception.end is not None
@@ -1119,15 +1103,15 @@ def test_access_request_cycle_grant_lifts_both_blocks_until_revoked(
         transfer(main, dest, "10.00", actor=acme.owner)
     assert codes(excinfo) == ["self_service_disabled"]
     with pytest.raises(CreditControlRefused) as excinfo:
-        confirm(selectors_credit.get_pending_contract(main), actor=acme.owner)
+        confirm(selectors.get_pending_contract(main), actor=acme.owner)
     assert codes(excinfo) == ["credit_control_disabled"]
     with pytest.raises(AccessRequestRefused) as excinfo:
-        services_credit.revoke_access_exception(exception=exception, actor=operator)
+        services.revoke_access_exception(exception=exception, actor=operator)
     assert codes(excinfo) == ["invalid_state"]
 
     # A new request may follow, and be granted again.
-    again = services_credit.request_access(account=main, actor=acme.owner)
-    second = services_credit.grant_access_request(request=again, actor=cbm)
+    again = services.request_access(account=main, actor=acme.owner)
+    second = services.grant_access_request(request=again, actor=cbm)
     assert AccessException.objects.filter(account=main).count() == 2
     assert second.end is None
 
@@ -1136,29 +1120,29 @@ def test_an_operator_revokes_an_exception_and_a_customer_cannot(
     acme, blocked, operator
 ):
     main, cbm = acme.main, blocked["cbm"]
-    request = services_credit.request_access(account=main, actor=acme.owner)
-    exception = services_credit.grant_access_request(request=request, actor=cbm)
+    request = services.request_access(account=main, actor=acme.owner)
+    exception = services.grant_access_request(request=request, actor=cbm)
 
     with pytest.raises(ActionForbidden):
-        services_credit.revoke_access_exception(exception=exception, actor=acme.owner)
+        services.revoke_access_exception(exception=exception, actor=acme.owner)
     exception.refresh_from_db()
     assert exception.end is None
 
-    services_credit.revoke_access_exception(exception=exception, actor=operator)
+    services.revoke_access_exception(exception=exception, actor=operator)
 
     exception.refresh_from_db()
     assert exception.revoked_by == operator
     assert exception.end is not None
-    assert selectors_credit.get_disabled_state(main).disabled
+    assert selectors.get_disabled_state(main).disabled
 
 
 def test_a_declined_request_keeps_the_blocks(acme, blocked, transfer):
     main, cbm = acme.main, blocked["cbm"]
-    request = services_credit.request_access(account=main, actor=acme.owner)
+    request = services.request_access(account=main, actor=acme.owner)
 
     with pytest.raises(ActionForbidden):
-        services_credit.decline_access_request(request=request, actor=acme.owner)
-    declined = services_credit.decline_access_request(request=request, actor=cbm)
+        services.decline_access_request(request=request, actor=acme.owner)
+    declined = services.decline_access_request(request=request, actor=cbm)
 
     assert declined.status == AccessRequest.Status.DECLINED
     assert declined.decided_by == cbm
@@ -1172,9 +1156,7 @@ def test_a_declined_request_keeps_the_blocks(acme, blocked, transfer):
         transfer(main, blocked["dest"], "1.00", actor=acme.owner)
     assert codes(excinfo) == ["self_service_disabled"]
     with pytest.raises(AccessRequestRefused) as excinfo:
-        services_credit.grant_access_request(request=declined, actor=cbm)
+        services.grant_access_request(request=declined, actor=cbm)
     assert codes(excinfo) == ["invalid_state"]
     # After a decline the account may ask again.
-    assert services_credit.request_access(account=main, actor=acme.owner).pk != (
-        request.pk
-    )
+    assert services.request_access(account=main, actor=acme.owner).pk != (request.pk)

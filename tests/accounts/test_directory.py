@@ -4,7 +4,7 @@ limit, deletion of empty folders only, and who may change it."""
 
 import pytest
 
-from accounts import selectors_structure, services, services_structure
+from accounts import selectors, services
 from accounts.models import Account, Folder
 from accounts.models.structure import MAX_FOLDER_DEPTH
 from billing_portal.errors import ActionForbidden, DirectoryRefused
@@ -17,7 +17,7 @@ def codes(excinfo) -> list[str]:
 
 
 def root_of(company) -> Folder:
-    return selectors_structure.get_root_folder(company)
+    return selectors.get_root_folder(company)
 
 
 def tree_state(company) -> list[tuple]:
@@ -38,7 +38,7 @@ def tree_state(company) -> list[tuple]:
 @pytest.fixture
 def mkdir(operator):
     def do(company, name, parent=None, actor=None):
-        return services_structure.create_folder(
+        return services.create_folder(
             company=company, name=name, parent=parent, actor=actor or operator
         )
 
@@ -84,9 +84,9 @@ def test_create_company_makes_its_root_folder_and_accounts_join_it(operator):
         0,
         True,
     )
-    assert selectors_structure.get_root_folder(company) == root
+    assert selectors.get_root_folder(company) == root
     assert account.folder_id == root.pk
-    assert list(selectors_structure.list_accounts_under(root)) == [account]
+    assert list(selectors.list_accounts_under(root)) == [account]
 
 
 def test_a_folder_without_parent_goes_directly_under_the_root(company, mkdir):
@@ -147,21 +147,17 @@ def test_rename_or_move_onto_a_taken_name_is_refused(company, mkdir, operator):
     before = tree_state(company)
 
     with pytest.raises(DirectoryRefused) as renamed:
-        services_structure.update_folder(folder=a_dev, name="Ops", actor=operator)
+        services.update_folder(folder=a_dev, name="Ops", actor=operator)
     with pytest.raises(DirectoryRefused) as moved:
-        services_structure.update_folder(folder=b_ops, parent=a, actor=operator)
+        services.update_folder(folder=b_ops, parent=a, actor=operator)
     with pytest.raises(DirectoryRefused) as both:
-        services_structure.update_folder(
-            folder=a_dev, parent=b, name="Ops", actor=operator
-        )
+        services.update_folder(folder=a_dev, parent=b, name="Ops", actor=operator)
 
     assert codes(renamed) == codes(moved) == codes(both) == ["folder_name_taken"]
     assert tree_state(company) == before
     # Keeping its own name, or taking a free one while moving, is fine.
-    services_structure.update_folder(folder=a_ops, name="Ops", actor=operator)
-    services_structure.update_folder(
-        folder=b_ops, parent=a, name="Ops (B)", actor=operator
-    )
+    services.update_folder(folder=a_ops, name="Ops", actor=operator)
+    services.update_folder(folder=b_ops, parent=a, name="Ops (B)", actor=operator)
     b_ops.refresh_from_db()
     assert (b_ops.parent_id, b_ops.name) == (a.pk, "Ops (B)")
 
@@ -173,7 +169,7 @@ def test_move_updates_the_depth_of_the_whole_subtree(company, chain, operator):
     root, a1, a2, a3 = chain(3, prefix="A")
     _, _b1, b2 = chain(2, prefix="B")
 
-    moved = services_structure.update_folder(folder=a1, parent=b2, actor=operator)
+    moved = services.update_folder(folder=a1, parent=b2, actor=operator)
 
     assert moved.parent_id == b2.pk
     assert depths(a1, a2, a3) == [3, 4, 5]
@@ -183,7 +179,7 @@ def test_move_updates_the_depth_of_the_whole_subtree(company, chain, operator):
     assert event.after == {"name": "A1", "parent": b2.pk}
 
     # And back up, directly under the root.
-    services_structure.update_folder(folder=a1, parent=root, actor=operator)
+    services.update_folder(folder=a1, parent=root, actor=operator)
     assert depths(a1, a2, a3) == [1, 2, 3]
 
 
@@ -194,7 +190,7 @@ def test_move_that_would_exceed_the_depth_limit_is_refused(company, chain, opera
 
     with pytest.raises(DirectoryRefused) as excinfo:
         # A3 would land at depth 3 + 1 + 2 = 6.
-        services_structure.update_folder(folder=a1, parent=b3, actor=operator)
+        services.update_folder(folder=a1, parent=b3, actor=operator)
 
     assert codes(excinfo) == ["folder_depth_exceeded"]
     assert "would need 6" in excinfo.value.reasons[0].message
@@ -206,7 +202,7 @@ def test_a_leaf_may_move_to_the_deepest_level(company, chain, operator):
     levels = chain(4, prefix="A")
     _, leaf = chain(1, prefix="Leaf")
 
-    services_structure.update_folder(folder=leaf, parent=levels[-1], actor=operator)
+    services.update_folder(folder=leaf, parent=levels[-1], actor=operator)
 
     assert depths(leaf) == [5]
 
@@ -218,7 +214,7 @@ def test_a_folder_cannot_move_into_its_own_subtree(company, chain, operator, tar
     before = tree_state(company)
 
     with pytest.raises(DirectoryRefused) as excinfo:
-        services_structure.update_folder(folder=a1, parent=parent, actor=operator)
+        services.update_folder(folder=a1, parent=parent, actor=operator)
 
     assert codes(excinfo) == ["folder_cycle"]
     assert tree_state(company) == before
@@ -230,7 +226,7 @@ def test_a_folder_cannot_move_to_another_companys_directory(
     mine, theirs = mkdir(company, "Mine"), mkdir(other_company, "Theirs")
 
     with pytest.raises(DirectoryRefused) as excinfo:
-        services_structure.update_folder(folder=mine, parent=theirs, actor=operator)
+        services.update_folder(folder=mine, parent=theirs, actor=operator)
 
     assert codes(excinfo) == ["different_company"]
     assert Folder.objects.get(pk=mine.pk).parent_id == root_of(company).pk
@@ -239,7 +235,7 @@ def test_a_folder_cannot_move_to_another_companys_directory(
 def test_rename_keeps_the_place(company, mkdir, operator):
     folder = mkdir(company, "Old")
 
-    services_structure.update_folder(folder=folder, name="New", actor=operator)
+    services.update_folder(folder=folder, name="New", actor=operator)
 
     folder.refresh_from_db()
     assert (folder.name, folder.parent_id, folder.depth) == (
@@ -255,9 +251,9 @@ def test_root_cannot_be_moved_or_deleted(company, mkdir, operator):
     before = tree_state(company)
 
     with pytest.raises(DirectoryRefused) as moved:
-        services_structure.update_folder(folder=root, parent=child, actor=operator)
+        services.update_folder(folder=root, parent=child, actor=operator)
     with pytest.raises(DirectoryRefused) as deleted:
-        services_structure.delete_folder(folder=root, actor=operator)
+        services.delete_folder(folder=root, actor=operator)
 
     assert codes(moved) == ["root_folder"]
     assert "cannot be moved" in moved.value.reasons[0].message
@@ -272,7 +268,7 @@ def test_root_cannot_be_moved_or_deleted(company, mkdir, operator):
 def test_an_empty_folder_is_deleted(company, mkdir, operator):
     folder = mkdir(company, "Empty")
 
-    services_structure.delete_folder(folder=folder, actor=operator)
+    services.delete_folder(folder=folder, actor=operator)
 
     assert not Folder.objects.filter(pk=folder.pk).exists()
     event = AuditEvent.objects.get(action="folder.delete")
@@ -285,7 +281,7 @@ def test_a_folder_that_holds_something_is_not_deleted(
 ):
     folder = mkdir(company, "Full")
     if content == "account":
-        services_structure.place_accounts(
+        services.place_accounts(
             folder=folder, accounts=[make_account()], actor=operator
         )
     else:
@@ -293,7 +289,7 @@ def test_a_folder_that_holds_something_is_not_deleted(
     before = tree_state(company)
 
     with pytest.raises(DirectoryRefused) as excinfo:
-        services_structure.delete_folder(folder=folder, actor=operator)
+        services.delete_folder(folder=folder, actor=operator)
 
     assert codes(excinfo) == ["folder_not_empty"]
     assert tree_state(company) == before
@@ -307,8 +303,8 @@ def test_an_account_is_in_at_most_one_folder(company, make_account, mkdir, opera
     x, y = make_account(), make_account()
     assert x.folder_id == root_of(company).pk
 
-    services_structure.place_accounts(folder=a, accounts=[x, y], actor=operator)
-    services_structure.place_accounts(folder=b, accounts=[x], actor=operator)
+    services.place_accounts(folder=a, accounts=[x, y], actor=operator)
+    services.place_accounts(folder=b, accounts=[x], actor=operator)
 
     x.refresh_from_db()
     y.refresh_from_db()
@@ -331,7 +327,7 @@ def test_accounts_of_another_company_are_refused_with_each_named(
     before = tree_state(company)
 
     with pytest.raises(DirectoryRefused) as excinfo:
-        services_structure.place_accounts(
+        services.place_accounts(
             folder=folder, accounts=[mine, *theirs, companyless], actor=operator
         )
 
@@ -355,12 +351,12 @@ def test_accounts_under_a_folder_include_its_whole_subtree(
     b1 = mkdir(company, "B1")
     accounts = {name: make_account(name=name) for name in ("r", "a1", "a2", "a3", "b1")}
     for name, folder in (("a1", a1), ("a2", a2), ("a3", a3), ("b1", b1)):
-        services_structure.place_accounts(
+        services.place_accounts(
             folder=folder, accounts=[accounts[name]], actor=operator
         )
 
     def under(folder):
-        return sorted(a.name for a in selectors_structure.list_accounts_under(folder))
+        return sorted(a.name for a in selectors.list_accounts_under(folder))
 
     assert under(root) == ["a1", "a2", "a3", "b1", "r"]
     assert under(a1) == ["a1", "a2", "a3"]
@@ -379,7 +375,7 @@ def test_folder_tree_in_display_order_with_counts(
     frontend = mkdir(company, "Frontend", eng)
     sales = mkdir(company, "Sales")
     make_account()  # stays in the root
-    place = services_structure.place_accounts
+    place = services.place_accounts
     place(folder=backend, accounts=[make_account(), make_account()], actor=operator)
     place(folder=api, accounts=[make_account()], actor=operator)
     place(folder=sales, accounts=[make_account()], actor=operator)
@@ -387,7 +383,7 @@ def test_folder_tree_in_display_order_with_counts(
 
     rows = [
         (row["folder"].pk, row["depth"], row["accounts"], row["total"])
-        for row in selectors_structure.get_folder_tree(company)
+        for row in selectors.get_folder_tree(company)
     ]
 
     assert rows == [
@@ -407,16 +403,14 @@ DIRECTORY_ACTIONS = ["create", "rename", "move", "delete", "place"]
 
 def act(action, company, user, folder, other, account):
     if action == "create":
-        return services_structure.create_folder(company=company, name="N", actor=user)
+        return services.create_folder(company=company, name="N", actor=user)
     if action == "rename":
-        return services_structure.update_folder(folder=folder, name="R", actor=user)
+        return services.update_folder(folder=folder, name="R", actor=user)
     if action == "move":
-        return services_structure.update_folder(folder=folder, parent=other, actor=user)
+        return services.update_folder(folder=folder, parent=other, actor=user)
     if action == "delete":
-        return services_structure.delete_folder(folder=folder, actor=user)
-    return services_structure.place_accounts(
-        folder=folder, accounts=[account], actor=user
-    )
+        return services.delete_folder(folder=folder, actor=user)
+    return services.place_accounts(folder=folder, accounts=[account], actor=user)
 
 
 @pytest.fixture
@@ -424,9 +418,7 @@ def directory(company, make_account, mkdir, operator, grant):
     """Acme with HQ as management account; users with each right."""
     hq = make_account(name="HQ")
     other_account = make_account(name="Other")
-    services_structure.set_management_account(
-        company=company, account=hq, actor=operator
-    )
+    services.set_management_account(company=company, account=hq, actor=operator)
     users = {}
     for name, account, permission in [
         ("hq_owner", hq, "owner"),
@@ -494,10 +486,10 @@ def test_without_a_management_account_only_operators_manage(
     grant(user, account, "owner")
 
     with pytest.raises(ActionForbidden):
-        services_structure.create_folder(company=company, name="X", actor=user)
-    assert selectors_structure.can_manage_directory(user, company) is False
-    assert selectors_structure.can_manage_directory(operator, company) is True
-    folder = services_structure.create_folder(company=company, name="X", actor=operator)
+        services.create_folder(company=company, name="X", actor=user)
+    assert selectors.can_manage_directory(user, company) is False
+    assert selectors.can_manage_directory(operator, company) is True
+    folder = services.create_folder(company=company, name="X", actor=operator)
     assert folder.depth == 1
 
 
@@ -507,14 +499,10 @@ def test_directory_rights_follow_the_current_management_account(
     first, second = make_account(), make_account()
     user = UserFactory(username="first-owner")
     grant(user, first, "owner")
-    services_structure.set_management_account(
-        company=company, account=first, actor=operator
-    )
-    assert selectors_structure.can_manage_directory(user, company) is True
+    services.set_management_account(company=company, account=first, actor=operator)
+    assert selectors.can_manage_directory(user, company) is True
 
-    services_structure.set_management_account(
-        company=company, account=second, actor=operator
-    )
+    services.set_management_account(company=company, account=second, actor=operator)
 
     # ``company`` as loaded still names the first account: rights are re-read.
-    assert selectors_structure.can_manage_directory(user, company) is False
+    assert selectors.can_manage_directory(user, company) is False

@@ -11,7 +11,7 @@ from alibabacloud_dysmsapi20170525.client import Client
 from django.utils import timezone
 from django_tasks import task_backends
 
-from accounts import services_credit
+from accounts import services
 from accounts.models import Contract, CreditLimitChange
 from billing_portal import tasks
 from billing_portal.models import Notification
@@ -63,7 +63,7 @@ def test_a_rolled_back_service_writes_no_outbox_rows(
     main, owner, monkeypatch, django_capture_on_commit_callbacks
 ):
     # The audit row is the last write of the service, after the notices.
-    monkeypatch.setattr(services_credit.audit, "record", audit_down)
+    monkeypatch.setattr("billing_portal.audit.record", audit_down)
 
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
@@ -81,7 +81,7 @@ def test_a_rolled_back_confirmation_queues_no_sms(
     main, owner, monkeypatch, django_capture_on_commit_callbacks, outbox
 ):
     _status, contract = set_limit(main, "300.00", actor=owner)
-    monkeypatch.setattr(services_credit.audit, "record", audit_down)
+    monkeypatch.setattr("billing_portal.audit.record", audit_down)
 
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,

@@ -19,11 +19,12 @@ from django.db import connection, connections, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts import roles, services
+from accounts import services
 from accounts.ledger import find_discrepancies
 from accounts.models import Account, Charge, Movement, TransferPair
 from accounts.selectors import get_revocable, get_transferable
 from billing_portal import db as service_db
+from billing_portal import roles
 from billing_portal.errors import RevocationRefused, TransferRefused
 from billing_portal.money import ZERO
 from tests.factories import AccountFactory, CompanyFactory, UserFactory

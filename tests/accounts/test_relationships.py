@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from accounts import selectors, selectors_structure, services, services_structure
+from accounts import selectors, services
 from accounts.models import Account, Charge, Company, FinancialRelationship, Movement
 from accounts.models.structure import RelationshipPermission
 from billing_portal.errors import ActionForbidden, RelationshipRefused
@@ -66,9 +66,7 @@ def ent(company, make_account, operator, owner, grant):
     accounts. ``owner`` owns HQ; ``member_owner`` owns Member."""
     hq = make_account(name="HQ")
     member = make_account(name="Member")
-    services_structure.set_management_account(
-        company=company, account=hq, actor=operator
-    )
+    services.set_management_account(company=company, account=hq, actor=operator)
     hq_manager = UserFactory(username="hq-manager")
     hq_viewer = UserFactory(username="hq-viewer")
     member_owner = UserFactory(username="member-owner")
@@ -92,7 +90,7 @@ def ent(company, make_account, operator, owner, grant):
 
 
 def invite(ent, *, type=TR, permissions=(), actor=None, member=None, manager=None):
-    return services_structure.invite_member(
+    return services.invite_member(
         management_account=manager or ent.hq,
         member_account=member or ent.member,
         type=type,
@@ -103,14 +101,14 @@ def invite(ent, *, type=TR, permissions=(), actor=None, member=None, manager=Non
 
 def confirm(ent, relationship, when=T_START, actor=None):
     with at(when):
-        return services_structure.confirm_relationship(
+        return services.confirm_relationship(
             relationship=relationship, actor=actor or ent.member_owner
         )
 
 
 def terminate(ent, relationship, when=T_END, actor=None):
     with at(when):
-        return services_structure.terminate_relationship(
+        return services.terminate_relationship(
             relationship=relationship, actor=actor or ent.hq_owner
         )
 
@@ -155,7 +153,7 @@ def test_operator_designates_the_management_account_and_it_is_recorded(
 ):
     hq = make_account(name="HQ")
 
-    result = services_structure.set_management_account(
+    result = services.set_management_account(
         company=company, account=hq, actor=operator
     )
 
@@ -175,7 +173,7 @@ def test_management_account_refused_for_an_unverified_company(
     before = nothing_written()
 
     with pytest.raises(RelationshipRefused) as excinfo:
-        services_structure.set_management_account(
+        services.set_management_account(
             company=unverified_company, account=account, actor=operator
         )
 
@@ -189,7 +187,7 @@ def test_management_account_refused_for_an_account_of_another_company(
     foreign = AccountFactory(company=other_company)
 
     with pytest.raises(RelationshipRefused) as excinfo:
-        services_structure.set_management_account(
+        services.set_management_account(
             company=company, account=foreign, actor=operator
         )
 
@@ -204,7 +202,7 @@ def test_management_account_every_reason_at_once(
     foreign = AccountFactory(company=other_company)
 
     with pytest.raises(RelationshipRefused) as excinfo:
-        services_structure.set_management_account(
+        services.set_management_account(
             company=unverified_company, account=foreign, actor=operator
         )
 
@@ -222,16 +220,14 @@ def test_management_account_not_replaced_while_the_old_one_has_open_relationship
     before = nothing_written()
 
     with pytest.raises(RelationshipRefused) as excinfo:
-        services_structure.set_management_account(
+        services.set_management_account(
             company=ent.company, account=newcomer, actor=operator
         )
 
     assert codes(excinfo) == ["invalid_state"]
     assert nothing_written() == before
     # Re-designating the same account is not a replacement.
-    services_structure.set_management_account(
-        company=ent.company, account=ent.hq, actor=operator
-    )
+    services.set_management_account(company=ent.company, account=ent.hq, actor=operator)
     ent.company.refresh_from_db()
     assert ent.company.management_account_id == ent.hq.pk
 
@@ -244,16 +240,12 @@ def test_management_account_replaced_once_its_relationships_are_ended(
     if ended == "terminated":
         terminate(ent, confirm(ent, relationship))
     elif ended == "rejected":
-        services_structure.reject_relationship(
-            relationship=relationship, actor=ent.member_owner
-        )
+        services.reject_relationship(relationship=relationship, actor=ent.member_owner)
     else:
-        services_structure.cancel_relationship(
-            relationship=relationship, actor=ent.hq_owner
-        )
+        services.cancel_relationship(relationship=relationship, actor=ent.hq_owner)
     newcomer = make_account(name="New HQ")
 
-    services_structure.set_management_account(
+    services.set_management_account(
         company=ent.company, account=newcomer, actor=operator
     )
 
@@ -296,10 +288,7 @@ def test_invitation_is_pending_with_its_permissions(ent, operator, type_, actor)
     assert event.actor == user
     assert event.after == {"type": type_, "permissions": sorted([CHECK, SYNC])}
     # A pending invitation is not a payment relationship at any time.
-    assert (
-        selectors_structure.get_payment_relationship_at(ent.hq, ent.member, T_START)
-        is None
-    )
+    assert selectors.get_payment_relationship_at(ent.hq, ent.member, T_START) is None
 
 
 @pytest.mark.parametrize("type_", BOTH_TYPES)
@@ -424,11 +413,9 @@ def test_invitation_lists_every_reason_in_order(
     """Not the management account, another company, already in a relationship
     there, overdue and in dollars: every reason, in the documented order."""
     b_hq = AccountFactory(company=other_company, name="Globex HQ")
-    services_structure.set_management_account(
-        company=other_company, account=b_hq, actor=operator
-    )
+    services.set_management_account(company=other_company, account=b_hq, actor=operator)
     b_member = AccountFactory(company=other_company, currency="USD")
-    services_structure.invite_member(
+    services.invite_member(
         management_account=b_hq,
         member_account=b_member,
         type=FM,
@@ -478,7 +465,7 @@ def test_operator_may_confirm_and_reject_for_the_member(ent, operator, make_acco
     assert relationship.responded_by == operator
 
     other = make_account()
-    rejected = services_structure.reject_relationship(
+    rejected = services.reject_relationship(
         relationship=invite(ent, member=other), actor=operator
     )
     assert rejected.status == Status.REJECTED
@@ -488,9 +475,7 @@ def test_member_owner_rejects(ent):
     relationship = invite(ent)
 
     with at(T_START):
-        services_structure.reject_relationship(
-            relationship=relationship, actor=ent.member_owner
-        )
+        services.reject_relationship(relationship=relationship, actor=ent.member_owner)
 
     relationship.refresh_from_db()
     assert relationship.status == Status.REJECTED
@@ -508,9 +493,7 @@ def test_member_owner_rejects(ent):
 def test_management_account_cancels_its_invitation(ent, who):
     relationship = invite(ent)
 
-    services_structure.cancel_relationship(
-        relationship=relationship, actor=getattr(ent, who)
-    )
+    services.cancel_relationship(relationship=relationship, actor=getattr(ent, who))
 
     relationship.refresh_from_db()
     assert relationship.status == Status.CANCELLED
@@ -534,10 +517,10 @@ def test_termination_ends_the_period_at_that_instant(ent, type_):
 
 
 ACTIONS = {
-    "confirm": services_structure.confirm_relationship,
-    "reject": services_structure.reject_relationship,
-    "cancel": services_structure.cancel_relationship,
-    "terminate": services_structure.terminate_relationship,
+    "confirm": services.confirm_relationship,
+    "reject": services.reject_relationship,
+    "cancel": services.cancel_relationship,
+    "terminate": services.terminate_relationship,
 }
 ALLOWED = {"pending": {"confirm", "reject", "cancel"}, "active": {"terminate"}}
 WRONG_TRANSITIONS = [
@@ -555,13 +538,9 @@ def relationship_in(ent, state):
     if state == "terminated":
         terminate(ent, relationship)
     if state == "rejected":
-        services_structure.reject_relationship(
-            relationship=relationship, actor=ent.member_owner
-        )
+        services.reject_relationship(relationship=relationship, actor=ent.member_owner)
     if state == "cancelled":
-        services_structure.cancel_relationship(
-            relationship=relationship, actor=ent.hq_owner
-        )
+        services.cancel_relationship(relationship=relationship, actor=ent.hq_owner)
     relationship.refresh_from_db()
     assert relationship.status == state
     return relationship
@@ -588,7 +567,7 @@ def test_permissions_of_an_ended_relationship_cannot_change(ent, operator, state
     relationship = relationship_in(ent, state)
 
     with pytest.raises(RelationshipRefused) as excinfo:
-        services_structure.set_relationship_permissions(
+        services.set_relationship_permissions(
             relationship=relationship, permissions=[CHECK], actor=operator
         )
 
@@ -662,7 +641,7 @@ def test_financial_management_confirmation_ignores_overdue(ent, charge):
 @pytest.mark.parametrize("type_", BOTH_TYPES)
 def test_payment_relationship_at_the_boundaries(ent, type_):
     relationship = terminate(ent, active(ent, type=type_, when=T_START), T_END)
-    get = selectors_structure.get_payment_relationship_at
+    get = selectors.get_payment_relationship_at
 
     assert get(ent.hq, ent.member, T_START - MICRO) is None
     assert get(ent.hq, ent.member, T_START) == relationship
@@ -676,7 +655,7 @@ def test_payment_relationship_at_the_boundaries(ent, type_):
 
 def test_open_relationship_is_active_from_its_start_on(ent):
     relationship = active(ent, type=FM, when=T_START)
-    get = selectors_structure.get_payment_relationship_at
+    get = selectors.get_payment_relationship_at
 
     assert get(ent.hq, ent.member, T_START - MICRO) is None
     assert get(ent.hq, ent.member, T_START) == relationship
@@ -705,14 +684,14 @@ def test_reestablishing_opens_a_new_period_and_keeps_the_old_one(ent):
         (second.pk, FM, Status.TERMINATED, second_start, second_end),
         (third.pk, TR, Status.ACTIVE, second_end + timedelta(days=1), None),
     ]
-    get = selectors_structure.get_payment_relationship_at
+    get = selectors.get_payment_relationship_at
     assert get(ent.hq, ent.member, T_END - MICRO) == first
     assert get(ent.hq, ent.member, T_END) is None
     assert get(ent.hq, ent.member, second_start) == second
     assert get(ent.hq, ent.member, second_end) is None
     assert get(ent.hq, ent.member, second_end + timedelta(days=2)) == third
     # The trusteeship payer follows the type of each period.
-    payer = selectors_structure.get_trusteeship_payer
+    payer = selectors.get_trusteeship_payer
     assert payer(ent.member, T_START) == ent.hq
     assert payer(ent.member, second_start) is None
     assert payer(ent.member, second_end + timedelta(days=2)) == ent.hq
@@ -736,12 +715,12 @@ def test_a_new_invitation_after_rejection_or_cancellation(ent, ended):
 def test_permissions_added_and_removed_while_active_are_recorded(ent):
     relationship = active(ent, permissions=[CHECK])
 
-    services_structure.set_relationship_permissions(
+    services.set_relationship_permissions(
         relationship=relationship,
         permissions=[SYNC, RelationshipPermission.FORBID_WITHDRAW_CASH, CHECK],
         actor=ent.hq_manager,
     )
-    services_structure.set_relationship_permissions(
+    services.set_relationship_permissions(
         relationship=relationship, permissions=[SYNC], actor=ent.hq_owner
     )
 
@@ -772,7 +751,7 @@ def test_permissions_are_set_by_the_management_accounts_administrators(ent, who)
     relationship = active(ent, permissions=[CHECK])
 
     with pytest.raises(ActionForbidden) as excinfo:
-        services_structure.set_relationship_permissions(
+        services.set_relationship_permissions(
             relationship=relationship, permissions=[], actor=getattr(ent, who)
         )
 
@@ -944,7 +923,7 @@ def test_check_target_consumption_shows_the_member_read_only(
     assert not visible(ent.member_owner, ent.hq)
 
     # Removing the permission hides the member again.
-    services_structure.set_relationship_permissions(
+    services.set_relationship_permissions(
         relationship=relationship, permissions=[SYNC], actor=ent.hq_owner
     )
     assert not visible(user, ent.member)
@@ -952,7 +931,7 @@ def test_check_target_consumption_shows_the_member_read_only(
     assert client.get(f"{API}/accounts/{ent.member.pk}/ledger/").status_code == 404
 
     # Granted again, then the relationship ends: hidden once more.
-    services_structure.set_relationship_permissions(
+    services.set_relationship_permissions(
         relationship=relationship, permissions=[CHECK], actor=ent.hq_owner
     )
     assert client.get(f"{API}/accounts/{ent.member.pk}/").status_code == 200
@@ -984,7 +963,7 @@ def test_check_target_consumption_is_for_the_management_accounts_users_only(
 
 
 def test_credit_limit_authority_follows_synchronize_finance_identity(ent):
-    authority = selectors_structure.get_credit_limit_authority
+    authority = selectors.get_credit_limit_authority
     assert authority(ent.member) is None
     relationship = invite(ent, type=FM, permissions=[SYNC])
     assert authority(ent.member) is None  # pending
@@ -993,11 +972,11 @@ def test_credit_limit_authority_follows_synchronize_finance_identity(ent):
     assert authority(ent.member) == ent.hq
     assert authority(ent.hq) is None
 
-    services_structure.set_relationship_permissions(
+    services.set_relationship_permissions(
         relationship=relationship, permissions=[CHECK], actor=ent.hq_owner
     )
     assert authority(ent.member) is None
-    services_structure.set_relationship_permissions(
+    services.set_relationship_permissions(
         relationship=relationship, permissions=[SYNC], actor=ent.hq_owner
     )
     assert authority(ent.member) == ent.hq
@@ -1013,7 +992,7 @@ def test_accounts_of_a_company_without_a_management_account_invite_nobody(
     b2 = AccountFactory(company=other_company)
 
     with pytest.raises(RelationshipRefused) as excinfo:
-        services_structure.invite_member(
+        services.invite_member(
             management_account=b1,
             member_account=b2,
             type=FM,

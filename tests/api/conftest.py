@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts import roles, services
+from accounts import services
 from accounts.models import (
     Account,
     AccountAccess,
@@ -15,6 +15,7 @@ from accounts.models import (
     SettlementAllocation,
     TransferPair,
 )
+from billing_portal import roles
 from billing_portal.models import AuditEvent, IdempotencyRecord
 from sharing.models import UsageRecord
 from tests.factories import CompanyFactory, UserFactory

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from django.db.models import Q
 
-from accounts import services, services_credit, services_structure
+from accounts import services
 from accounts.models import (
     AccessException,
     AccessRequest,
@@ -426,17 +426,15 @@ def test_synchronize_finance_identity_lets_the_management_account_set_the_limit(
     hq_admin = UserFactory(username="hq-admin")
     grant(hq_admin, hq, "manage")
     member = acme.main
-    services_structure.set_management_account(
-        company=acme.company, account=hq, actor=operator
-    )
-    relationship = services_structure.invite_member(
+    services.set_management_account(company=acme.company, account=hq, actor=operator)
+    relationship = services.invite_member(
         management_account=hq,
         member_account=member,
         type=FinancialRelationship.Type.FINANCIAL_MANAGEMENT,
         permissions=[RelationshipPermission.SYNCHRONIZE_FINANCE_IDENTITY],
         actor=hq_admin,
     )
-    services_structure.confirm_relationship(relationship=relationship, actor=acme.owner)
+    services.confirm_relationship(relationship=relationship, actor=acme.owner)
     admin, owner = client_for(hq_admin), client_for(acme.owner)
     url = f"{API}/accounts/{member.pk}/credit-limit/"
 
@@ -464,7 +462,7 @@ def test_synchronize_finance_identity_lets_the_management_account_set_the_limit(
     member.refresh_from_db()
     assert member.credit_limit == D("20.00")
 
-    services_structure.terminate_relationship(relationship=relationship, actor=hq_admin)
+    services.terminate_relationship(relationship=relationship, actor=hq_admin)
     assert admin.put(url, {"amount": "30.00"}, format="json").status_code == 404
     assert owner.put(url, {"amount": "30.00"}, format="json").json()["status"] == (
         "active"
@@ -544,7 +542,7 @@ def test_access_request_grant_and_revoke(acme, operator, fund, client_for):
 
 def test_access_request_decline(acme, operator, client_for):
     pay_on_behalf(acme.main, operator)
-    request = services_credit.request_access(account=acme.main, actor=acme.manager)
+    request = services.request_access(account=acme.main, actor=acme.manager)
 
     response = client_for(acme.cbm).post(f"{API}/access-requests/{request.pk}/decline/")
 
@@ -589,7 +587,7 @@ def test_access_request_refusals(acme, make_account, operator, grant, client_for
 
 def test_another_cbm_does_not_see_the_request(acme, operator, client_for):
     pay_on_behalf(acme.main, operator)
-    request = services_credit.request_access(account=acme.main, actor=acme.owner)
+    request = services.request_access(account=acme.main, actor=acme.owner)
     stranger = client_for(make_cbm("other-cbm"))
 
     grant = stranger.post(f"{API}/access-requests/{request.pk}/grant/")
@@ -606,7 +604,7 @@ def test_access_request_actions_refuse_unknown_body_fields(
     acme, operator, client_for, action
 ):
     pay_on_behalf(acme.main, operator)
-    request = services_credit.request_access(account=acme.main, actor=acme.owner)
+    request = services.request_access(account=acme.main, actor=acme.owner)
 
     response = client_for(acme.cbm).post(
         f"{API}/access-requests/{request.pk}/{action}/", {"days": 3}, format="json"
@@ -620,8 +618,8 @@ def test_access_request_actions_refuse_unknown_body_fields(
 
 def test_revoking_an_exception_refuses_unknown_body_fields(acme, operator, client_for):
     pay_on_behalf(acme.main, operator)
-    request = services_credit.request_access(account=acme.main, actor=acme.owner)
-    exception = services_credit.grant_access_request(request=request, actor=acme.cbm)
+    request = services.request_access(account=acme.main, actor=acme.owner)
+    exception = services.grant_access_request(request=request, actor=acme.cbm)
 
     response = client_for(acme.cbm).post(
         f"{API}/access-exceptions/{exception.pk}/revoke/",
@@ -656,9 +654,9 @@ def tenants(acme, other_company, operator, grant, fund):
     grant(acme.owner, second, "owner")
     pay_on_behalf(acme.main, operator)
     pay_on_behalf(second, operator)
-    granted = services_credit.request_access(account=acme.main, actor=acme.owner)
-    exception = services_credit.grant_access_request(request=granted, actor=acme.cbm)
-    open_request = services_credit.request_access(account=second, actor=acme.owner)
+    granted = services.request_access(account=acme.main, actor=acme.owner)
+    exception = services.grant_access_request(request=granted, actor=acme.cbm)
+    open_request = services.request_access(account=second, actor=acme.owner)
     _status, a_contract = set_limit(acme.main, "300.00", actor=acme.owner)
 
     b_owner = UserFactory(username="globex-owner")

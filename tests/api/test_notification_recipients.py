@@ -1,6 +1,7 @@
 """A portal notice is seen by its recipient, not by everyone who sees the account."""
 
-from accounts import roles, services, services_credit
+from accounts import services
+from billing_portal import roles
 from tests.api.helpers import API
 from tests.factories import UserFactory
 
@@ -16,7 +17,7 @@ def test_a_notice_to_the_cbm_is_not_in_the_owners_list(
     services.update_account(
         account=account, actor=operator, partner_name="P", partner_mode="pay_on_behalf"
     )
-    services_credit.request_access(account=account, actor=owner)
+    services.request_access(account=account, actor=owner)
 
     owner_rows = client_for(owner).get(f"{API}/notifications/").json()["results"]
     cbm_rows = client_for(cbm).get(f"{API}/notifications/").json()["results"]

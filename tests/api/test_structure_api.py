@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from accounts import services, services_structure
+from accounts import services
 from accounts.models import Account, Company, FinancialRelationship, Folder
 from accounts.models.structure import RelationshipPermission
 from billing_portal.models import AuditEvent
@@ -57,14 +57,10 @@ def world(company, other_company, make_account, operator, owner, grant):
     hq = make_account(name="Acme HQ")
     m1 = make_account(name="Acme M1")
     m2 = make_account(name="Acme M2")
-    services_structure.set_management_account(
-        company=company, account=hq, actor=operator
-    )
+    services.set_management_account(company=company, account=hq, actor=operator)
     b_hq = AccountFactory(company=other_company, name="Globex HQ")
     b_member = AccountFactory(company=other_company, name="Globex M")
-    services_structure.set_management_account(
-        company=other_company, account=b_hq, actor=operator
-    )
+    services.set_management_account(company=other_company, account=b_hq, actor=operator)
     users = {
         name: UserFactory(username=name)
         for name in ("hq_viewer", "m1_owner", "m1_manager", "b_owner")
@@ -75,7 +71,7 @@ def world(company, other_company, make_account, operator, owner, grant):
     grant(users["m1_manager"], m1, "manage")
     grant(users["b_owner"], b_hq, "owner")
     grant(users["b_owner"], b_member, "owner")
-    b_relationship = services_structure.invite_member(
+    b_relationship = services.invite_member(
         management_account=b_hq,
         member_account=b_member,
         type="trusteeship",
@@ -91,12 +87,10 @@ def world(company, other_company, make_account, operator, owner, grant):
         b_hq=b_hq,
         b_member=b_member,
         b_relationship=b_relationship,
-        b_folder=services_structure.create_folder(
+        b_folder=services.create_folder(
             company=other_company, name="Ops", actor=operator
         ),
-        a_folder=services_structure.create_folder(
-            company=company, name="Eng", actor=operator
-        ),
+        a_folder=services.create_folder(company=company, name="Eng", actor=operator),
         operator=operator,
         hq_owner=owner,
         **users,
@@ -116,7 +110,7 @@ def rel_body(world, **overrides):
 
 def invite(world, **overrides) -> FinancialRelationship:
     data = rel_body(world, **overrides)
-    return services_structure.invite_member(
+    return services.invite_member(
         management_account=Account.objects.get(pk=data["management_account"]),
         member_account=Account.objects.get(pk=data["member_account"]),
         type=data["type"],
@@ -359,9 +353,7 @@ def test_actions_on_an_active_relationship_are_409_invalid_state(
     world, client_for, action
 ):
     relationship = invite(world)
-    services_structure.confirm_relationship(
-        relationship=relationship, actor=world.operator
-    )
+    services.confirm_relationship(relationship=relationship, actor=world.operator)
     before = state()
 
     response = client_for(world.operator).post(
@@ -518,9 +510,7 @@ def test_invite_without_permissions_means_none(world, client_for):
 
 def test_permissions_put_while_active(world, client_for):
     relationship = invite(world)
-    services_structure.confirm_relationship(
-        relationship=relationship, actor=world.m1_owner
-    )
+    services.confirm_relationship(relationship=relationship, actor=world.m1_owner)
 
     response = client_for(world.hq_owner).put(
         f"{API}/relationships/{relationship.pk}/permissions/",
@@ -563,9 +553,7 @@ def test_permissions_put_by_the_member_is_403_and_after_the_end_409(world, clien
     path = f"{API}/relationships/{relationship.pk}/permissions/"
 
     forbidden = client_for(world.m1_owner).put(path, {"permissions": []}, format="json")
-    services_structure.cancel_relationship(
-        relationship=relationship, actor=world.hq_owner
-    )
+    services.cancel_relationship(relationship=relationship, actor=world.hq_owner)
     ended = client_for(world.hq_owner).put(path, {"permissions": []}, format="json")
 
     assert forbidden.status_code == 403
@@ -896,7 +884,7 @@ def test_folder_writes_need_the_management_accounts_manage_right(
 def test_folder_get_patch_delete(world, client_for):
     client = client_for(world.hq_owner)
     root = Folder.objects.get(company=world.company, parent__isnull=True)
-    child = services_structure.create_folder(
+    child = services.create_folder(
         company=world.company, name="Child", actor=world.operator
     )
 
@@ -982,7 +970,7 @@ def test_folder_patch_to_another_companys_folder_is_409_for_an_operator(
 
 def test_place_accounts(world, client_for):
     client = client_for(world.hq_owner)
-    other = services_structure.create_folder(
+    other = services.create_folder(
         company=world.company, name="Other", actor=world.operator
     )
 

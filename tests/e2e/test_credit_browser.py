@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from accounts import services_credit
+from accounts import services
 from billing_portal.models import Notification
 from billing_portal.sms import MemorySender
 from tests.e2e.test_portal_browser import log_in, open_account
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_first_limit_is_pending_until_the_owner_confirms_the_contract(
     live_server, page, portal
 ):
-    services_credit.set_credit_quota(
+    services.set_credit_quota(
         company=portal.company,
         currency="CNY",
         amount=Decimal("5000.00"),

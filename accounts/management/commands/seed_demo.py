@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import roles, services
+from accounts import services
 from accounts.models import Company
+from billing_portal import roles
 from sharing.services import record_usage
 
 PASSWORD = "demo-pass-123"
@@ -201,27 +202,25 @@ class Command(BaseCommand):
         globex_ops,
     ):
         """Management accounts, one member of each type, a small directory."""
-        from accounts import services_structure as structure
-
-        structure.set_management_account(company=acme, account=acme_main, actor=op)
-        structure.set_management_account(company=globex, account=globex_hq, actor=op)
+        services.set_management_account(company=acme, account=acme_main, actor=op)
+        services.set_management_account(company=globex, account=globex_hq, actor=op)
         codes = ["CHECK_TARGET_CONSUMPTION", "SYNCHRONIZE_FINANCE_IDENTITY"]
-        managed = structure.invite_member(
+        managed = services.invite_member(
             management_account=acme_main,
             member_account=acme_data,
             type="financial_management",
             permissions=codes,
             actor=alice,
         )
-        structure.confirm_relationship(relationship=managed, actor=alice)
-        trusteeship = structure.invite_member(
+        services.confirm_relationship(relationship=managed, actor=alice)
+        trusteeship = services.invite_member(
             management_account=acme_main,
             member_account=acme_dev,
             type="trusteeship",
             permissions=["CHECK_TARGET_CONSUMPTION"],
             actor=alice,
         )
-        structure.confirm_relationship(relationship=trusteeship, actor=alice)
+        services.confirm_relationship(relationship=trusteeship, actor=alice)
         # Usage after the trusteeship started: billed to Acme Main.
         now = timezone.now()
         record_usage(
@@ -235,31 +234,29 @@ class Command(BaseCommand):
             billed_at=now,
             actor=op,
         )
-        engineering = structure.create_folder(
+        engineering = services.create_folder(
             company=acme, name="Engineering", actor=alice
         )
-        platform = structure.create_folder(
+        platform = services.create_folder(
             company=acme, name="Platform", parent=engineering, actor=alice
         )
-        global_ops = structure.create_folder(company=acme, name="Global", actor=alice)
-        structure.place_accounts(folder=engineering, accounts=[acme_data], actor=alice)
-        structure.place_accounts(folder=platform, accounts=[acme_dev], actor=alice)
-        structure.place_accounts(folder=global_ops, accounts=[acme_usd], actor=alice)
-        structure.create_folder(company=globex, name="Operations", actor=op)
+        global_ops = services.create_folder(company=acme, name="Global", actor=alice)
+        services.place_accounts(folder=engineering, accounts=[acme_data], actor=alice)
+        services.place_accounts(folder=platform, accounts=[acme_dev], actor=alice)
+        services.place_accounts(folder=global_ops, accounts=[acme_usd], actor=alice)
+        services.create_folder(company=globex, name="Operations", actor=op)
         self.seed_credit(op, acme, globex)
 
     def seed_credit(self, op, acme, globex):
         """Quotas; a partner-linked account whose transfer and credit control are
         disabled (alice may request access, cbm may grant it)."""
-        from accounts import services_credit as credit
-
-        credit.set_credit_quota(
+        services.set_credit_quota(
             company=acme, currency="CNY", amount=Decimal("20000.00"), actor=op
         )
-        credit.set_credit_quota(
+        services.set_credit_quota(
             company=acme, currency="USD", amount=Decimal("5000.00"), actor=op
         )
-        credit.set_credit_quota(
+        services.set_credit_quota(
             company=globex, currency="USD", amount=Decimal("10000.00"), actor=op
         )
         partner = services.create_account(

@@ -4,11 +4,12 @@ from datetime import datetime
 
 from django.db.models import Count, Q, QuerySet
 
+from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
 
-from . import roles
-from .models import Account, AccountAccess, FinancialRelationship, Folder
-from .models.structure import RelationshipPermission
+from ..models import Account, Company, FinancialRelationship, Folder
+from ..models.structure import RelationshipPermission
+from .access import can_manage, is_owner, list_visible_accounts, list_visible_companies
 
 Status = FinancialRelationship.Status
 
@@ -78,18 +79,6 @@ def get_open_relationship(member_account) -> FinancialRelationship | None:
     )
 
 
-def list_consumption_visible_members(user) -> QuerySet[Account]:
-    """Members whose active relationship grants CHECK_TARGET_CONSUMPTION to the
-    administrators (any permission) of their management account."""
-    managed = AccountAccess.objects.filter(user=user).values("account")
-    member_ids = FinancialRelationship.objects.filter(
-        status=Status.ACTIVE,
-        management_account__in=managed,
-        permissions__contains=[RelationshipPermission.CHECK_TARGET_CONSUMPTION],
-    ).values("member_account")
-    return Account.objects.filter(pk__in=member_ids)
-
-
 def get_credit_limit_authority(account: Account) -> Account | None:
     """Whose administrators set this account's credit limit (credit control hook).
 
@@ -109,7 +98,6 @@ def get_credit_limit_authority(account: Account) -> Account | None:
 
 
 def list_visible_relationships(user) -> QuerySet[FinancialRelationship]:
-    from .selectors import list_visible_accounts
 
     qs = FinancialRelationship.objects.select_related(
         "management_account", "member_account", "invited_by", "responded_by", "ended_by"
@@ -121,7 +109,6 @@ def list_visible_relationships(user) -> QuerySet[FinancialRelationship]:
 
 
 def list_visible_folders(user) -> QuerySet[Folder]:
-    from .selectors import list_visible_companies
 
     return Folder.objects.filter(
         company__in=list_visible_companies(user)
@@ -180,15 +167,12 @@ def get_folder_tree(company) -> list[dict]:
 
 def can_answer_invitation(user, member_account) -> bool:
     """The member's owner (or an operator) confirms or rejects an invitation."""
-    from .selectors import is_owner
 
     return roles.is_operator(user) or is_owner(user, member_account.pk)
 
 
 def can_manage_directory(user, company) -> bool:
     """Operators, and administrators (owner/manage) of the management account."""
-    from .models import Company
-    from .selectors import can_manage
 
     if roles.is_operator(user):
         return True

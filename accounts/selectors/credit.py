@@ -5,29 +5,33 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing_portal import roles
 from billing_portal.errors import Reason, reason
 from billing_portal.models import Notification
 from billing_portal.money import ZERO, format_amount
 
-from . import roles
-from .models import (
+from ..models import (
     AccessException,
     AccessRequest,
     Account,
+    AccountAccess,
     Contract,
     CreditQuota,
+    FinancialRelationship,
     OverdueEpisode,
 )
+from ..models.structure import RelationshipPermission
+from .access import MANAGING, can_manage, is_owner, list_visible_accounts
+from .structure import get_credit_limit_authority
 
 
 def with_pending_limit(accounts: QuerySet[Account]) -> QuerySet[Account]:
     """Annotate each account with its pending contract's limit (one query for a
     whole list instead of one per account)."""
-    from django.db.models import OuterRef, Subquery
 
     pending = Contract.objects.filter(
         account=OuterRef("pk"), status=Contract.Status.PENDING
@@ -234,9 +238,6 @@ def list_limit_members(user) -> QuerySet[Account]:
     """Members whose credit limit the user sets although it may not see them:
     owner/manage of a management account whose active relationship carries
     SYNCHRONIZE_FINANCE_IDENTITY (§3.6; CHECK_TARGET_CONSUMPTION is not needed)."""
-    from .models import AccountAccess, FinancialRelationship
-    from .models.structure import RelationshipPermission
-    from .selectors import MANAGING
 
     managed = AccountAccess.objects.filter(user=user, permission__in=MANAGING).values(
         "account"
@@ -252,7 +253,6 @@ def list_limit_members(user) -> QuerySet[Account]:
 def list_limit_accounts(user) -> QuerySet[Account]:
     """Accounts whose credit-limit endpoint the user may reach: those it sees,
     and the members whose limit it sets (``list_limit_members``)."""
-    from .selectors import list_visible_accounts
 
     visible = list_visible_accounts(user)
     if roles.is_operator(user):
@@ -272,7 +272,6 @@ def list_visible_contracts(user) -> QuerySet[Contract]:
 def list_visible_notifications(user) -> QuerySet[Notification]:
     """SMS of the accounts the user may see, and the portal notices addressed to
     the user (a notice to someone else, e.g. the CBM, stays theirs)."""
-    from .selectors import list_visible_accounts
 
     qs = Notification.objects.select_related("account", "user")
     if roles.is_operator(user):
@@ -287,7 +286,6 @@ def list_visible_notifications(user) -> QuerySet[Notification]:
 
 
 def list_visible_access_requests(user) -> QuerySet[AccessRequest]:
-    from .selectors import list_visible_accounts
 
     qs = AccessRequest.objects.select_related("account", "requested_by", "decided_by")
     if roles.is_operator(user):
@@ -299,7 +297,6 @@ def list_visible_access_requests(user) -> QuerySet[AccessRequest]:
 
 
 def list_visible_access_exceptions(user) -> QuerySet[AccessException]:
-    from .selectors import list_visible_accounts
 
     qs = AccessException.objects.select_related("account", "granted_by", "revoked_by")
     if roles.is_operator(user):
@@ -315,7 +312,6 @@ def list_visible_access_exceptions(user) -> QuerySet[AccessException]:
 
 def can_confirm_contract(user, contract: Contract) -> bool:
     """Only an owner of the account accepts its contract (not an operator)."""
-    from .selectors import is_owner
 
     return is_owner(user, contract.account_id)
 
@@ -323,8 +319,6 @@ def can_confirm_contract(user, contract: Contract) -> bool:
 def can_set_limit(user, account: Account) -> bool:
     """owner/manage of the account, or of its management account when the
     relationship carries SYNCHRONIZE_FINANCE_IDENTITY (operators always)."""
-    from .selectors import can_manage
-    from .selectors_structure import get_credit_limit_authority
 
     return can_manage(user, get_credit_limit_authority(account) or account)
 

@@ -3,23 +3,26 @@
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing_portal import roles
 from billing_portal.api import (
     AmountField,
     NoBodyIn,
     StrictSerializer,
     get_visible_or_404,
     object_action_api,
+    require_operator,
     validate,
 )
 from billing_portal.models import Notification
 from billing_portal.money import Currency
 
-from . import roles, selectors, selectors_credit, services, services_credit
-from .api import require_operator, visible_account, visible_company
-from .models import AccessException, AccessRequest, Contract, CreditQuota
+from .. import selectors, services
+from ..models import AccessException, AccessRequest, Contract, CreditQuota
+from .funds import visible_account, visible_company
 from .serializers import CompanyOut
 
 # --- quota and business manager (operators) -----------------------------------------
@@ -49,9 +52,7 @@ class CompanyCreditQuotaApi(APIView):
         company = visible_company(request, pk)
         data = validate(QuotaIn, request)
         require_operator(request.user)
-        quota = services_credit.set_credit_quota(
-            company=company, actor=request.user, **data
-        )
+        quota = services.set_credit_quota(company=company, actor=request.user, **data)
         return Response(QuotaOut(quota).data)
 
 
@@ -117,12 +118,10 @@ class AccountCreditLimitApi(APIView):
     def put(self, request, pk):
         # A management account's administrators reach a member whose limit they
         # set under SYNCHRONIZE_FINANCE_IDENTITY even when they cannot see it.
-        account = get_visible_or_404(
-            selectors_credit.list_limit_accounts(request.user), pk=pk
-        )
+        account = get_visible_or_404(selectors.list_limit_accounts(request.user), pk=pk)
         data = validate(CreditLimitIn, request)
-        services_credit.ensure_can_set_limit(request.user, account)
-        state, contract = services_credit.set_credit_limit(
+        services.ensure_can_set_limit(request.user, account)
+        state, contract = services.set_credit_limit(
             account=account, amount=data["amount"], actor=request.user
         )
         account.refresh_from_db()
@@ -142,7 +141,7 @@ class ContractListApi(generics.ListAPIView):
     serializer_class = ContractOut
 
     def get_queryset(self):
-        qs = selectors_credit.list_visible_contracts(self.request.user)
+        qs = selectors.list_visible_contracts(self.request.user)
         status_ = self.request.query_params.get("status")
         if status_ in Contract.Status.values:
             qs = qs.filter(status=status_)
@@ -157,10 +156,10 @@ class ContractConfirmApi(APIView):
     @extend_schema(request=None, responses={200: ContractOut})
     def post(self, request, pk):
         contract = get_visible_or_404(
-            selectors_credit.list_visible_contracts(request.user), pk=pk
+            selectors.list_visible_contracts(request.user), pk=pk
         )
         validate(NoBodyIn, request)
-        contract = services_credit.confirm_contract(
+        contract = services.confirm_contract(
             contract=contract, actor=request.user, ip=_client_ip(request)
         )
         return Response(ContractOut(contract).data)
@@ -168,8 +167,8 @@ class ContractConfirmApi(APIView):
 
 ContractWithdrawApi = object_action_api(
     name="ContractWithdrawApi",
-    visible=selectors_credit.list_visible_contracts,
-    service=services_credit.withdraw_contract,
+    visible=selectors.list_visible_contracts,
+    service=services.withdraw_contract,
     param="contract",
     out=ContractOut,
 )
@@ -226,7 +225,7 @@ class AccountAccessRequestApi(APIView):
         account = visible_account(request, pk)
         data = validate(AccessRequestIn, request)
         selectors.ensure_can_manage(request.user, account)
-        access_request = services_credit.request_access(
+        access_request = services.request_access(
             account=account, actor=request.user, **data
         )
         return Response(
@@ -238,27 +237,27 @@ class AccessRequestListApi(generics.ListAPIView):
     serializer_class = AccessRequestOut
 
     def get_queryset(self):
-        return selectors_credit.list_visible_access_requests(self.request.user)
+        return selectors.list_visible_access_requests(self.request.user)
 
 
 AccessRequestGrantApi = object_action_api(
     name="AccessRequestGrantApi",
-    visible=selectors_credit.list_visible_access_requests,
-    service=services_credit.grant_access_request,
+    visible=selectors.list_visible_access_requests,
+    service=services.grant_access_request,
     param="request",
     out=AccessExceptionOut,
 )
 AccessRequestDeclineApi = object_action_api(
     name="AccessRequestDeclineApi",
-    visible=selectors_credit.list_visible_access_requests,
-    service=services_credit.decline_access_request,
+    visible=selectors.list_visible_access_requests,
+    service=services.decline_access_request,
     param="request",
     out=AccessRequestOut,
 )
 AccessExceptionRevokeApi = object_action_api(
     name="AccessExceptionRevokeApi",
-    visible=selectors_credit.list_visible_access_exceptions,
-    service=services_credit.revoke_access_exception,
+    visible=selectors.list_visible_access_exceptions,
+    service=services.revoke_access_exception,
     param="exception",
     out=AccessExceptionOut,
 )
@@ -293,12 +292,10 @@ class NotificationListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        qs = selectors_credit.list_visible_notifications(self.request.user)
+        qs = selectors.list_visible_notifications(self.request.user)
         account = self.request.query_params.get("account")
         if account is not None:
             if not account.isdigit():
-                from rest_framework.exceptions import ValidationError
-
                 raise ValidationError({"account": ["Enter a valid account id."]})
             qs = qs.filter(account=int(account))
         return qs

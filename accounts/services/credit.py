@@ -9,6 +9,7 @@ of the quota.
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from billing_portal import audit
@@ -22,8 +23,8 @@ from billing_portal.errors import (
 from billing_portal.money import ZERO, format_amount
 from billing_portal.notifications import queue_portal_notice, queue_sms
 
-from .ledger import lock_accounts, track_overdue
-from .models import (
+from ..ledger import lock_accounts, track_overdue
+from ..models import (
     AccessException,
     AccessRequest,
     Account,
@@ -33,13 +34,13 @@ from .models import (
     CreditLimitChange,
     CreditQuota,
 )
-from .selectors import ensure_can_manage
-from .selectors_credit import (
+from ..selectors import (
     can_confirm_contract,
     can_decide_access_request,
     can_revoke_access_exception,
     can_set_limit,
     can_withdraw_contract,
+    ensure_can_manage,
     get_credit_bounds,
     get_disabled_state,
     get_pending_contract,
@@ -50,7 +51,6 @@ Outcome = CreditLimitChange.Outcome
 
 
 def _owners(account: Account):
-    from django.contrib.auth import get_user_model
 
     return get_user_model().objects.filter(
         account_access__account=account,
@@ -93,7 +93,7 @@ def set_credit_quota(
 
 
 def ensure_can_set_limit(actor, account: Account) -> None:
-    """403 ``no_permission`` unless ``selectors_credit.can_set_limit``."""
+    """403 ``no_permission`` unless ``selectors.can_set_limit``."""
     if not can_set_limit(actor, account):
         raise ActionForbidden([reason("no_permission", account=account.uid)])
 

@@ -11,83 +11,14 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
-from billing_portal.errors import ActionForbidden, Reason, reason
+from billing_portal import roles
+from billing_portal.errors import Reason, reason
 from billing_portal.money import ZERO, format_amount
 
-from . import roles
-from .models import Account, AccountAccess, Company, Movement, Posting, TransferPair
-
-MANAGING = (AccountAccess.Permission.OWNER, AccountAccess.Permission.MANAGE)
-
-
-# --- visibility (SPEC §1) ----------------------------------------------------
-
-
-def list_visible_accounts(user) -> QuerySet[Account]:
-    """Accounts the user may see: all (operator), its companies' (CBM), linked."""
-    qs = Account.objects.select_related("company")
-    if roles.is_operator(user):
-        return qs
-    if roles.is_cbm(user):
-        return qs.filter(company__business_manager=user)
-    from .selectors_structure import list_consumption_visible_members
-
-    # Own access, plus members whose relationship lets this user's management
-    # account check their consumption (read-only: acting needs access rows).
-    return qs.filter(
-        Q(pk__in=AccountAccess.objects.filter(user=user).values("account"))
-        | Q(pk__in=list_consumption_visible_members(user).values("pk"))
-    )
-
-
-def list_visible_companies(user) -> QuerySet[Company]:
-    if roles.is_operator(user):
-        return Company.objects.all()
-    if roles.is_cbm(user):
-        return Company.objects.filter(business_manager=user)
-    return Company.objects.filter(
-        pk__in=AccountAccess.objects.filter(user=user).values("account__company")
-    )
-
-
-def list_target_accounts(user) -> QuerySet[Account]:
-    """Accounts the user may name as a target: its own, and any account of a
-    verified company it is linked to (uid and name only are shown of those)."""
-    if roles.is_operator(user):
-        return Account.objects.select_related("company")
-    companies = list_visible_companies(user).filter(
-        verification_status=Company.Verification.VERIFIED
-    )
-    return (
-        Account.objects.select_related("company")
-        .filter(
-            Q(pk__in=list_visible_accounts(user).values("pk"))
-            | Q(company__in=companies)
-        )
-        .distinct()
-    )
-
-
-def can_manage(user, account: Account) -> bool:
-    """Owner or manage on the account (an operator always may)."""
-    if roles.is_operator(user):
-        return True
-    return AccountAccess.objects.filter(
-        user=user, account=account, permission__in=MANAGING
-    ).exists()
-
-
-def is_owner(user, account_id: int) -> bool:
-    """The user holds the ``owner`` permission on the account (operators do not)."""
-    return AccountAccess.objects.filter(
-        user=user, account=account_id, permission=AccountAccess.Permission.OWNER
-    ).exists()
-
-
-def ensure_can_manage(user, account: Account) -> None:
-    """Raise the 403 ``no_permission`` refusal unless the user may act on it."""
-    if not can_manage(user, account):
-        raise ActionForbidden([reason("no_permission", account=account.uid)])
+from ..ledger import natural_change_expression
+from ..models import Account, Movement, Posting, TransferPair
+from .access import list_target_accounts, list_visible_accounts
+from .credit import get_disabled_state
 
 
 def list_visible_movements(user, kind: str | None = None) -> QuerySet[Movement]:
@@ -105,6 +36,7 @@ def list_account_postings(account: Account) -> QuerySet[Posting]:
     """The ledger lines of one account, newest first."""
     return (
         Posting.objects.filter(holder_type="account", holder_id=account.pk)
+        .annotate(change=natural_change_expression("account"))
         .select_related("movement__counterparty", "movement__account")
         .order_by("-id")
     )
@@ -131,7 +63,6 @@ def _active_reasons(*accounts: Account) -> list[Reason]:
 
 def self_service_block(account: Account) -> Reason | None:
     """Why self-service transfer is disabled for the account, if it is (§3.5)."""
-    from .selectors_credit import get_disabled_state
 
     state = get_disabled_state(account)
     if state.disabled:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from billing_portal import audit
+from billing_portal import audit, roles
 from billing_portal.db import service
 from billing_portal.errors import (
     RevocationRefused,
@@ -24,8 +24,7 @@ from billing_portal.errors import (
 )
 from billing_portal.money import ZERO, format_amount
 
-from . import roles
-from .ledger import (
+from ..ledger import (
     PROVIDER,
     decrease,
     increase,
@@ -34,7 +33,7 @@ from .ledger import (
     post,
     reverse,
 )
-from .models import (
+from ..models import (
     Account,
     AccountAccess,
     Charge,
@@ -42,13 +41,15 @@ from .models import (
     Movement,
     SettlementAllocation,
 )
-from .selectors import (
+from ..selectors import (
     ensure_can_manage,
     get_settleable_amount,
+    get_trusteeship_payer,
     revocable_from,
     revocation_refusals,
     transfer_refusals,
 )
+from .structure import create_root_folder
 
 User = get_user_model()
 
@@ -59,7 +60,6 @@ User = get_user_model()
 @service
 def create_company(*, name: str, registration_number: str, actor) -> Company:
     company = Company.objects.create(name=name, registration_number=registration_number)
-    from .services_structure import create_root_folder
 
     create_root_folder(company)
     audit.record(
@@ -274,7 +274,6 @@ def payer_for(account: Account, *, at: datetime) -> Account:
     """Whose uncleared amount a charge of ``account``'s usage at ``at`` raises:
     the management account under a trusteeship active at ``at``, else itself
     (SPEC §3.6, §9)."""
-    from .selectors_structure import get_trusteeship_payer
 
     return get_trusteeship_payer(account, at) or account
 

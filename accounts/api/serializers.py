@@ -5,19 +5,19 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
+from billing_portal import roles
 from billing_portal.api import AmountField, StrictSerializer, VisibleRelatedField
 from billing_portal.money import Currency
 
-from . import roles
-from .ledger import BOOKS
-from .models import Account, AccountAccess, Company, Movement, Posting
-from .selectors import (
+from ..ledger import natural_change
+from ..models import Account, AccountAccess, Company, Movement, Posting
+from ..selectors import (
+    get_pending_limit,
     get_transferable,
     list_target_accounts,
     list_visible_accounts,
     list_visible_companies,
 )
-from .selectors_credit import get_pending_limit
 
 # --- input --------------------------------------------------------------------
 
@@ -309,5 +309,4 @@ class PostingOut(serializers.ModelSerializer):
 
     def get_change(self, posting) -> str:
         """The change of the book's balance as the customer reads it (+ adds)."""
-        _field, normal = BOOKS[(posting.holder_type, posting.book)]
-        return AmountField().to_representation(posting.amount * normal)
+        return AmountField().to_representation(natural_change(posting))

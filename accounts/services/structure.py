@@ -18,12 +18,12 @@ from billing_portal.errors import (
 )
 from billing_portal.money import format_amount
 
-from .ledger import lock_accounts
-from .models import Account, Company, FinancialRelationship, Folder
-from .models.structure import MAX_FOLDER_DEPTH
-from .selectors import ensure_can_manage
-from .selectors_structure import (
+from ..ledger import lock_accounts
+from ..models import Account, Company, FinancialRelationship, Folder
+from ..models.structure import MAX_FOLDER_DEPTH
+from ..selectors import (
     can_answer_invitation,
+    ensure_can_manage,
     ensure_can_manage_directory,
     get_open_relationship,
     get_subtree_ids,

@@ -1,20 +1,18 @@
 """The accounts API (SPEC §8). Thin: validate, check permission, call one service."""
 
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_portal.api import NoBodyIn, get_visible_or_404, validate
-from billing_portal.errors import ActionForbidden, Reason
+from billing_portal.api import NoBodyIn, get_visible_or_404, require_operator, validate
 from billing_portal.idempotency import idempotent
 
-from . import roles, selectors, services
-from .models import Movement
-from .selectors_credit import with_pending_limit
+from .. import selectors, services
+from ..models import Movement
+from ..selectors import with_pending_limit
 from .serializers import (
     AccessGrantIn,
     AccessOut,
@@ -35,13 +33,6 @@ from .serializers import (
     TransferOut,
     UserCreateIn,
 )
-
-NO_PERMISSION_OPERATOR = _("Only the provider's billing operators can do this.")
-
-
-def require_operator(user) -> None:
-    if not roles.is_operator(user):
-        raise ActionForbidden([Reason("no_permission", str(NO_PERMISSION_OPERATOR))])
 
 
 def visible_account(request, pk):

@@ -11,13 +11,14 @@ from billing_portal.api import (
     VisibleRelatedField,
     get_visible_or_404,
     object_action_api,
+    require_operator,
     validate,
 )
 
-from . import selectors, selectors_structure, services_structure
-from .api import require_operator, visible_company
-from .models import FinancialRelationship, Folder
-from .models.structure import RelationshipPermission
+from .. import selectors, services
+from ..models import FinancialRelationship, Folder
+from ..models.structure import RelationshipPermission
+from .funds import visible_company
 from .serializers import CompanyOut
 
 # --- the management account -----------------------------------------------------
@@ -33,7 +34,7 @@ class CompanyManagementAccountApi(APIView):
         company = visible_company(request, pk)
         data = validate(ManagementAccountIn, request)
         require_operator(request.user)
-        company = services_structure.set_management_account(
+        company = services.set_management_account(
             company=company, account=data["account"], actor=request.user
         )
         return Response(CompanyOut(company).data)
@@ -90,13 +91,13 @@ class RelationshipListCreateApi(generics.ListAPIView):
     serializer_class = RelationshipOut
 
     def get_queryset(self):
-        return selectors_structure.list_visible_relationships(self.request.user)
+        return selectors.list_visible_relationships(self.request.user)
 
     @extend_schema(request=RelationshipIn, responses={201: RelationshipOut})
     def post(self, request):
         data = validate(RelationshipIn, request)
         selectors.ensure_can_manage(request.user, data["management_account"])
-        relationship = services_structure.invite_member(actor=request.user, **data)
+        relationship = services.invite_member(actor=request.user, **data)
         return Response(
             RelationshipOut(relationship).data, status=status.HTTP_201_CREATED
         )
@@ -106,13 +107,13 @@ class RelationshipDetailApi(generics.RetrieveAPIView):
     serializer_class = RelationshipOut
 
     def get_queryset(self):
-        return selectors_structure.list_visible_relationships(self.request.user)
+        return selectors.list_visible_relationships(self.request.user)
 
 
 def _relationship_action(name: str, service):
     return object_action_api(
         name=name,
-        visible=selectors_structure.list_visible_relationships,
+        visible=selectors.list_visible_relationships,
         service=service,
         param="relationship",
         out=RelationshipOut,
@@ -120,16 +121,16 @@ def _relationship_action(name: str, service):
 
 
 RelationshipConfirmApi = _relationship_action(
-    "RelationshipConfirmApi", services_structure.confirm_relationship
+    "RelationshipConfirmApi", services.confirm_relationship
 )
 RelationshipRejectApi = _relationship_action(
-    "RelationshipRejectApi", services_structure.reject_relationship
+    "RelationshipRejectApi", services.reject_relationship
 )
 RelationshipCancelApi = _relationship_action(
-    "RelationshipCancelApi", services_structure.cancel_relationship
+    "RelationshipCancelApi", services.cancel_relationship
 )
 RelationshipTerminateApi = _relationship_action(
-    "RelationshipTerminateApi", services_structure.terminate_relationship
+    "RelationshipTerminateApi", services.terminate_relationship
 )
 
 
@@ -137,10 +138,10 @@ class RelationshipPermissionsApi(APIView):
     @extend_schema(request=PermissionsIn, responses={200: RelationshipOut})
     def put(self, request, pk):
         relationship = get_visible_or_404(
-            selectors_structure.list_visible_relationships(request.user), pk=pk
+            selectors.list_visible_relationships(request.user), pk=pk
         )
         data = validate(PermissionsIn, request)
-        relationship = services_structure.set_relationship_permissions(
+        relationship = services.set_relationship_permissions(
             relationship=relationship,
             permissions=data["permissions"],
             actor=request.user,
@@ -155,7 +156,7 @@ class FolderIn(StrictSerializer):
     company = VisibleRelatedField(queryset_for=selectors.list_visible_companies)
     name = serializers.CharField(max_length=100)
     parent = VisibleRelatedField(
-        queryset_for=selectors_structure.list_visible_folders,
+        queryset_for=selectors.list_visible_folders,
         required=False,
         allow_null=True,
     )
@@ -172,7 +173,7 @@ class FolderIn(StrictSerializer):
 class FolderUpdateIn(StrictSerializer):
     name = serializers.CharField(max_length=100, required=False)
     parent = VisibleRelatedField(
-        queryset_for=selectors_structure.list_visible_folders, required=False
+        queryset_for=selectors.list_visible_folders, required=False
     )
 
 
@@ -206,7 +207,7 @@ class FolderListCreateApi(generics.ListAPIView):
     serializer_class = FolderOut
 
     def get_queryset(self):
-        qs = selectors_structure.list_visible_folders(self.request.user)
+        qs = selectors.list_visible_folders(self.request.user)
         company = self.request.query_params.get("company")
         if company and company.isdigit():
             qs = qs.filter(company=int(company))
@@ -215,8 +216,8 @@ class FolderListCreateApi(generics.ListAPIView):
     @extend_schema(request=FolderIn, responses={201: FolderOut})
     def post(self, request):
         data = validate(FolderIn, request)
-        selectors_structure.ensure_can_manage_directory(request.user, data["company"])
-        folder = services_structure.create_folder(actor=request.user, **data)
+        selectors.ensure_can_manage_directory(request.user, data["company"])
+        folder = services.create_folder(actor=request.user, **data)
         return Response(
             FolderOut(folder, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
@@ -225,9 +226,7 @@ class FolderListCreateApi(generics.ListAPIView):
 
 class FolderDetailApi(APIView):
     def _folder(self, request, pk):
-        return get_visible_or_404(
-            selectors_structure.list_visible_folders(request.user), pk=pk
-        )
+        return get_visible_or_404(selectors.list_visible_folders(request.user), pk=pk)
 
     @extend_schema(responses={200: FolderOut})
     def get(self, request, pk):
@@ -237,29 +236,25 @@ class FolderDetailApi(APIView):
     def patch(self, request, pk):
         folder = self._folder(request, pk)
         data = validate(FolderUpdateIn, request)
-        selectors_structure.ensure_can_manage_directory(request.user, folder.company)
-        folder = services_structure.update_folder(
-            folder=folder, actor=request.user, **data
-        )
+        selectors.ensure_can_manage_directory(request.user, folder.company)
+        folder = services.update_folder(folder=folder, actor=request.user, **data)
         return Response(FolderOut(folder, context={"request": request}).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
         folder = self._folder(request, pk)
-        selectors_structure.ensure_can_manage_directory(request.user, folder.company)
-        services_structure.delete_folder(folder=folder, actor=request.user)
+        selectors.ensure_can_manage_directory(request.user, folder.company)
+        services.delete_folder(folder=folder, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class FolderAccountsApi(APIView):
     @extend_schema(request=FolderAccountsIn, responses={200: FolderOut})
     def post(self, request, pk):
-        folder = get_visible_or_404(
-            selectors_structure.list_visible_folders(request.user), pk=pk
-        )
+        folder = get_visible_or_404(selectors.list_visible_folders(request.user), pk=pk)
         data = validate(FolderAccountsIn, request)
-        selectors_structure.ensure_can_manage_directory(request.user, folder.company)
-        folder = services_structure.place_accounts(
+        selectors.ensure_can_manage_directory(request.user, folder.company)
+        folder = services.place_accounts(
             folder=folder, accounts=data["accounts"], actor=request.user
         )
         return Response(

@@ -11,7 +11,6 @@ from alibabacloud_dysmsapi20170525.client import Client
 from django.utils import timezone
 from django_tasks import task_backends
 
-from accounts import services
 from accounts.models import Contract, CreditLimitChange
 from billing_portal import tasks
 from billing_portal.models import Notification

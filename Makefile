@@ -26,9 +26,13 @@ PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m billing_portal.launcher test -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
+## Style, the layers contract (import-linter, see docs/architecture.md) and
+## types of the services, selectors and ledger (mypy with the Django stubs).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	DATABASE_URL=postgres://unused@localhost/unused $(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

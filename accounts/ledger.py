@@ -76,6 +76,13 @@ class HolderType:
     after_post: Callable | None = None
     cached_fields: list[str] = field(default_factory=list)
 
+    def rows(self) -> models.QuerySet:
+        if self.queryset is not None:
+            return self.queryset()
+        if self.model is None:
+            raise LedgerError(f"{self.name} has no rows")
+        return self.model._default_manager.all()
+
 
 _TYPES: dict[str, HolderType] = {}
 _BY_MODEL: dict[type, HolderType] = {}
@@ -113,6 +120,15 @@ def register_holder(
     if model is not None:
         _BY_MODEL[model] = holder_type
     return holder_type
+
+
+def register_books(name: str, books: dict[str, tuple[str | None, int]]) -> None:
+    """Add books to a registered holder type (e.g. another app's provider books)."""
+    holder_type = _TYPES[name]
+    for book, (cached_field, normal) in books.items():
+        holder_type.books[book] = Book(book, normal, cached_field)
+        if cached_field and cached_field not in holder_type.cached_fields:
+            holder_type.cached_fields.append(cached_field)
 
 
 def unregister_holder(name: str) -> None:
@@ -176,11 +192,7 @@ def lock(*holders: models.Model) -> list:
         wanted[holder_type_of(holder)].add(holder.pk)
     fresh: dict[tuple[str, int], models.Model] = {}
     for holder_type in sorted(wanted, key=lambda t: (t.lock_rank, t.name)):
-        queryset = (
-            holder_type.queryset()
-            if holder_type.queryset
-            else holder_type.model._default_manager.all()
-        )
+        queryset = holder_type.rows()
         # Only the holder rows are locked (``of=self``), never joined rows.
         for row in (
             queryset.select_for_update(of=("self",))
@@ -228,11 +240,11 @@ def lock_pair(
         return lock(TransferPair(pk=pk))[0]
     if not create:
         return None
-    return adopt_locked(
-        TransferPair.objects.create(
-            source=source, destination=destination, currency=source.currency
-        )
+    pair = TransferPair.objects.create(
+        source=source, destination=destination, currency=source.currency
     )
+    adopt_locked(pair)
+    return pair
 
 
 # --- posting -------------------------------------------------------------------
@@ -316,7 +328,7 @@ def post(
         holder_type = holder_type_of(leg.holder)
         book = holder_type.books[leg.book]
         balance_after = None
-        if book.field is not None:
+        if book.field is not None and leg.holder is not None:
             if id(leg.holder) not in touched:
                 before = {f: getattr(leg.holder, f) for f in holder_type.cached_fields}
                 touched[id(leg.holder)] = (leg.holder, holder_type, before)
@@ -354,7 +366,7 @@ def reverse(movement: Movement, *, actor=None, memo: str = "") -> Movement:
         )
     postings = list(movement.postings.all())
     stand_ins = [
-        _TYPES[p.holder_type].model(pk=p.holder_id)
+        _TYPES[p.holder_type].rows().model(pk=p.holder_id)
         for p in postings
         if p.holder_type != "provider"
     ]
@@ -450,7 +462,7 @@ def _check_holder_type(holder_type: HolderType) -> list[str]:
     """One pass per holder type: leg sums and last balances per (holder, book)."""
     problems = []
     sums: dict[tuple[int, str], Decimal] = {}
-    last_after: dict[tuple[int, str], Decimal] = {}
+    last_after: dict[tuple[int, str], Decimal | None] = {}
     rows = (
         Posting.objects.filter(holder_type=holder_type.name)
         .values("holder_id", "book")
@@ -467,8 +479,8 @@ def _check_holder_type(holder_type: HolderType) -> list[str]:
     ):
         last_after[last_ids[pk]] = balance_after
     cached_books = [b for b in holder_type.books.values() if b.field]
-    queryset = holder_type.model._default_manager.values_list(
-        "pk", *[b.field for b in cached_books]
+    queryset = holder_type.rows().values_list(
+        "pk", *[b.field for b in cached_books if b.field]
     )
     for pk, *cached_values in queryset.iterator(chunk_size=5000):
         for book, cached in zip(cached_books, cached_values, strict=True):

@@ -6,12 +6,23 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.ledger import find_discrepancies
 from billing_portal import roles
 from tests.factories import AccessFactory, AccountFactory, CompanyFactory, UserFactory
+
+# Hypothesis: the full profile in CI, a quick one for development (override with
+# HYPOTHESIS_PROFILE=ci locally to run what CI runs).
+hypothesis_settings.register_profile(
+    "ci", max_examples=200, stateful_step_count=40, print_blob=True
+)
+hypothesis_settings.register_profile("dev", max_examples=30, stateful_step_count=20)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 def D(value) -> Decimal:

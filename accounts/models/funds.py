@@ -386,7 +386,9 @@ class Charge(models.Model):
     """A usage charge: billed to ``payer_account``, paid by settlements.
 
     ``usage_account`` is whose usage it was (whose assets deduct); ``payer``
-    whose uncleared amount rose. ``outstanding`` is what settlements have not
+    whose uncleared amount rose. ``amount`` is what remained for the payer after
+    benefits and coupons deducted (0 when they covered it all; the movement's
+    amount is the gross usage). ``outstanding`` is what settlements have not
     paid yet (cached; recomputable from the allocations).
     """
 
@@ -414,7 +416,7 @@ class Charge(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(amount__gt=0), name="charge_amount_gt_0"
+                condition=Q(amount__gte=0), name="charge_amount_gte_0"
             ),
             models.CheckConstraint(
                 condition=Q(outstanding__gte=0) & Q(outstanding__lte=F("amount")),

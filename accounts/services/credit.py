@@ -6,7 +6,9 @@ change of that company and currency so two accounts cannot both take the last
 of the quota.
 """
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -334,7 +336,7 @@ def request_access(*, account: Account, actor, message: str = "") -> AccessReque
         raise AccessRequestRefused(reasons)
     request = AccessRequest.objects.create(
         account=account,
-        business_manager=manager,
+        business_manager=cast(Any, manager),  # a missing manager was refused
         message=message,
         conditions=state.conditions,
         requested_by=actor,
@@ -388,7 +390,7 @@ def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
         account=request.account,
         request=request,
         granted_by=actor,
-        start=request.decided_at,
+        start=cast(datetime, request.decided_at),  # set by _decide
     )
     queue_portal_notice(
         users=_owners(request.account),

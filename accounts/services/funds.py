@@ -8,6 +8,7 @@ through the same selectors the API shows, and raises a ``DomainError`` with
 every failing reason. External effects are queued with ``on_commit`` only.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -26,6 +27,8 @@ from billing_portal.money import ZERO, format_amount
 
 from ..ledger import (
     PROVIDER,
+    LedgerError,
+    Leg,
     decrease,
     increase,
     lock_accounts,
@@ -284,12 +287,24 @@ def charge_usage(
     usage_account: Account,
     amount: Decimal,
     effective_at: datetime,
+    deductions: Sequence[Leg] = (),
     actor=None,
     memo: str = "",
 ) -> Charge:
-    """Bill ``amount`` to the payer of the usage; settlement pays it later."""
+    """Post one usage record as one movement (SPEC §4.4, §9): the gross
+    ``amount`` as revenue, each deduction leg (a benefit's or coupon's book), and
+    what remains to the payer's uncleared amount, which settlement pays later.
+
+    Deduction holders rank after accounts in the lock order, so a caller that
+    deducts locks the payer (``payer_for``) before them; the charge's own lock
+    of the payer is then a no-op.
+    """
     payer = payer_for(usage_account, at=effective_at)
     payer = lock_accounts(payer.pk)[payer.pk]
+    deducted = sum((leg.signed for leg in deductions), ZERO)
+    if not ZERO <= deducted <= amount:
+        raise LedgerError(f"deductions of {deducted} for a usage of {amount}")
+    net = amount - deducted
     movement = post(
         kind=Movement.Kind.USAGE_CHARGE,
         account=payer,
@@ -299,7 +314,8 @@ def charge_usage(
         effective_at=effective_at,
         memo=memo,
         legs=[
-            increase(payer, "uncleared", amount),
+            *deductions,
+            increase(payer, "uncleared", net),
             increase(PROVIDER, "revenue", amount),
         ],
     )
@@ -307,10 +323,10 @@ def charge_usage(
         movement=movement,
         usage_account=usage_account,
         payer_account=payer,
-        amount=amount,
+        amount=net,
         currency=payer.currency,
         effective_at=effective_at,
-        outstanding=amount,
+        outstanding=net,
     )
 
 

@@ -363,7 +363,7 @@ def update_folder(
         Folder.objects.filter(pk__in=subtree).update(depth=F("depth") + shift)
         folder.refresh_from_db()
         folder.parent = parent
-    elif name is not None and name != folder.name and not folder.is_root:
+    elif name is not None and name != folder.name and folder.parent is not None:
         _ensure_name_free(folder.parent, name, exclude=folder.pk)
     if name is not None:
         folder.name = name

@@ -28,3 +28,7 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+
+# A holder type that only the tests define (tests/accounts/test_ledger_registry.py);
+# it has no migrations, so the test database creates its table directly.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.ledger_app.apps.LedgerTestAppConfig"]  # noqa: F405

@@ -445,9 +445,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.selector_pairs, self.touched = set(), set()
 
 
+# Examples and steps come from the Hypothesis profile (tests/conftest.py): a
+# quick one for development, the full one (200 x 40) when CI=true.
 SETTINGS = settings(
-    max_examples=200,
-    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

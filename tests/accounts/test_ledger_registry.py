@@ -1,0 +1,215 @@
+"""The ledger is open (SPEC §9): a holder type that only the tests define posts
+through the same engine, in the global lock order, and check_ledger covers it."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from accounts import ledger, services
+from accounts.ledger import PROVIDER, LedgerError, decrease, increase
+from accounts.models import Account, Charge, Movement, Posting
+from tests.ledger_app.models import Voucher
+
+
+def D(value) -> Decimal:
+    return Decimal(value)
+
+
+@pytest.fixture
+def voucher_books():
+    """Register the test holder (after accounts and pairs) and a provider book."""
+    ledger.register_holder(
+        Voucher,
+        "test_voucher",
+        books={"remaining": ("remaining", ledger.CREDIT)},
+        lock_rank=90,
+    )
+    ledger.register_books("provider", {"vouchers_sold": (None, ledger.DEBIT)})
+    yield
+    ledger.unregister_holder("test_voucher")
+
+
+@pytest.fixture
+def issue_voucher(voucher_books):
+    def issue(amount, currency="CNY"):
+        voucher = Voucher.objects.create(currency=currency)
+        with transaction.atomic():
+            (locked,) = ledger.lock(voucher)
+            # Any account of the currency names the movement's header.
+            holder_account = Account.objects.filter(currency=currency).first()
+            ledger.post(
+                kind="voucher_issue",
+                account=holder_account,
+                amount=D(amount),
+                legs=[
+                    increase(locked, "remaining", D(amount)),
+                    increase(PROVIDER, "vouchers_sold", D(amount)),
+                ],
+            )
+        voucher.refresh_from_db()
+        return voucher
+
+    return issue
+
+
+def test_a_usage_charge_with_a_deduction_leg_is_one_balanced_movement(
+    make_account, issue_voucher, operator, assert_ledger_clean
+):
+    account = make_account()
+    voucher = issue_voucher("30.00")
+
+    with transaction.atomic():
+        payer = ledger.lock_accounts(account.pk)[account.pk]
+        (locked,) = ledger.lock(voucher)
+        charge = services.charge_usage(
+            usage_account=payer,
+            amount=D("100.00"),
+            effective_at=payer.created_at,
+            deductions=[decrease(locked, "remaining", D("30.00"))],
+            actor=operator,
+        )
+
+    account.refresh_from_db()
+    voucher.refresh_from_db()
+    assert (charge.amount, charge.outstanding) == (D("70.00"), D("70.00"))
+    assert account.uncleared_amount == D("70.00")
+    assert voucher.remaining == D("0.00")
+    legs = sorted(
+        (p.holder_type, p.book, p.amount, p.balance_after)
+        for p in Posting.objects.filter(movement=charge.movement)
+    )
+    assert legs == [
+        ("account", "uncleared", D("70.00"), D("70.00")),
+        ("provider", "revenue", D("-100.00"), None),
+        ("test_voucher", "remaining", D("30.00"), D("0.00")),
+    ]
+    assert charge.movement.amount == D("100.00")
+    assert Movement.objects.filter(kind=Movement.Kind.USAGE_CHARGE).count() == 1
+    assert_ledger_clean()
+
+
+def test_a_fully_deducted_usage_leaves_a_zero_charge_and_no_uncleared_leg(
+    make_account, issue_voucher, assert_ledger_clean
+):
+    account = make_account()
+    voucher = issue_voucher("50.00")
+
+    with transaction.atomic():
+        ledger.lock_accounts(account.pk)
+        (locked,) = ledger.lock(voucher)
+        charge = services.charge_usage(
+            usage_account=account,
+            amount=D("20.00"),
+            effective_at=account.created_at,
+            deductions=[decrease(locked, "remaining", D("20.00"))],
+        )
+
+    account.refresh_from_db()
+    voucher.refresh_from_db()
+    assert (charge.amount, account.uncleared_amount, voucher.remaining) == (
+        D("0.00"),
+        D("0.00"),
+        D("30.00"),
+    )
+    assert not Posting.objects.filter(movement=charge.movement, holder_type="account")
+    assert_ledger_clean()
+
+
+def test_deductions_larger_than_the_usage_are_refused_and_nothing_is_written(
+    make_account, issue_voucher, ledger_snapshot
+):
+    account = make_account()
+    voucher = issue_voucher("50.00")
+    before = ledger_snapshot()
+
+    @transaction.atomic
+    def charge_more_than_the_usage():
+        (locked,) = ledger.lock(voucher)
+        services.charge_usage(
+            usage_account=account,
+            amount=D("20.00"),
+            effective_at=account.created_at,
+            deductions=[decrease(locked, "remaining", D("20.01"))],
+        )
+
+    with pytest.raises(LedgerError, match="deductions"):
+        charge_more_than_the_usage()
+
+    assert ledger_snapshot() == before
+    assert not Charge.objects.exists()
+
+
+def test_lock_follows_the_rank_then_the_primary_key(make_account, issue_voucher):
+    first, second = make_account(), make_account()
+    voucher = issue_voucher("1.00")
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked = ledger.lock(voucher, second, first, second)
+
+    assert [type(h) for h in locked] == [Voucher, Account, Account, Account]
+    assert locked[1] is locked[3]
+    assert all(ledger.is_locked(h) for h in locked)
+    tables = [
+        "accounts_account" if '"accounts_account"' in q["sql"] else "voucher"
+        for q in queries.captured_queries
+        if "FOR UPDATE" in q["sql"]
+    ]
+    assert tables == ["accounts_account", "voucher"]
+    account_sql = next(
+        q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]
+    )
+    assert "ORDER BY" in account_sql
+    assert f"IN ({first.pk}, {second.pk})" in account_sql
+
+
+def test_post_refuses_a_test_holder_that_was_not_locked(
+    make_account, issue_voucher, ledger_snapshot
+):
+    account = make_account()
+    voucher = issue_voucher("5.00")
+    before = ledger_snapshot()
+
+    @transaction.atomic
+    def post_without_locking_the_voucher():
+        (payer,) = ledger.lock(account)
+        ledger.post(
+            kind=Movement.Kind.USAGE_CHARGE,
+            account=payer,
+            amount=D("5.00"),
+            legs=[
+                decrease(voucher, "remaining", D("5.00")),
+                increase(PROVIDER, "revenue", D("5.00")),
+            ],
+        )
+
+    with pytest.raises(LedgerError, match="not locked"):
+        post_without_locking_the_voucher()
+
+    assert ledger_snapshot() == before
+
+
+def test_check_ledger_recomputes_the_test_holder_from_its_legs(
+    make_account, issue_voucher
+):
+    make_account()
+    voucher = issue_voucher("12.00")
+    assert ledger.find_discrepancies() == []
+
+    # Tamper with the cached balance behind the engine's back.
+    Voucher.objects.filter(pk=voucher.pk).update(remaining=D("11.00"))
+
+    problems = ledger.find_discrepancies()
+    assert f"test_voucher {voucher.pk} remaining: cached 11.00, legs sum to 12.00" in (
+        problems
+    )
+    assert any("last balance_after 12.00" in p for p in problems)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lock_needs_a_transaction(make_account):
+    account = make_account()
+
+    with pytest.raises(LedgerError, match="inside a transaction"):
+        ledger.lock(account)

@@ -1,0 +1,1 @@
+"""A holder type that only the tests define: proves the ledger is open (SPEC §9)."""

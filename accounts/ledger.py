@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TypeVar
 
 from django.db import connection, models
 from django.db.models import Count, F, Q, Sum
@@ -53,6 +54,7 @@ from .models import (
 )
 
 DEBIT, CREDIT = 1, -1
+H = TypeVar("H", bound=models.Model)
 
 
 @dataclass(frozen=True)
@@ -204,9 +206,10 @@ def lock(*holders: models.Model) -> list:
     return [fresh[(holder_type_of(h).name, h.pk)] for h in holders]
 
 
-def adopt_locked(holder: models.Model) -> models.Model:
-    """Mark a holder row created in this transaction as locked (a new row is
-    invisible to others until commit, so nobody else can hold it)."""
+def adopt_locked(holder: H) -> H:
+    """Mark a holder row as locked: one created in this transaction (invisible
+    to others until commit) or one its owner locked with ``SELECT … FOR
+    UPDATE`` in the global order."""
     _LOCKED[id(holder)] = holder
     return holder
 
@@ -231,20 +234,22 @@ def lock_pair(
     """
     if not (is_locked(source) and is_locked(destination)):
         raise LedgerError("lock both accounts before their pair")
-    pk = (
-        TransferPair.objects.filter(source=source, destination=destination)
-        .values_list("pk", flat=True)
+    # One statement. Services lock at most one pair, after both its accounts
+    # (which rank lower), so pairs need no order among themselves.
+    pair = (
+        TransferPair.objects.select_for_update()
+        .filter(source=source, destination=destination)
         .first()
     )
-    if pk is not None:
-        return lock(TransferPair(pk=pk))[0]
+    if pair is not None:
+        return adopt_locked(pair)
     if not create:
         return None
-    pair = TransferPair.objects.create(
-        source=source, destination=destination, currency=source.currency
+    return adopt_locked(
+        TransferPair.objects.create(
+            source=source, destination=destination, currency=source.currency
+        )
     )
-    adopt_locked(pair)
-    return pair
 
 
 # --- posting -------------------------------------------------------------------

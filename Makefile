@@ -62,8 +62,10 @@ settle: $(STAMP)
 check-ledger: $(STAMP)
 	$(BIN)/python -m billing_portal.launcher manage check_ledger
 
+## A benchmark script of bench/ (default ledger_bench.py): make bench BENCH=transfer_bench.py
+BENCH ?= ledger_bench.py
 bench: $(STAMP)
-	$(BIN)/python -m billing_portal.launcher bench
+	$(BIN)/python -m billing_portal.launcher bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

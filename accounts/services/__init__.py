@@ -2,6 +2,12 @@
 module re-exports their public services so callers write ``services.transfer_balance``.
 """
 
+from .billing import (  # noqa: F401
+    BATCH_COLUMNS,
+    assign_payers,
+    charge_usage_batch,
+    create_batch_table,
+)
 from .credit import (  # noqa: F401
     confirm_contract,
     decline_access_request,

@@ -1,0 +1,176 @@
+"""Set-wise usage charges for bill runs: the batch twin of ``charge_usage``.
+
+One statement per step over a whole batch instead of a dozen per record: payers
+by join, movements, legs and charges by ``INSERT … SELECT``, balances by one
+aggregated ``UPDATE``. The result is the same as ``charge_usage`` record by
+record in the batch's order (tests compare them): the same payer (SPEC §3.6,
+decided at the usage start), one movement per record with the gross amount as
+revenue and the net to the payer's uncleared amount, ``balance_after`` running
+in that order, a ``Charge`` of the net, an overdue episode opened for a payer
+whose available balance goes below zero.
+
+The caller fills a temporary table (see ``BATCH_COLUMNS``) and calls
+``assign_payers`` (fills ``payer_id`` and reserves ``movement_id`` and
+``charge_id``) and then ``charge_usage_batch`` inside its transaction.
+"""
+
+from django.db import connection
+
+from ..ledger import LedgerError
+
+#: Columns of the caller's batch table. ``row_id`` orders the batch (as if
+#: charged one by one in that order); ``net`` is what remains to the payer after
+#: deductions (equal to ``amount`` when nothing deducts).
+BATCH_COLUMNS = """
+    row_id bigint PRIMARY KEY,
+    usage_account_id bigint NOT NULL,
+    currency varchar(3) NOT NULL,
+    amount numeric(15, 2) NOT NULL,
+    net numeric(15, 2) NOT NULL,
+    effective_at timestamptz NOT NULL,
+    memo varchar(255) NOT NULL,
+    payer_id bigint,
+    movement_id bigint,
+    charge_id bigint
+"""
+
+
+def create_batch_table(name: str) -> None:
+    """A temporary batch table of this connection (dropped when it closes)."""
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({BATCH_COLUMNS})")
+        cur.execute(f"TRUNCATE {name}")
+
+
+def assign_payers(*, table: str) -> int:
+    """Fill ``payer_id`` (SPEC §3.6, by join) and reserve the ids of each row's
+    movement and charge, so the caller can write rows that refer to them (e.g.
+    usage records) before ``charge_usage_batch``; return the count."""
+    with connection.cursor() as cur:
+        # The management account of a trusteeship active at the usage start
+        # (start <= t < end), else the usage account itself.
+        cur.execute(
+            f"""
+            UPDATE {table} b SET payer_id = COALESCE(
+                (SELECT r.management_account_id
+                   FROM accounts_financialrelationship r
+                  WHERE r.member_account_id = b.usage_account_id
+                    AND r.type = 'trusteeship'
+                    AND r.start <= b.effective_at
+                    AND (r."end" IS NULL OR b.effective_at < r."end")
+                  LIMIT 1),
+                b.usage_account_id),
+              movement_id = nextval(pg_get_serial_sequence(
+                  'accounts_movement', 'id')),
+              charge_id = nextval(pg_get_serial_sequence('accounts_charge', 'id'))
+            """
+        )
+        return cur.rowcount
+
+
+def charge_usage_batch(*, table: str, actor=None) -> int:
+    """Charge every row of ``table`` (see the module docstring; payers assigned
+    by ``assign_payers``); return the count.
+
+    Must run inside the caller's transaction: the payers are locked in the
+    global order (accounts by primary key) before anything is written.
+    """
+    if not connection.in_atomic_block:
+        raise LedgerError("charge a batch inside a transaction")
+    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {table} WHERE payer_id IS NULL")
+        if cur.fetchone()[0]:
+            raise LedgerError("assign the payers of a batch before charging it")
+        cur.execute(f"SELECT count(*) FROM {table}")
+        count = cur.fetchone()[0]
+        if not count:
+            return 0
+        cur.execute(
+            f"""
+            SELECT a.id, a.uncleared_amount, a.currency
+              FROM accounts_account a
+             WHERE a.id IN (SELECT DISTINCT payer_id FROM {table})
+             ORDER BY a.id
+               FOR UPDATE OF a
+            """
+        )
+        payers = {pk: (uncleared, currency) for pk, uncleared, currency in cur}
+        cur.execute(
+            f"""
+            SELECT b.payer_id, b.currency, sum(b.net)
+              FROM {table} b GROUP BY b.payer_id, b.currency
+            """
+        )
+        for payer_id, currency, _total in cur.fetchall():
+            if currency != payers[payer_id][1]:
+                raise LedgerError(f"mixed currencies for payer {payer_id}")
+
+        cur.execute(
+            f"""
+            INSERT INTO accounts_movement (id, kind, account_id, counterparty_id,
+                amount, currency, effective_at, posted_at, actor_id, memo)
+            SELECT movement_id, 'usage_charge', payer_id,
+                   NULLIF(usage_account_id, payer_id), amount, currency,
+                   effective_at, now(), %s, memo
+              FROM {table} ORDER BY row_id
+            """,
+            [actor_id],
+        )
+        # Legs in the batch's order, so ids and balance_after run together:
+        # the payer's uncleared (debit-normal, + net; none when net is 0) and
+        # the provider's revenue (credit-normal, - gross).
+        cur.execute(
+            f"""
+            INSERT INTO accounts_posting (movement_id, holder_type, holder_id,
+                book, currency, amount, balance_after)
+            SELECT movement_id, holder_type, holder_id, book, currency, signed,
+                   after
+              FROM (
+                SELECT b.row_id, 1 AS leg, b.movement_id, 'account' AS holder_type,
+                       b.payer_id AS holder_id, 'uncleared' AS book, b.currency,
+                       b.net AS signed,
+                       a.uncleared_amount + sum(b.net) OVER (
+                           PARTITION BY b.payer_id ORDER BY b.row_id) AS after
+                  FROM {table} b JOIN accounts_account a ON a.id = b.payer_id
+                 WHERE b.net <> 0
+                UNION ALL
+                SELECT b.row_id, 2, b.movement_id, 'provider', 0, 'revenue',
+                       b.currency, -b.amount, NULL
+                  FROM {table} b
+              ) legs
+             ORDER BY row_id, leg
+            """
+        )
+        cur.execute(
+            f"""
+            INSERT INTO accounts_charge (id, movement_id, usage_account_id,
+                payer_account_id, amount, currency, effective_at, outstanding)
+            SELECT charge_id, movement_id, usage_account_id, payer_id, net,
+                   currency, effective_at, net
+              FROM {table} ORDER BY row_id
+            """
+        )
+        cur.execute(
+            f"""
+            UPDATE accounts_account a
+               SET uncleared_amount = a.uncleared_amount + t.total
+              FROM (SELECT payer_id, sum(net) AS total FROM {table}
+                     GROUP BY payer_id) t
+             WHERE a.id = t.payer_id AND t.total <> 0
+            """
+        )
+        # Charges only lower the available balance: an episode can open, never
+        # close (SPEC §3.5: overdue while available < 0).
+        cur.execute(
+            f"""
+            INSERT INTO accounts_overdueepisode (account_id, start)
+            SELECT a.id, now() FROM accounts_account a
+             WHERE a.id IN (SELECT DISTINCT payer_id FROM {table})
+               AND a.own_cash + a.transferred_in_balance + a.credit_limit
+                   - a.uncleared_amount < 0
+               AND NOT EXISTS (SELECT 1 FROM accounts_overdueepisode e
+                                WHERE e.account_id = a.id AND e."end" IS NULL)
+            """
+        )
+    return count

@@ -59,9 +59,12 @@ REQUIRED = (
 _AMOUNT = r"^[0-9]{1,13}(\.[0-9]{1,2})?$"
 _QUANTITY = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
 # ISO 8601 with a time zone (Z or an offset): a bill never has a naive time.
+# The pattern bounds every field; whether the calendar date exists (30 February)
+# is checked once per distinct date (``invalid_dates``), not once per row.
 _INSTANT = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
-    r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)$"
 )
 
 
@@ -99,14 +102,17 @@ def import_usage(
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM usage_import WHERE status = 'new'")
         total = cur.fetchone()[0]
-    done = 0
+    done = after_line = 0
     while done < total:
-        priced = _price_chunk(source=source, actor=actor, size=chunk_size)
-        if priced is None:
+        chunk = _price_chunk(
+            source=source, actor=actor, size=chunk_size, after_line=after_line
+        )
+        if chunk is None:
             break
-        result.priced += priced.priced
-        result.skipped += priced.lost
-        done += priced.priced + priced.lost
+        result.priced += chunk.priced
+        result.skipped += chunk.lost
+        done += chunk.priced + chunk.lost
+        after_line = chunk.last_line
         if progress:
             progress(done, total)
     return result
@@ -144,10 +150,10 @@ def _create_staging() -> None:
         # A safe cast: NULL instead of an error for an impossible date.
         cur.execute(
             """
-            CREATE OR REPLACE FUNCTION pg_temp.try_instant(value text)
-            RETURNS timestamptz AS $$
+            CREATE OR REPLACE FUNCTION pg_temp.try_date(value text)
+            RETURNS date AS $$
             BEGIN
-                RETURN value::timestamptz;
+                RETURN value::date;
             EXCEPTION WHEN others THEN
                 RETURN NULL;
             END $$ LANGUAGE plpgsql
@@ -174,6 +180,9 @@ def _stage(stream, fmt: str) -> int:
                     copy.write_row(_json_row(line, number))
         else:
             raise ImportFileError(f"unknown format {fmt!r}: use csv or jsonl")
+        # Temporary tables are never analysed automatically: without statistics
+        # the planner would choose nested loops over a million rows.
+        cur.execute("ANALYZE usage_import_raw")
         cur.execute("SELECT count(*) FROM usage_import_raw")
         return cur.fetchone()[0]
 
@@ -221,14 +230,16 @@ _CHECKS = [
      f"r.amount IS NULL OR r.amount !~ '{_AMOUNT}' OR r.amount::numeric <= 0"),
     ("usage_start: an ISO 8601 time with a time zone",
      f"r.usage_start IS NULL OR r.usage_start !~ '{_INSTANT}'"
-     " OR pg_temp.try_instant(r.usage_start) IS NULL"),
-    ("usage_end: an ISO 8601 time with a time zone, not before the start",
+     " OR left(r.usage_start, 10) IN (SELECT day FROM invalid_dates)"),
+    ("usage_end: an ISO 8601 time with a time zone",
      f"r.usage_end IS NULL OR r.usage_end !~ '{_INSTANT}'"
-     " OR pg_temp.try_instant(r.usage_end) IS NULL"
-     " OR pg_temp.try_instant(r.usage_end) < pg_temp.try_instant(r.usage_start)"),
+     " OR left(r.usage_end, 10) IN (SELECT day FROM invalid_dates)"),
+    # Cast only once both times passed the checks above (CASE keeps the order).
+    ("usage_end: not before the usage start",
+     "r.usage_end::timestamptz < r.usage_start::timestamptz"),
     ("billed_at: an ISO 8601 time with a time zone",
      f"r.billed_at IS NULL OR r.billed_at !~ '{_INSTANT}'"
-     " OR pg_temp.try_instant(r.billed_at) IS NULL"),
+     " OR left(r.billed_at, 10) IN (SELECT day FROM invalid_dates)"),
     ("instance_type, region: at most 64 characters",
      "length(r.instance_type) > 64 OR length(r.region) > 64"),
     ("quantity: a number of at most 6 decimal places",
@@ -238,16 +249,31 @@ _CHECKS = [
 
 def _validate() -> list[tuple[int, str]]:
     """Move valid rows to ``usage_import``; return the rejected (line, reason)."""
-    # Ids must be all ASCII digits before the join casts them.
+    # Two equality joins (hash joins), never an OR: an id must be all ASCII
+    # digits before it is cast; a uid is used only when no id is given.
     account_join = """
-        LEFT JOIN accounts_account a ON (
-            (r.account ~ '^[0-9]{1,18}$' AND a.id = r.account::bigint)
-            OR (r.account IS NULL AND a.uid = r.account_uid))
+        LEFT JOIN accounts_account by_id ON by_id.id = CASE
+            WHEN r.account ~ '^[0-9]{1,18}$' THEN r.account::bigint END
+        LEFT JOIN accounts_account by_uid ON r.account IS NULL
+            AND by_uid.uid = r.account_uid
+        CROSS JOIN LATERAL (SELECT coalesce(by_id.id, by_uid.id) AS id,
+            coalesce(by_id.currency, by_uid.currency) AS currency) a
     """
     reason = "CASE " + " ".join(f"WHEN {cond} THEN %s" for _r, cond in _CHECKS)
     reason += " END"
     params = [r for r, _cond in _CHECKS]
     with connection.cursor() as cur:
+        cur.execute(
+            """
+            CREATE TEMP TABLE invalid_dates AS
+            SELECT day FROM (
+                SELECT left(usage_start, 10) AS day FROM usage_import_raw
+                UNION SELECT left(usage_end, 10) FROM usage_import_raw
+                UNION SELECT left(billed_at, 10) FROM usage_import_raw) days
+             WHERE day ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
+               AND pg_temp.try_date(day) IS NULL
+            """
+        )
         cur.execute(
             f"""
             CREATE TEMP TABLE usage_import_checked AS
@@ -269,12 +295,14 @@ def _validate() -> list[tuple[int, str]]:
               FROM usage_import_checked WHERE reason IS NULL
             """
         )
+        cur.execute("CREATE INDEX ON usage_import (external_id, line)")
+        cur.execute("ANALYZE usage_import")
         cur.execute(
             "SELECT line, reason FROM usage_import_checked"
             " WHERE reason IS NOT NULL ORDER BY line"
         )
         rejected = list(cur.fetchall())
-        cur.execute("DROP TABLE usage_import_checked")
+        cur.execute("DROP TABLE usage_import_checked, invalid_dates")
     return rejected
 
 
@@ -296,11 +324,9 @@ def _deduplicate(source: str) -> tuple[list[tuple[int, str]], int]:
             f"""
             UPDATE usage_import i SET status = CASE WHEN {_SAME_CONTENT}
                    THEN 'skip' ELSE 'conflict' END
-              FROM usage_import u
+              FROM (SELECT DISTINCT ON (external_id) * FROM usage_import
+                     ORDER BY external_id, line) u
              WHERE u.external_id = i.external_id AND u.line < i.line
-               AND NOT EXISTS (SELECT 1 FROM usage_import e
-                                WHERE e.external_id = i.external_id
-                                  AND e.line < u.line)
             """
         )
         cur.execute(
@@ -327,10 +353,12 @@ def _deduplicate(source: str) -> tuple[list[tuple[int, str]], int]:
 class _Chunk:
     priced: int
     lost: int  # sent concurrently by another writer between dedupe and pricing
+    last_line: int
 
 
 @transaction.atomic
-def _price_chunk(*, source: str, actor, size: int) -> _Chunk | None:
+def _price_chunk(*, source: str, actor, size: int, after_line: int) -> _Chunk | None:
+    """Price the next ``size`` new rows after ``after_line`` in one transaction."""
     create_batch_table("usage_batch")
     with connection.cursor() as cur:
         cur.execute(
@@ -339,13 +367,15 @@ def _price_chunk(*, source: str, actor, size: int) -> _Chunk | None:
                 net, effective_at, memo)
             SELECT line, account_id, currency, amount, amount, usage_start,
                    left('usage ' || %s || ':' || external_id, 255)
-              FROM usage_import WHERE status = 'new'
+              FROM usage_import WHERE status = 'new' AND line > %s
              ORDER BY line LIMIT %s
             """,
-            [source, size],
+            [source, after_line, size],
         )
         if not cur.rowcount:
             return None
+        cur.execute("SELECT max(row_id) FROM usage_batch")
+        last_line = cur.fetchone()[0]
         assign_payers(table="usage_batch")
         # Usage records first: the unique index serializes us with any other
         # sender of the same external id (it waits for our commit, or we for
@@ -380,13 +410,4 @@ def _price_chunk(*, source: str, actor, size: int) -> _Chunk | None:
         )
         lost = cur.rowcount
         charge_usage_batch(table="usage_batch", actor=actor)
-        cur.execute(
-            """
-            UPDATE usage_import i SET status = 'done'
-              FROM (SELECT line FROM usage_import WHERE status = 'new'
-                     ORDER BY line LIMIT %s) c
-             WHERE i.line = c.line
-            """,
-            [size],
-        )
-    return _Chunk(priced=inserted, lost=lost)
+    return _Chunk(priced=inserted, lost=lost, last_line=last_line)

@@ -38,15 +38,13 @@ from decimal import Decimal
 from typing import TypeVar
 
 from django.db import connection, models
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from billing_portal.money import ZERO
 
 from .models import (
     Account,
-    Charge,
     Movement,
     OverdueEpisode,
     Posting,
@@ -464,73 +462,83 @@ def find_discrepancies() -> list[str]:
 
 
 def _check_holder_type(holder_type: HolderType) -> list[str]:
-    """One pass per holder type: leg sums and last balances per (holder, book)."""
-    problems = []
-    sums: dict[tuple[int, str], Decimal] = {}
-    last_after: dict[tuple[int, str], Decimal | None] = {}
-    rows = (
-        Posting.objects.filter(holder_type=holder_type.name)
-        .values("holder_id", "book")
-        .annotate(total=Sum("amount"), last_id=models.Max("id"))
-        .order_by()
-    )
-    last_ids = {}
-    for row in rows:
-        book = holder_type.books[row["book"]]
-        sums[(row["holder_id"], row["book"])] = row["total"] * book.normal
-        last_ids[row["last_id"]] = (row["holder_id"], row["book"])
-    for pk, balance_after in Posting.objects.filter(pk__in=list(last_ids)).values_list(
-        "pk", "balance_after"
-    ):
-        last_after[last_ids[pk]] = balance_after
+    """One pass in SQL per holder type, returning only the differences (flat
+    memory at any size): each cached book against the sum of its legs and its
+    last ``balance_after``."""
+    table = connection.ops.quote_name(holder_type.rows().model._meta.db_table)
     cached_books = [b for b in holder_type.books.values() if b.field]
-    queryset = holder_type.rows().values_list(
-        "pk", *[b.field for b in cached_books if b.field]
+    cached = " UNION ALL ".join(
+        f"SELECT id, %s AS book, {connection.ops.quote_name(str(b.field))} AS value"
+        f" FROM {table}"
+        for b in cached_books
     )
-    for pk, *cached_values in queryset.iterator(chunk_size=5000):
-        for book, cached in zip(cached_books, cached_values, strict=True):
-            key = (pk, book.name)
-            legs_sum = sums.get(key, ZERO)
-            if cached != legs_sum:
+    normal = "CASE " + " ".join("WHEN book = %s THEN %s" for _b in cached_books)
+    sql = f"""
+        WITH legs AS (
+            SELECT holder_id, book, sum(amount) * ({normal} ELSE 1 END) AS total,
+                   (array_agg(balance_after ORDER BY id DESC))[1] AS last_after
+              FROM accounts_posting WHERE holder_type = %s
+             GROUP BY holder_id, book)
+        SELECT c.id, c.book, c.value, coalesce(l.total, 0), l.last_after
+          FROM ({cached}) c
+          LEFT JOIN legs l ON l.holder_id = c.id AND l.book = c.book
+         WHERE c.value <> coalesce(l.total, 0)
+            OR (l.holder_id IS NOT NULL AND l.last_after IS DISTINCT FROM c.value)
+         ORDER BY c.id, c.book
+    """
+    params = [x for b in cached_books for x in (b.name, b.normal)]
+    params += [holder_type.name, *(b.name for b in cached_books)]
+    problems = []
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        for pk, book, value, legs_sum, last_after in cur:
+            if value != legs_sum:
                 problems.append(
-                    f"{holder_type.name} {pk} {book.name}: cached {cached}, "
+                    f"{holder_type.name} {pk} {book}: cached {value}, "
                     f"legs sum to {legs_sum}"
                 )
-            if key in last_after and last_after[key] != cached:
+            if last_after is not None and last_after != value:
                 problems.append(
-                    f"{holder_type.name} {pk} {book.name}: cached {cached}, "
-                    f"last balance_after {last_after[key]}"
+                    f"{holder_type.name} {pk} {book}: cached {value}, "
+                    f"last balance_after {last_after}"
                 )
     return problems
 
 
 def check_charges() -> list[str]:
     """Each charge's outstanding is its amount less its allocations, and each
-    payer's uncleared amount is its charges' outstanding."""
-    problems = []
-    allocated = Charge.objects.annotate(
-        paid=Coalesce(
-            Sum(F("allocations__from_transferred_in") + F("allocations__from_own")),
-            ZERO,
+    payer's uncleared amount is its charges' outstanding (in SQL, differences
+    only)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT c.id, c.outstanding, c.amount - coalesce(sum(
+                   s.from_transferred_in + s.from_own), 0)
+              FROM accounts_charge c
+              LEFT JOIN accounts_settlementallocation s ON s.charge_id = c.id
+             GROUP BY c.id
+            HAVING c.outstanding <> c.amount - coalesce(sum(
+                   s.from_transferred_in + s.from_own), 0)
+             ORDER BY c.id
+            """
         )
-    ).exclude(outstanding=F("amount") - F("paid"))
-    problems += [
-        f"charge {c.pk}: outstanding {c.outstanding}, "
-        f"amount less paid {c.amount - c.paid}"
-        for c in allocated
-    ]
-    owed = dict(
-        Charge.objects.values("payer_account")
-        .annotate(total=Sum("outstanding"))
-        .values_list("payer_account", "total")
-        .order_by()
-    )
-    for account in Account.objects.filter(
-        Q(uncleared_amount__gt=0) | Q(pk__in=list(owed))
-    ):
-        if account.uncleared_amount != owed.get(account.pk, ZERO):
-            problems.append(
-                f"account {account.pk}: uncleared {account.uncleared_amount}, charges "
-                f"outstanding {owed.get(account.pk, ZERO)}"
-            )
+        problems = [
+            f"charge {pk}: outstanding {outstanding}, amount less paid {unpaid}"
+            for pk, outstanding, unpaid in cur
+        ]
+        cur.execute(
+            """
+            SELECT a.id, a.uncleared_amount, coalesce(o.total, 0)
+              FROM accounts_account a
+              LEFT JOIN (SELECT payer_account_id, sum(outstanding) AS total
+                           FROM accounts_charge GROUP BY payer_account_id) o
+                ON o.payer_account_id = a.id
+             WHERE a.uncleared_amount <> coalesce(o.total, 0)
+             ORDER BY a.id
+            """
+        )
+        problems += [
+            f"account {pk}: uncleared {uncleared}, charges outstanding {owed}"
+            for pk, uncleared, owed in cur
+        ]
     return problems

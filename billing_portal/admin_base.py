@@ -147,16 +147,19 @@ class ScopedAdmin(admin.ModelAdmin):
         form=None,
         form_template=None,
         review_title=None,
+        blocks=None,
         refusals=None,
         review=None,
         context=None,
         log=None,
     ):
-        """One confirmation: validate ``form`` → ``refusals(data)`` (a refusal
-        selector: every reason, before any review) → the review page with a
-        one-time token → on the confirming POST, ``act(data)`` (the service)
-        exactly once → ``log_change``, message ``done(result, data)``, redirect
-        to ``redirect_to`` (a URL, or ``callable(result)``). A ``DomainError``
+        """One confirmation: ``blocks()`` (reasons that refuse whatever is
+        typed: the form page shows them, ``blocked``, instead of the form) →
+        validate ``form`` → ``refusals(data)`` (a refusal selector: every
+        reason, before any review) → the review page with a one-time token →
+        on the confirming POST, ``act(data)`` (the service) exactly once →
+        ``log_change``, message ``done(result, data)``, redirect to
+        ``redirect_to`` (a URL, or ``callable(result)``). A ``DomainError``
         shows the form page with the refusal (``refusal`` in the context).
 
         Without ``form_template`` the review page is the only page: it holds the
@@ -187,10 +190,11 @@ class ScopedAdmin(admin.ModelAdmin):
                 return page(review_template, review_title or title, **extra)
             return page(form_template, title, **extra)
 
-        if form is not None and not (request.method == "POST" and form.is_valid()):
-            return form_page()
-        data = dict(form.cleaned_data) if form is not None else {}
-        token = confirmation_token(request)
+        valid = form is None or (request.method == "POST" and form.is_valid())
+        data = dict(form.cleaned_data) if form is not None and valid else {}
+        # A confirmation comes first: its replay shows the first result even
+        # when the rules would now refuse it.
+        token = confirmation_token(request) if valid else None
         if token is not None:
 
             def act_once():
@@ -208,6 +212,11 @@ class ScopedAdmin(admin.ModelAdmin):
                 return self.run_confirmed(request, token=token, data=data, act=act_once)
             except StoredRefusal as err:
                 return form_page(refusal=err)
+        reasons = blocks() if blocks is not None else []
+        if reasons:
+            return form_page(refusal=RuleViolation(reasons), blocked=True)
+        if not valid:
+            return form_page()
         reasons = refusals(data) if refusals is not None else []
         if reasons:
             return form_page(refusal=RuleViolation(reasons))

@@ -424,6 +424,7 @@ class AccountAdmin(ScopedAdmin):
             obj=account,
             form=CreditLimitForm(request.POST or None),
             # The service's own rules, checked before any review page.
+            blocks=lambda: selectors.credit_limit_blocks(account),
             refusals=lambda d: selectors.credit_limit_refusals(account, d["amount"]),
             review=lambda d: {
                 "amount": d["amount"],
@@ -441,7 +442,6 @@ class AccountAdmin(ScopedAdmin):
             context=self._money_context(
                 account,
                 bounds=selectors.get_credit_bounds(account),
-                blocks=selectors.credit_limit_blocks(account),
                 pending_contract=selectors.get_pending_contract(account),
                 first_time=not selectors.has_confirmed_contract(account),
                 disabled_state=selectors.get_disabled_state(account),
@@ -456,7 +456,7 @@ class AccountAdmin(ScopedAdmin):
             request,
             obj=account,
             form=RequestAccessForm(request.POST or None),
-            refusals=lambda d: selectors.access_request_refusals(account),
+            blocks=lambda: selectors.access_request_refusals(account),
             act=lambda d: request_access(
                 account=account, actor=request.user, message=d["message"]
             ),

@@ -10,7 +10,12 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from billing_portal import roles
-from billing_portal.admin_base import ScopedAdmin
+from billing_portal.admin_base import (
+    ScopedAdmin,
+    confirmation_token,
+    new_confirmation_token,
+)
+from billing_portal.errors import DomainError
 
 from .. import selectors, services
 from ..forms import AccessForm
@@ -199,20 +204,20 @@ class CompanyAdmin(ScopedAdmin):
 
     @admin.action(description=_("Verify the identity of the selected companies"))
     def verify_selected(self, request, queryset):
-        pending = queryset.filter(verification_status=Company.Verification.UNVERIFIED)
-        if request.POST.get("post") == "yes":
-            count = 0
-            for company in pending:
-                services.verify_company(company=company, actor=request.user)
-                self.log_change(request, company, "Verified identity.")
-                count += 1
-            self.message_user(
-                request,
-                ngettext("Verified %d company.", "Verified %d companies.", count)
-                % count,
-                messages.SUCCESS,
-            )
-            return None
+        token = confirmation_token(request, flag="post")
+        if token is not None:
+            data = {"action": "verify_selected", "companies": queryset}
+            try:
+                return self.run_confirmed(
+                    request,
+                    token=token,
+                    data=data,
+                    act=lambda: self._verify(request, queryset),
+                )
+            except DomainError as err:
+                for why in err.reasons:
+                    self.message_user(request, why.message, messages.ERROR)
+                return None
         return TemplateResponse(
             request,
             "admin/accounts/company/verify_confirmation.html",
@@ -221,10 +226,26 @@ class CompanyAdmin(ScopedAdmin):
                 "title": _("Verify company identity"),
                 "opts": self.opts,
                 "queryset": queryset,
-                "pending": pending,
+                "pending": queryset.filter(
+                    verification_status=Company.Verification.UNVERIFIED
+                ),
+                "confirmation_token": new_confirmation_token(),
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
         )
+
+    def _verify(self, request, queryset):
+        count = 0
+        for company in queryset.filter(
+            verification_status=Company.Verification.UNVERIFIED
+        ):
+            services.verify_company(company=company, actor=request.user)
+            self.log_change(request, company, "Verified identity.")
+            count += 1
+        message = (
+            ngettext("Verified %d company.", "Verified %d companies.", count) % count
+        )
+        return message, request.get_full_path()
 
 
 @admin.register(AccountAccess)

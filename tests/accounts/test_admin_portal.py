@@ -1331,7 +1331,10 @@ def test_verify_action_shows_a_confirmation_then_records_who_and_when(client, po
     assert initech.verified_by is None
     assert not AuditEvent.objects.filter(action="company.verify").exists()
 
-    response = _action(client, changelist, "verify_selected", [initech.pk], True)
+    token = confirmation_fields(response)["confirmation_token"]
+    response = _action(
+        client, changelist, "verify_selected", [initech.pk], True, token=token
+    )
     assert response.status_code == 302
     initech.refresh_from_db()
     assert initech.verification_status == "verified"

@@ -72,6 +72,15 @@ class TopUpForm(forms.Form):
     amount = AmountFormField()
 
 
+class RequestAccessForm(forms.Form):
+    message = forms.CharField(
+        label=_("Message (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    )
+
+
 class AccountAddForm(forms.ModelForm):
     class Meta:
         model = Account

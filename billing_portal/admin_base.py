@@ -1,22 +1,74 @@
-"""Admin base classes: tenant scoping in one place, read-only ledgers, CSV export.
+"""Admin base classes: tenant scoping in one place, read-only ledgers, CSV export,
+and the one review → confirm step of every confirmation.
 
 Every ModelAdmin of the portal derives from ``ScopedAdmin``: its queryset is
 what the user may see (a selector), so changelists, change pages, custom views,
 autocompletes and exports all answer an object outside the user's reach
 exactly like an id that does not exist. Writes never go through ``save()``:
 add/change forms and custom views call services.
+
+Confirmations (``ScopedAdmin.confirmation_view``, the admin's twin of
+``billing_portal.api.object_action_api``) are exactly-once: the review page
+carries a one-time token, and the confirming POST runs the service through the
+same idempotency core as the API's Idempotency-Key (``run_once``), keyed by
+(user, "portal:" + token) with a fingerprint of the validated form. A replayed
+confirmation shows the first result (success or refusal) and writes nothing.
 """
 
 import csv
 import re
+import secrets
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from billing_portal import roles
+from billing_portal.errors import RuleViolation, StoredRefusal
+from billing_portal.idempotency import fingerprint, run_once
+
+#: The review page's hidden fields: ``confirm=yes`` and the one-time token.
+CONFIRM_FIELD = "confirm"
+TOKEN_FIELD = "confirmation_token"
+TOKEN_PREFIX = "portal:"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+#: The portal's sentences for the idempotency codes (it shows no keys).
+PORTAL_WORDING = {
+    "idempotency_key_reused": _(
+        "This confirmation was already used for a different request; nothing "
+        "was changed. Review the request again."
+    ),
+    "idempotency_request_in_progress": _(
+        "This confirmation is still being processed; open the page again in a "
+        "moment to see its result."
+    ),
+}
+
+
+def new_confirmation_token() -> str:
+    """A fresh one-time token for a review page."""
+    return secrets.token_urlsafe(32)
+
+
+def confirmation_token(request, flag: str = CONFIRM_FIELD) -> str | None:
+    """The token of a POST that confirms a review page (``flag=yes``), if any.
+
+    Without a well-formed token a POST is never a confirmation: the review
+    page is shown again and nothing is written.
+    """
+    if request.method != "POST" or request.POST.get(flag) != "yes":
+        return None
+    token = request.POST.get(TOKEN_FIELD, "")
+    return token if _TOKEN.fullmatch(token) else None
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -58,6 +110,122 @@ class ScopedAdmin(admin.ModelAdmin):
     def does_not_exist(self, request, object_id):
         """The admin's own answer for an id that does not exist."""
         return self._get_obj_does_not_exist_redirect(request, self.opts, str(object_id))
+
+    # --- review → confirm -----------------------------------------------------
+
+    def run_confirmed(self, request, *, token: str, data: dict, act):
+        """Run ``act() -> (message, url)`` once per (user, token): message and
+        redirect. A refusal (the first one, or its replay) is raised as a
+        ``DomainError``; a token reused for other ``data`` is refused too."""
+
+        def action():
+            message, url = act()
+            return 200, {"message": str(message), "redirect": str(url)}
+
+        status, body = run_once(
+            user=request.user,
+            key=TOKEN_PREFIX + token,
+            fingerprint=fingerprint(request, data),
+            action=action,
+            wording=PORTAL_WORDING,
+        )
+        if status >= 300:
+            raise StoredRefusal(status, body)
+        self.message_user(request, body["message"], messages.SUCCESS)
+        return HttpResponseRedirect(body["redirect"])
+
+    def confirmation_view(
+        self,
+        request,
+        *,
+        obj,
+        act,
+        done,
+        redirect_to,
+        title,
+        review_template,
+        form=None,
+        form_template=None,
+        review_title=None,
+        blocks=None,
+        refusals=None,
+        review=None,
+        context=None,
+        log=None,
+    ):
+        """One confirmation: ``blocks()`` (reasons that refuse whatever is
+        typed: the form page shows them, ``blocked``, instead of the form) →
+        validate ``form`` → ``refusals(data)`` (a refusal selector: every
+        reason, before any review) → the review page with a one-time token →
+        on the confirming POST, ``act(data)`` (the service) exactly once →
+        ``log_change``, message ``done(result, data)``, redirect to
+        ``redirect_to`` (a URL, or ``callable(result)``). A ``DomainError``
+        shows the form page with the refusal (``refusal`` in the context).
+
+        Without ``form_template`` the review page is the only page: it holds the
+        form's fields (if any) and carries a token from the first GET.
+        ``review(data)`` adds the preview to the review page's context;
+        ``log(result, message)`` replaces the default ``log_change(obj)``.
+        """
+        base = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            **(context or {}),
+        }
+        # One page (no ``form_template``): the form sits on the review page, so
+        # that page always carries a token unless it shows a refusal.
+        one_page = form_template is None
+
+        def page(template, page_title, **extra):
+            return TemplateResponse(
+                request,
+                template,
+                {**base, "title": page_title, "form": form, "refusal": None, **extra},
+            )
+
+        def form_page(**extra):
+            if one_page:
+                if "refusal" not in extra:
+                    extra["confirmation_token"] = new_confirmation_token()
+                return page(review_template, review_title or title, **extra)
+            return page(form_template, title, **extra)
+
+        valid = form is None or (request.method == "POST" and form.is_valid())
+        data = dict(form.cleaned_data) if form is not None and valid else {}
+        # A confirmation comes first: its replay shows the first result even
+        # when the rules would now refuse it.
+        token = confirmation_token(request) if valid else None
+        if token is not None:
+
+            def act_once():
+                result = act(data)
+                message = str(done(result, data))
+                if log is not None:
+                    log(result, message)
+                else:
+                    target = obj if obj is not None else result
+                    self.log_change(request, target, message)
+                url = redirect_to(result) if callable(redirect_to) else redirect_to
+                return message, url
+
+            try:
+                return self.run_confirmed(request, token=token, data=data, act=act_once)
+            except StoredRefusal as err:
+                return form_page(refusal=err)
+        reasons = blocks() if blocks is not None else []
+        if reasons:
+            return form_page(refusal=RuleViolation(reasons), blocked=True)
+        if not valid:
+            return form_page()
+        reasons = refusals(data) if refusals is not None else []
+        if reasons:
+            return form_page(refusal=RuleViolation(reasons))
+        return page(
+            review_template,
+            review_title or title,
+            confirmation_token=new_confirmation_token(),
+            **(review(data) if review is not None else {}),
+        )
 
 
 class ReadOnlyAdmin(ScopedAdmin):

@@ -212,3 +212,15 @@ class ActionForbidden(DomainError):
 
     status = 403
     default_detail = _("You do not have permission to do this.")
+
+
+class StoredRefusal(DomainError):
+    """A refusal read back from a stored response body (an exactly-once replay):
+    the same status, detail and reasons as when it was first given."""
+
+    def __init__(self, status: int, body: dict):
+        self.status = status
+        super().__init__(
+            [Reason(r["code"], r["message"]) for r in body["reasons"]],
+            detail=body.get("detail"),
+        )

@@ -1,4 +1,5 @@
-"""Idempotency-Key for money-moving POSTs (SPEC §8).
+"""Exactly-once requests: the API's Idempotency-Key and the portal's
+confirmation tokens (SPEC §8) share one core, ``run_once``.
 
 The key's row is inserted in the same transaction as the movement. A second
 request with the same key blocks on the unique index until the first commits
@@ -14,13 +15,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from .db import run_in_transaction
-from .errors import DomainError, IdempotencyConflict, reason
+from .errors import DomainError, IdempotencyConflict, Reason, reason
 from .models import IdempotencyRecord
 
 LOCK_TIMEOUT = "10s"
@@ -33,6 +34,10 @@ def _canonical(value):
         return format(value.normalize(), "f")
     if isinstance(value, Model):
         return value.pk
+    if isinstance(value, QuerySet):
+        return sorted(value.values_list("pk", flat=True))
+    if isinstance(value, set | frozenset):
+        return sorted(_canonical(v) for v in value)
     if isinstance(value, dict):
         return {k: _canonical(v) for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
@@ -59,15 +64,39 @@ def idempotent(request, validated: dict, action) -> Response:
     if len(key) > MAX_KEY_LENGTH:
         # Never truncate: two long keys sharing a prefix must not collide.
         raise ValidationError({HEADER: [f"Use at most {MAX_KEY_LENGTH} characters."]})
-    print_ = fingerprint(request, validated)
+    return _respond(
+        *run_once(
+            user=request.user,
+            key=key,
+            fingerprint=fingerprint(request, validated),
+            action=action,
+        )
+    )
+
+
+def run_once(*, user, key: str, fingerprint: str, action, wording=None):
+    """Run ``action() -> (status, body)`` at most once per (user, key).
+
+    The same key with the same ``fingerprint`` gets the stored (status, body);
+    with another fingerprint, 409 ``idempotency_key_reused``; while the first
+    is still running (after ``LOCK_TIMEOUT``), 409
+    ``idempotency_request_in_progress``. A ``DomainError`` raised by ``action``
+    is stored and replayed as its (status, body). ``wording`` may give other
+    sentences for those two codes (the portal does not speak of keys).
+    """
     try:
-        status, body = run_in_transaction(_run_keyed, request.user, key, print_, action)
+        return run_in_transaction(_run_keyed, user, key, fingerprint, action, wording)
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
             raise
-        err = IdempotencyConflict([reason("idempotency_request_in_progress")])
-        status, body = err.status, err.as_body()
-    return _respond(status, body)
+        return _conflict("idempotency_request_in_progress", wording)
+
+
+def _conflict(code: str, wording) -> tuple[int, dict]:
+    sentence = (wording or {}).get(code)
+    why = reason(code) if sentence is None else Reason(code, str(sentence))
+    err = IdempotencyConflict([why])
+    return err.status, err.as_body()
 
 
 def _run_action(action):
@@ -78,7 +107,7 @@ def _run_action(action):
         return err.status, err.as_body()
 
 
-def _run_keyed(user, key, print_, action):
+def _run_keyed(user, key, print_, action, wording):
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     expired_before = timezone.now() - timedelta(
@@ -95,8 +124,7 @@ def _run_keyed(user, key, print_, action):
     except IntegrityError:
         record = IdempotencyRecord.objects.get(user=user, key=key)
         if record.fingerprint != print_:
-            err = IdempotencyConflict([reason("idempotency_key_reused")])
-            return err.status, err.as_body()
+            return _conflict("idempotency_key_reused", wording)
         return record.response_status, record.response_body
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL lock_timeout = 0")

@@ -16,7 +16,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from billing_portal import roles
-from billing_portal.admin_base import ScopedAdmin
+from billing_portal.admin_base import (
+    ScopedAdmin,
+    confirmation_token,
+    new_confirmation_token,
+)
 from billing_portal.errors import DomainError
 from billing_portal.money import ZERO, format_amount
 
@@ -24,6 +28,7 @@ from .. import selectors, services
 from ..forms import (
     AccountAddForm,
     AccountChangeForm,
+    RequestAccessForm,
     RevokeForm,
     TopUpForm,
     TransferForm,
@@ -150,15 +155,20 @@ class AccountAdmin(ScopedAdmin):
 
     def _account_page_context(self, request, account):
         pairs = selectors.list_transfer_pairs(account)
+        transferable = selectors.get_transferable(account)
+        can_manage = selectors.can_manage(request.user, account)
         return {
             "account": account,
-            "transferable": selectors.get_transferable(account),
+            "transferable": transferable,
+            # The same rule the transfer service enforces: nothing is
+            # transferable when a rule blocks the source (or no own funds are).
+            "can_transfer": can_manage and transferable.transferable_amount > 0,
             "outgoing": pairs.outgoing,
             "incoming": pairs.incoming,
             "ledger_lines": selectors.list_account_postings(account)[:20],
             "ledger_url": reverse("admin:accounts_posting_changelist")
             + f"?account={account.pk}",
-            "can_manage": selectors.can_manage(request.user, account),
+            "can_manage": can_manage,
             "is_operator": roles.is_operator(request.user),
             "relationship": selectors.get_open_relationship(account),
             "member_count": account.member_relationships.filter(
@@ -170,12 +180,19 @@ class AccountAdmin(ScopedAdmin):
     def _credit_context(self, request, account):
         can_set_limit = selectors.can_set_limit(request.user, account)
         state = selectors.get_disabled_state(account)
+        credit_blocks = selectors.credit_limit_blocks(account)
         open_request = account.access_requests.filter(status="requested").first()
         return {
             "credit_bounds": selectors.get_credit_bounds(account),
             "pending_contract": selectors.get_pending_contract(account),
             "limit_history": account.limit_changes.select_related("actor")[:10],
             "can_set_limit": can_set_limit,
+            "can_change_limit": can_set_limit and not credit_blocks,
+            "self_service_blocks": _unique(
+                [*selectors.source_blocks(account), *credit_blocks],
+                # The §3.5 conditions have their own block on the page.
+                skip={"self_service_disabled", "credit_control_disabled"},
+            ),
             "disabled_state": state,
             "open_access_request": open_request,
             "business_manager": account.company.business_manager
@@ -228,24 +245,9 @@ class AccountAdmin(ScopedAdmin):
             raise PermissionDenied
         return account
 
-    def _page(self, request, template, account, title, **context):
-        return TemplateResponse(
-            request,
-            f"admin/accounts/account/{template}",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "original": account,
-                "account": account,
-                "title": title,
-                **context,
-            },
-        )
-
-    def _done(self, request, account, message):
-        self.log_change(request, account, message)
-        self.message_user(request, message, messages.SUCCESS)
-        return redirect("admin:accounts_account_change", account.pk)
+    def _money_context(self, account, **context):
+        """What every money page of one account shows (breadcrumbs, header)."""
+        return {"original": account, "account": account, **context}
 
     def _sees(self, request, account) -> bool:
         """Whether the user may see the account's balances (not only uid/name)."""
@@ -271,6 +273,38 @@ class AccountAdmin(ScopedAdmin):
             }
         )
 
+    def _movement_view(
+        self, request, source, form, *, preview, refusals, act, done, kind, context
+    ):
+        """Transfer and revocation: the same steps between two accounts."""
+
+        def moved(_movement, data):
+            destination = data["destination"]
+            return done % {
+                "amount": format_amount(data["amount"]),
+                "currency": source.currency,
+                "destination": f"{destination.name} ({destination.uid})",
+            }
+
+        return self.confirmation_view(
+            request,
+            obj=source,
+            form=form,
+            refusals=lambda d: refusals(d["destination"], d["amount"]),
+            review=lambda d: {
+                "preview": preview(source, d["destination"], d["amount"]),
+                "show_destination_balances": self._sees(request, d["destination"]),
+            },
+            act=lambda d: act(source=source, actor=request.user, **d),
+            done=moved,
+            redirect_to=reverse("admin:accounts_account_change", args=[source.pk]),
+            title=MOVEMENT_TITLES[kind][0],
+            review_title=MOVEMENT_TITLES[kind][1],
+            form_template=f"{TEMPLATES}{kind}_form.html",
+            review_template=f"{TEMPLATES}{kind}_confirm.html",
+            context=self._money_context(source, **context),
+        )
+
     def transfer_view(self, request, object_id):
         source = self._managed_account(request, object_id)
         if source is None:
@@ -282,79 +316,21 @@ class AccountAdmin(ScopedAdmin):
             targets=targets,
             admin_site=self.admin_site,
         )
-        context = {
-            "form": form,
-            "transferable": selectors.get_transferable(source),
-            "media": self.media + form.media,
-        }
-        if request.method == "POST" and form.is_valid():
-            response = self._review_or_act(
-                request,
-                context,
-                source=source,
-                **form.cleaned_data,
-                preview=selectors.preview_transfer,
-                act=services.transfer_balance,
-                confirm_template="transfer_confirm.html",
-                title=_("Confirm transfer"),
-                done=_("Transferred %(amount)s %(currency)s to %(destination)s."),
-            )
-            if response is not None:
-                return response
-        return self._page(
-            request, "transfer_form.html", source, _("Transfer funds"), **context
-        )
-
-    def _review_or_act(
-        self,
-        request,
-        context,
-        *,
-        source,
-        destination,
-        amount,
-        preview,
-        act,
-        confirm_template,
-        title,
-        done,
-    ):
-        """The two steps of a movement between accounts: without ``confirm`` show
-        the preview (or its refusal reasons); with it, call the service. Returns
-        the response to send, or None to show the form again with ``context``."""
-        if request.POST.get("confirm") == "yes":
-            try:
-                act(
-                    source=source,
-                    destination=destination,
-                    amount=amount,
-                    actor=request.user,
-                )
-            except DomainError as err:
-                context["refusal"] = err
-                return None
-            return self._done(
-                request,
-                source,
-                done
-                % {
-                    "amount": format_amount(amount),
-                    "currency": source.currency,
-                    "destination": f"{destination.name} ({destination.uid})",
-                },
-            )
-        result = preview(source, destination, amount)
-        if result.reasons:
-            context["refusal_reasons"] = result.reasons
-            return None
-        return self._page(
+        return self._movement_view(
             request,
-            confirm_template,
             source,
-            title,
-            form=context["form"],
-            preview=result,
-            show_destination_balances=self._sees(request, destination),
+            form,
+            preview=selectors.preview_transfer,
+            refusals=lambda destination, amount: selectors.transfer_refusals(
+                source, destination, amount
+            ),
+            act=services.transfer_balance,
+            done=_("Transferred %(amount)s %(currency)s to %(destination)s."),
+            kind="transfer",
+            context={
+                "transferable": selectors.get_transferable(source),
+                "media": self.media + form.media,
+            },
         )
 
     def revoke_view(self, request, object_id):
@@ -387,23 +363,18 @@ class AccountAdmin(ScopedAdmin):
         revocable = (
             selectors.get_revocable(source, destination) if destination else None
         )
-        context = {"form": form, "revocable": revocable, "destination": destination}
-        if form.is_bound and form.is_valid():
-            response = self._review_or_act(
-                request,
-                context,
-                source=source,
-                **form.cleaned_data,
-                preview=selectors.preview_revocation,
-                act=services.revoke_transfer,
-                confirm_template="revoke_confirm.html",
-                title=_("Confirm revocation"),
-                done=_("Took back %(amount)s %(currency)s from %(destination)s."),
-            )
-            if response is not None:
-                return response
-        return self._page(
-            request, "revoke_form.html", source, _("Revoke funds"), **context
+        return self._movement_view(
+            request,
+            source,
+            form,
+            preview=selectors.preview_revocation,
+            refusals=lambda destination, amount: selectors.revocation_refusals(
+                selectors.get_revocable(source, destination), amount
+            ),
+            act=services.revoke_transfer,
+            done=_("Took back %(amount)s %(currency)s from %(destination)s."),
+            kind="revoke",
+            context={"revocable": revocable, "destination": destination},
         )
 
     def top_up_view(self, request, object_id):
@@ -412,149 +383,177 @@ class AccountAdmin(ScopedAdmin):
             return self.does_not_exist(request, object_id)
         if not roles.is_operator(request.user):
             raise PermissionDenied
-        form = TopUpForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            amount = form.cleaned_data["amount"]
-            if request.POST.get("confirm") == "yes":
-                services.top_up(account=account, amount=amount, actor=request.user)
-                return self._done(
-                    request,
-                    account,
-                    _("Topped up %(amount)s %(currency)s.")
-                    % {"amount": format_amount(amount), "currency": account.currency},
-                )
-            preview = selectors.preview_top_up(account, amount)
-            return self._page(
-                request,
-                "top_up_confirm.html",
-                account,
-                _("Confirm top-up"),
-                form=form,
-                amount=amount,
-                cash_after=preview.cash_after,
-                uncleared_after=preview.uncleared_after,
-                settles=preview.settles,
-            )
-        return self._page(request, "top_up_form.html", account, _("Top up"), form=form)
+
+        def review(data):
+            preview = selectors.preview_top_up(account, data["amount"])
+            return {
+                "amount": data["amount"],
+                "cash_after": preview.cash_after,
+                "uncleared_after": preview.uncleared_after,
+                "settles": preview.settles,
+            }
+
+        return self.confirmation_view(
+            request,
+            obj=account,
+            form=TopUpForm(request.POST or None),
+            review=review,
+            act=lambda d: services.top_up(
+                account=account, amount=d["amount"], actor=request.user
+            ),
+            done=lambda _movement, d: (
+                _("Topped up %(amount)s %(currency)s.")
+                % {"amount": format_amount(d["amount"]), "currency": account.currency}
+            ),
+            redirect_to=reverse("admin:accounts_account_change", args=[account.pk]),
+            title=_("Top up"),
+            review_title=_("Confirm top-up"),
+            form_template=f"{TEMPLATES}top_up_form.html",
+            review_template=f"{TEMPLATES}top_up_confirm.html",
+            context=self._money_context(account),
+        )
 
     def credit_limit_view(self, request, object_id):
-
         account = self.get_object(request, object_id)
         if account is None:
             return self.does_not_exist(request, object_id)
         if not selectors.can_set_limit(request.user, account):
             raise PermissionDenied
-        form = CreditLimitForm(request.POST or None)
-        bounds = selectors.get_credit_bounds(account)
-        context = {
-            "form": form,
-            "bounds": bounds,
-            "pending_contract": selectors.get_pending_contract(account),
-            "first_time": not selectors.has_confirmed_contract(account),
-            "disabled_state": selectors.get_disabled_state(account),
-        }
-        if request.method == "POST" and form.is_valid():
-            amount = form.cleaned_data["amount"]
-            if request.POST.get("confirm") == "yes":
-                try:
-                    state, contract = set_credit_limit(
-                        account=account, amount=amount, actor=request.user
-                    )
-                except DomainError as err:
-                    context["refusal"] = err
-                else:
-                    if state == "pending_contract":
-                        message = _(
-                            "The limit of %(amount)s %(currency)s is pending: it takes "
-                            "effect when an owner confirms contract #%(contract)s in "
-                            "Contracts."
-                        ) % {
-                            "amount": format_amount(amount),
-                            "currency": account.currency,
-                            "contract": contract.pk,
-                        }
-                    else:
-                        message = _(
-                            "The credit limit is now %(amount)s %(currency)s."
-                        ) % {
-                            "amount": format_amount(amount),
-                            "currency": account.currency,
-                        }
-                    return self._done(request, account, message)
-            else:
-                return self._page(
-                    request,
-                    "credit_limit_confirm.html",
-                    account,
-                    _("Confirm credit limit"),
-                    amount=amount,
-                    available_after=selectors.available_with_limit(account, amount),
-                    **context,
-                )
-        return self._page(
-            request, "credit_limit_form.html", account, _("Set credit limit"), **context
+        return self.confirmation_view(
+            request,
+            obj=account,
+            form=CreditLimitForm(request.POST or None),
+            # The service's own rules, checked before any review page.
+            blocks=lambda: selectors.credit_limit_blocks(account),
+            refusals=lambda d: selectors.credit_limit_refusals(account, d["amount"]),
+            review=lambda d: {
+                "amount": d["amount"],
+                "available_after": selectors.available_with_limit(account, d["amount"]),
+            },
+            act=lambda d: set_credit_limit(
+                account=account, amount=d["amount"], actor=request.user
+            ),
+            done=lambda result, d: _limit_message(account, d["amount"], *result),
+            redirect_to=reverse("admin:accounts_account_change", args=[account.pk]),
+            title=_("Set credit limit"),
+            review_title=_("Confirm credit limit"),
+            form_template=f"{TEMPLATES}credit_limit_form.html",
+            review_template=f"{TEMPLATES}credit_limit_confirm.html",
+            context=self._money_context(
+                account,
+                bounds=selectors.get_credit_bounds(account),
+                pending_contract=selectors.get_pending_contract(account),
+                first_time=not selectors.has_confirmed_contract(account),
+                disabled_state=selectors.get_disabled_state(account),
+            ),
         )
 
     def request_access_view(self, request, object_id):
-
         account = self._managed_account(request, object_id)
         if account is None:
             return self.does_not_exist(request, object_id)
-        state = selectors.get_disabled_state(account)
-        context = {
-            "disabled_state": state,
-            "business_manager": account.company.business_manager
-            if account.company
-            else None,
-        }
-        if request.method == "POST":
-            try:
-                request_access(
-                    account=account,
-                    actor=request.user,
-                    message=request.POST.get("message", "")[:2000],
-                )
-            except DomainError as err:
-                context["refusal"] = err
-            else:
-                return self._done(
-                    request,
-                    account,
-                    _("Your request was sent to the business manager."),
-                )
-        return self._page(
-            request, "request_access.html", account, _("Request access"), **context
+        return self.confirmation_view(
+            request,
+            obj=account,
+            form=RequestAccessForm(request.POST or None),
+            blocks=lambda: selectors.access_request_refusals(account),
+            act=lambda d: request_access(
+                account=account, actor=request.user, message=d["message"]
+            ),
+            done=lambda _request, d: _(
+                "Your request was sent to the business manager."
+            ),
+            redirect_to=reverse("admin:accounts_account_change", args=[account.pk]),
+            title=_("Request access"),
+            review_template=f"{TEMPLATES}request_access.html",
+            context=self._money_context(
+                account,
+                disabled_state=selectors.get_disabled_state(account),
+                business_manager=account.company.business_manager
+                if account.company
+                else None,
+            ),
         )
 
     @admin.action(description=_("Settle the selected accounts now"))
     def settle_selected(self, request, queryset):
-        owing = [a for a in queryset if selectors.get_settleable_amount(a) > 0]
-        if request.POST.get("post") == "yes":
-            settled = 0
-            for account in owing:
-                if services.settle_account(account=account, actor=request.user):
-                    self.log_change(request, account, "Settled uncleared charges.")
-                    settled += 1
-            self.message_user(
-                request,
-                ngettext("Settled %d account.", "Settled %d accounts.", settled)
-                % settled,
-                messages.SUCCESS,
-            )
-            return None
-        rows = [(a, selectors.get_settleable_amount(a)) for a in owing]
+        token = confirmation_token(request, flag="post")
+        if token is not None:
+            # The selection, not what is owing now: a replay must match.
+            data = {"action": "settle_selected", "accounts": queryset}
+            try:
+                return self.run_confirmed(
+                    request,
+                    token=token,
+                    data=data,
+                    act=lambda: self._settle(request, queryset),
+                )
+            except DomainError as err:
+                for why in err.reasons:
+                    self.message_user(request, why.message, messages.ERROR)
+                return None
+        accounts = list(queryset)
+        rows = [(a, selectors.get_settleable_amount(a)) for a in accounts]
         return TemplateResponse(
             request,
-            "admin/accounts/account/settle_confirmation.html",
+            f"{TEMPLATES}settle_confirmation.html",
             {
                 **self.admin_site.each_context(request),
                 "title": _("Settle accounts"),
                 "opts": self.opts,
                 "queryset": queryset,
-                "rows": rows,
+                "rows": [(a, paid) for a, paid in rows if paid > 0],
+                "nothing_to_settle": [a for a, paid in rows if paid <= 0],
+                "confirmation_token": new_confirmation_token(),
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
         )
+
+    def _settle(self, request, queryset):
+        settled = 0
+        for account in queryset:
+            if services.settle_account(account=account, actor=request.user):
+                self.log_change(request, account, "Settled uncleared charges.")
+                settled += 1
+        message = (
+            ngettext("Settled %d account.", "Settled %d accounts.", settled) % settled
+        )
+        return message, request.get_full_path()
+
+
+TEMPLATES = "admin/accounts/account/"
+MOVEMENT_TITLES = {
+    "transfer": (_("Transfer funds"), _("Confirm transfer")),
+    "revoke": (_("Revoke funds"), _("Confirm revocation")),
+}
+
+
+def _limit_message(account, amount, state, contract):
+    if state == "pending_contract":
+        return _(
+            "The limit of %(amount)s %(currency)s is pending: it takes "
+            "effect when an owner confirms contract #%(contract)s in "
+            "Contracts."
+        ) % {
+            "amount": format_amount(amount),
+            "currency": account.currency,
+            "contract": contract.pk,
+        }
+    return _("The credit limit is now %(amount)s %(currency)s.") % {
+        "amount": format_amount(amount),
+        "currency": account.currency,
+    }
+
+
+def _unique(reasons, *, skip=()):
+    """Reasons without repeats (by code and sentence), leaving out ``skip`` codes."""
+    seen, result = set(), []
+    for why in reasons:
+        if why.code in skip or (why.code, why.message) in seen:
+            continue
+        seen.add((why.code, why.message))
+        result.append(why)
+    return result
 
 
 def _int(value):

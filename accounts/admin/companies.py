@@ -4,14 +4,18 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from billing_portal import roles
-from billing_portal.admin_base import ScopedAdmin
+from billing_portal.admin_base import (
+    ScopedAdmin,
+    confirmation_token,
+    new_confirmation_token,
+)
+from billing_portal.errors import DomainError
 
 from .. import selectors, services
 from ..forms import AccessForm
@@ -155,27 +159,42 @@ class CompanyAdmin(ScopedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def credit_quota_view(self, request, object_id):
-
         company = self.get_object(request, object_id)
         if company is None:
             return self.does_not_exist(request, object_id)
         if not roles.is_operator(request.user):
             raise PermissionDenied
-        form = QuotaForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            set_credit_quota(company=company, actor=request.user, **form.cleaned_data)
-            self.log_change(request, company, "Set credit quota.")
-            self.message_user(request, _("Credit quota saved."), messages.SUCCESS)
-            return redirect("admin:accounts_company_change", company.pk)
-        return TemplateResponse(
+
+        def review(data):
+            allocation = get_company_allocation(company, data["currency"])
+            return {
+                "currency": data["currency"],
+                "amount": data["amount"],
+                "allocation": allocation,
+                "over_allocated": data["amount"] < allocation["allocated"],
+            }
+
+        return self.confirmation_view(
             request,
-            "admin/accounts/folder/form.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "title": _("Credit quota of %(company)s") % {"company": company},
-                "form": form,
-                "submit": _("Save quota"),
+            obj=company,
+            form=QuotaForm(request.POST or None),
+            review=review,
+            act=lambda d: set_credit_quota(company=company, actor=request.user, **d),
+            done=lambda _quota, d: _("Credit quota saved."),
+            log=lambda _quota, message: self.log_change(
+                request, company, "Set credit quota."
+            ),
+            redirect_to=reverse("admin:accounts_company_change", args=[company.pk]),
+            title=_("Credit quota of %(company)s") % {"company": company},
+            review_title=_("Confirm credit quota"),
+            form_template="admin/accounts/folder/form.html",
+            review_template="admin/accounts/company/credit_quota_confirm.html",
+            context={
+                "company": company,
+                "submit": _("Review quota"),
+                "cancel_url": reverse(
+                    "admin:accounts_company_change", args=[company.pk]
+                ),
                 "question": _(
                     "Lowering a quota below what is allocated keeps existing "
                     "limits; increases are then refused until within quota."
@@ -185,20 +204,20 @@ class CompanyAdmin(ScopedAdmin):
 
     @admin.action(description=_("Verify the identity of the selected companies"))
     def verify_selected(self, request, queryset):
-        pending = queryset.filter(verification_status=Company.Verification.UNVERIFIED)
-        if request.POST.get("post") == "yes":
-            count = 0
-            for company in pending:
-                services.verify_company(company=company, actor=request.user)
-                self.log_change(request, company, "Verified identity.")
-                count += 1
-            self.message_user(
-                request,
-                ngettext("Verified %d company.", "Verified %d companies.", count)
-                % count,
-                messages.SUCCESS,
-            )
-            return None
+        token = confirmation_token(request, flag="post")
+        if token is not None:
+            data = {"action": "verify_selected", "companies": queryset}
+            try:
+                return self.run_confirmed(
+                    request,
+                    token=token,
+                    data=data,
+                    act=lambda: self._verify(request, queryset),
+                )
+            except DomainError as err:
+                for why in err.reasons:
+                    self.message_user(request, why.message, messages.ERROR)
+                return None
         return TemplateResponse(
             request,
             "admin/accounts/company/verify_confirmation.html",
@@ -207,10 +226,26 @@ class CompanyAdmin(ScopedAdmin):
                 "title": _("Verify company identity"),
                 "opts": self.opts,
                 "queryset": queryset,
-                "pending": pending,
+                "pending": queryset.filter(
+                    verification_status=Company.Verification.UNVERIFIED
+                ),
+                "confirmation_token": new_confirmation_token(),
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
         )
+
+    def _verify(self, request, queryset):
+        count = 0
+        for company in queryset.filter(
+            verification_status=Company.Verification.UNVERIFIED
+        ):
+            services.verify_company(company=company, actor=request.user)
+            self.log_change(request, company, "Verified identity.")
+            count += 1
+        message = (
+            ngettext("Verified %d company.", "Verified %d companies.", count) % count
+        )
+        return message, request.get_full_path()
 
 
 @admin.register(AccountAccess)

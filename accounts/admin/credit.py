@@ -1,35 +1,19 @@
 """Credit control in the admin: the Contracts view, access requests, exceptions."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path, re_path
+from django.urls import path, re_path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal import roles
 from billing_portal.admin_base import ScopedAdmin
-from billing_portal.errors import DomainError
 from billing_portal.models import Notification
 from billing_portal.money import AmountError, parse_amount
 
 from .. import selectors, services
 from ..forms import AmountFormField
 from ..models import AccessException, AccessRequest, Contract
-
-
-def _page(model_admin, request, template, title, **context):
-    return TemplateResponse(
-        request,
-        f"admin/accounts/{template}",
-        {
-            **model_admin.admin_site.each_context(request),
-            "opts": model_admin.opts,
-            "title": title,
-            **context,
-        },
-    )
 
 
 @admin.register(Contract)
@@ -115,42 +99,40 @@ class ContractAdmin(ScopedAdmin):
         if not selectors.can_confirm_contract(request.user, contract):
             raise PermissionDenied
         account = contract.account
-        refusal = None
-        if request.method == "POST":
-            try:
-                services.confirm_contract(
-                    contract=contract,
-                    actor=request.user,
-                    ip=request.META.get("REMOTE_ADDR"),
-                )
-            except DomainError as err:
-                refusal = err
-            else:
-                self.log_change(request, contract, "Confirmed the contract.")
-                self.message_user(
-                    request,
-                    _(
-                        "Contract confirmed: the credit limit of %(limit)s "
-                        "%(currency)s is in effect. An SMS goes to %(mobile)s."
-                    )
-                    % {
-                        "limit": contract.limit,
-                        "currency": contract.currency,
-                        "mobile": account.mobile or "—",
-                    },
-                    messages.SUCCESS,
-                )
-                return redirect("admin:accounts_contract_changelist")
-        return _page(
-            self,
+        return self.confirmation_view(
             request,
-            "contract/confirm.html",
-            _("Confirm contract"),
-            contract=contract,
-            account=account,
-            refusal=refusal,
-            available_after=selectors.available_with_limit(account, contract.limit),
-            bounds=selectors.get_credit_bounds(account),
+            obj=contract,
+            refusals=lambda d: selectors.contract_confirmation_refusals(contract),
+            act=lambda d: services.confirm_contract(
+                contract=contract,
+                actor=request.user,
+                ip=request.META.get("REMOTE_ADDR"),
+            ),
+            done=lambda _contract, d: (
+                _(
+                    "Contract confirmed: the credit limit of %(limit)s "
+                    "%(currency)s is in effect. An SMS goes to %(mobile)s."
+                )
+                % {
+                    "limit": contract.limit,
+                    "currency": contract.currency,
+                    "mobile": account.mobile or "—",
+                }
+            ),
+            log=lambda _contract, message: self.log_change(
+                request, contract, "Confirmed the contract."
+            ),
+            redirect_to=reverse("admin:accounts_contract_changelist"),
+            title=_("Confirm contract"),
+            review_template="admin/accounts/contract/confirm.html",
+            context={
+                "contract": contract,
+                "account": account,
+                "available_after": selectors.available_with_limit(
+                    account, contract.limit
+                ),
+                "bounds": selectors.get_credit_bounds(account),
+            },
         )
 
     def withdraw_view(self, request, object_id):
@@ -159,27 +141,21 @@ class ContractAdmin(ScopedAdmin):
             return self.does_not_exist(request, object_id)
         if not selectors.can_withdraw_contract(request.user, contract):
             raise PermissionDenied
-        refusal = None
-        if request.method == "POST":
-            try:
-                services.withdraw_contract(contract=contract, actor=request.user)
-            except DomainError as err:
-                refusal = err
-            else:
-                self.log_change(request, contract, "Withdrew the contract.")
-                self.message_user(
-                    request,
-                    _("Contract withdrawn; its limit is dropped."),
-                    messages.SUCCESS,
-                )
-                return redirect("admin:accounts_contract_changelist")
-        return _page(
-            self,
+        return self.confirmation_view(
             request,
-            "contract/withdraw.html",
-            _("Withdraw contract"),
-            contract=contract,
-            refusal=refusal,
+            obj=contract,
+            refusals=lambda d: selectors.contract_state_refusals(contract, "withdrawn"),
+            act=lambda d: services.withdraw_contract(
+                contract=contract, actor=request.user
+            ),
+            done=lambda _contract, d: _("Contract withdrawn; its limit is dropped."),
+            log=lambda _contract, message: self.log_change(
+                request, contract, "Withdrew the contract."
+            ),
+            redirect_to=reverse("admin:accounts_contract_changelist"),
+            title=_("Withdraw contract"),
+            review_template="admin/accounts/contract/withdraw.html",
+            context={"contract": contract},
         )
 
 
@@ -246,38 +222,29 @@ class AccessRequestAdmin(ScopedAdmin):
             return self.does_not_exist(request, object_id)
         if not selectors.can_decide_access_request(request.user, obj):
             raise PermissionDenied
-        refusal = None
-        if request.method == "POST":
-            service = (
-                services.grant_access_request
-                if decision == "grant"
-                else services.decline_access_request
-            )
-            try:
-                service(request=obj, actor=request.user)
-            except DomainError as err:
-                refusal = err
-            else:
-                self.log_change(request, obj, f"{decision.title()}ed the request.")
-                self.message_user(
-                    request,
-                    _(
-                        "Access granted: transfer and credit "
-                        "control are allowed until revoked."
-                    )
-                    if decision == "grant"
-                    else _("Request declined."),
-                    messages.SUCCESS,
-                )
-                return redirect("admin:accounts_accessrequest_change", obj.pk)
-        return _page(
-            self,
+        grant = decision == "grant"
+        service = (
+            services.grant_access_request if grant else services.decline_access_request
+        )
+        return self.confirmation_view(
             request,
-            "accessrequest/decide.html",
-            _("Grant access") if decision == "grant" else _("Decline request"),
-            access_request=obj,
-            decision=decision,
-            refusal=refusal,
+            obj=obj,
+            act=lambda d: service(request=obj, actor=request.user),
+            done=lambda _result, d: (
+                _(
+                    "Access granted: transfer and credit "
+                    "control are allowed until revoked."
+                )
+                if grant
+                else _("Request declined.")
+            ),
+            log=lambda _result, message: self.log_change(
+                request, obj, f"{decision.title()}ed the request."
+            ),
+            redirect_to=reverse("admin:accounts_accessrequest_change", args=[obj.pk]),
+            title=_("Grant access") if grant else _("Decline request"),
+            review_template="admin/accounts/accessrequest/decide.html",
+            context={"access_request": obj, "decision": decision},
         )
 
 
@@ -320,23 +287,20 @@ class AccessExceptionAdmin(ScopedAdmin):
             return self.does_not_exist(request, object_id)
         if not self._may_revoke(request.user, obj):
             raise PermissionDenied
-        refusal = None
-        if request.method == "POST":
-            try:
-                services.revoke_access_exception(exception=obj, actor=request.user)
-            except DomainError as err:
-                refusal = err
-            else:
-                self.log_change(request, obj, "Revoked the exception.")
-                self.message_user(request, _("Exception revoked."), messages.SUCCESS)
-                return redirect("admin:accounts_accessexception_change", obj.pk)
-        return _page(
-            self,
+        return self.confirmation_view(
             request,
-            "accessexception/revoke.html",
-            _("Revoke exception"),
-            exception=obj,
-            refusal=refusal,
+            obj=obj,
+            act=lambda d: services.revoke_access_exception(
+                exception=obj, actor=request.user
+            ),
+            done=lambda _result, d: _("Exception revoked."),
+            log=lambda _result, message: self.log_change(
+                request, obj, "Revoked the exception."
+            ),
+            redirect_to=reverse("admin:accounts_accessexception_change", args=[obj.pk]),
+            title=_("Revoke exception"),
+            review_template="admin/accounts/accessexception/revoke.html",
+            context={"exception": obj},
         )
 
 

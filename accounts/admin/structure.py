@@ -198,25 +198,22 @@ class FinancialRelationshipAdmin(ScopedAdmin):
         # No right: 403. A wrong state is the service's invalid_state refusal.
         if not self._may(request.user, obj, action):
             raise PermissionDenied
-        refusal = None
-        if request.method == "POST":
-            try:
-                service(relationship=obj, actor=request.user)
-            except DomainError as err:
-                refusal = err
-            else:
-                self.log_change(request, obj, str(done))
-                self.message_user(request, done, messages.SUCCESS)
-                return redirect("admin:accounts_financialrelationship_change", obj.pk)
-        return self._page(
+        return self.confirmation_view(
             request,
-            "action_confirm.html",
-            label,
-            relationship=obj,
-            question=question,
-            action=action,
-            label=label,
-            refusal=refusal,
+            obj=obj,
+            act=lambda d: service(relationship=obj, actor=request.user),
+            done=lambda _result, d: done,
+            redirect_to=reverse(
+                "admin:accounts_financialrelationship_change", args=[obj.pk]
+            ),
+            title=label,
+            review_template="admin/accounts/financialrelationship/action_confirm.html",
+            context={
+                "relationship": obj,
+                "question": question,
+                "action": action,
+                "label": label,
+            },
         )
 
     def permissions_view(self, request, object_id):
@@ -480,20 +477,17 @@ class FolderAdmin(ScopedAdmin):
         folder = self._managed_folder(request, object_id)
         if folder is None:
             return self.does_not_exist(request, object_id)
-        refusal = None
-        if request.method == "POST":
-            try:
-                services.delete_folder(folder=folder, actor=request.user)
-            except DomainError as err:
-                refusal = err
-            else:
-                self.log_deletions(request, [folder])
-                return self._done(request, _("Folder deleted."))
-        return self._page(
+        return self.confirmation_view(
             request,
-            _("Delete folder %(folder)s") % {"folder": folder},
-            form=None,
-            refusal=refusal,
-            submit=_("Yes, delete it"),
-            question=_("Only an empty folder can be deleted."),
+            obj=folder,
+            act=lambda d: services.delete_folder(folder=folder, actor=request.user),
+            done=lambda _result, d: _("Folder deleted."),
+            log=lambda _result, message: self.log_deletions(request, [folder]),
+            redirect_to=reverse("admin:accounts_folder_changelist"),
+            title=_("Delete folder %(folder)s") % {"folder": folder},
+            review_template="admin/accounts/folder/form.html",
+            context={
+                "submit": _("Yes, delete it"),
+                "question": _("Only an empty folder can be deleted."),
+            },
         )

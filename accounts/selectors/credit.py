@@ -231,6 +231,102 @@ def credit_control_block(account: Account) -> Reason | None:
     return None
 
 
+# --- refusals of a limit change (the services call these under lock) -----------
+
+
+def credit_limit_blocks(account: Account, *, confirming: bool = False) -> list[Reason]:
+    """Rules that refuse every limit change of the account, whatever the amount
+    (§3.4, §3.5): an unverified company, credit control disabled, a pending
+    contract (except when that contract is being confirmed)."""
+    reasons = []
+    if account.company is None or not account.company.is_verified:
+        reasons.append(reason("company_not_verified", account=account.uid))
+    block = credit_control_block(account)
+    if block is not None:
+        reasons.append(block)
+    if not confirming and get_pending_contract(account) is not None:
+        reasons.append(reason("contract_pending", account=account.uid))
+    return reasons
+
+
+def credit_limit_refusals(
+    account: Account, amount: Decimal, *, confirming: bool = False
+) -> list[Reason]:
+    """Every rule of §3.4 (after permission) that refuses setting ``amount``."""
+    reasons = credit_limit_blocks(account, confirming=confirming)
+    bounds = get_credit_bounds(account)
+    if amount == 0 and account.credit_limit > 0 and bounds.credit_in_use > 0:
+        reasons.append(
+            reason(
+                "credit_in_use",
+                account=account.uid,
+                in_use=format_amount(bounds.credit_in_use),
+            )
+        )
+    elif amount < bounds.min_allocatable:
+        reasons.append(
+            reason(
+                "below_min_allocatable",
+                account=account.uid,
+                amount=format_amount(amount),
+                limit=format_amount(bounds.min_allocatable),
+            )
+        )
+    # Lowering a limit is always allowed (even when the company is over its
+    # quota); raising it must fit what the company can still allocate.
+    if amount > account.credit_limit and amount > bounds.max_allocatable:
+        reasons.append(
+            reason(
+                "exceeds_max_allocatable",
+                account=account.uid,
+                amount=format_amount(amount),
+                limit=format_amount(max(ZERO, bounds.max_allocatable)),
+                quota=format_amount(bounds.quota),
+                allocated=format_amount(bounds.allocated_to_others),
+            )
+        )
+    return reasons
+
+
+def contract_state_refusals(contract: Contract, action: str) -> list[Reason]:
+    """``invalid_state`` unless the contract is still pending."""
+    if contract.status == Contract.Status.PENDING:
+        return []
+    return [
+        reason(
+            "invalid_state",
+            state=f"a {contract.get_status_display().lower()} contract",
+            action=action,
+        )
+    ]
+
+
+def contract_confirmation_refusals(contract: Contract) -> list[Reason]:
+    """Why the contract cannot be confirmed now: its state, then the limit's
+    rules re-checked as at confirmation (§3.4)."""
+    reasons = contract_state_refusals(contract, "confirmed")
+    if reasons:
+        return reasons
+    return credit_limit_refusals(contract.account, contract.limit, confirming=True)
+
+
+def access_request_refusals(account: Account) -> list[Reason]:
+    """Why the account's administrators cannot ask for an exception now (§3.5):
+    nothing is disabled, no business manager to ask, or a request is open."""
+    reasons = []
+    if not get_disabled_state(account).disabled:
+        reasons.append(reason("not_disabled", account=account.uid))
+    if account.company is None or account.company.business_manager_id is None:
+        reasons.append(reason("no_business_manager", account=account.uid))
+    if AccessRequest.objects.filter(
+        account=account, status=AccessRequest.Status.REQUESTED
+    ).exists():
+        reasons.append(
+            reason("invalid_state", state="an open request", action="made again")
+        )
+    return reasons
+
+
 # --- visibility ------------------------------------------------------------------
 
 

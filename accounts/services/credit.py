@@ -37,15 +37,17 @@ from ..models import (
     CreditQuota,
 )
 from ..selectors import (
+    access_request_refusals,
     can_confirm_contract,
     can_decide_access_request,
     can_revoke_access_exception,
     can_set_limit,
     can_withdraw_contract,
+    contract_confirmation_refusals,
+    contract_state_refusals,
+    credit_limit_refusals,
     ensure_can_manage,
-    get_credit_bounds,
     get_disabled_state,
-    get_pending_contract,
     has_confirmed_contract,
 )
 
@@ -100,51 +102,6 @@ def ensure_can_set_limit(actor, account: Account) -> None:
         raise ActionForbidden([reason("no_permission", account=account.uid)])
 
 
-def _limit_refusals(account: Account, amount: Decimal, *, confirming: bool = False):
-    reasons = []
-    if account.company is None or not account.company.is_verified:
-        reasons.append(reason("company_not_verified", account=account.uid))
-    state = get_disabled_state(account)
-    if state.disabled:
-        reasons.append(
-            reason("credit_control_disabled", account=account.uid, why=state.why)
-        )
-    if not confirming and get_pending_contract(account) is not None:
-        reasons.append(reason("contract_pending", account=account.uid))
-    bounds = get_credit_bounds(account)
-    if amount == 0 and account.credit_limit > 0 and bounds.credit_in_use > 0:
-        reasons.append(
-            reason(
-                "credit_in_use",
-                account=account.uid,
-                in_use=format_amount(bounds.credit_in_use),
-            )
-        )
-    elif amount < bounds.min_allocatable:
-        reasons.append(
-            reason(
-                "below_min_allocatable",
-                account=account.uid,
-                amount=format_amount(amount),
-                limit=format_amount(bounds.min_allocatable),
-            )
-        )
-    # Lowering a limit is always allowed (even when the company is over its
-    # quota); raising it must fit what the company can still allocate.
-    if amount > account.credit_limit and amount > bounds.max_allocatable:
-        reasons.append(
-            reason(
-                "exceeds_max_allocatable",
-                account=account.uid,
-                amount=format_amount(amount),
-                limit=format_amount(max(ZERO, bounds.max_allocatable)),
-                quota=format_amount(bounds.quota),
-                allocated=format_amount(bounds.allocated_to_others),
-            )
-        )
-    return reasons
-
-
 def _lock_for_limit(account: Account) -> Account:
     account = lock_accounts(account.pk)[account.pk]
     if account.company_id:
@@ -192,7 +149,7 @@ def set_credit_limit(*, account: Account, amount: Decimal, actor):
     """
     ensure_can_set_limit(actor, account)
     account = _lock_for_limit(account)
-    reasons = _limit_refusals(account, amount)
+    reasons = credit_limit_refusals(account, amount)
     if reasons:
         raise CreditControlRefused(reasons)
     if amount == account.credit_limit:
@@ -243,17 +200,7 @@ def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Con
     if not can_confirm_contract(actor, contract):
         raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
     contract, account = _lock_contract(contract)
-    if contract.status != Contract.Status.PENDING:
-        raise CreditControlRefused(
-            [
-                reason(
-                    "invalid_state",
-                    state=f"a {contract.get_status_display().lower()} contract",
-                    action="confirmed",
-                )
-            ]
-        )
-    reasons = _limit_refusals(account, contract.limit, confirming=True)
+    reasons = contract_confirmation_refusals(contract)
     if reasons:
         raise CreditControlRefused(reasons)
     contract.status = Contract.Status.CONFIRMED
@@ -273,16 +220,9 @@ def withdraw_contract(*, contract: Contract, actor) -> Contract:
     if not can_withdraw_contract(actor, contract):
         raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
     contract, account = _lock_contract(contract)
-    if contract.status != Contract.Status.PENDING:
-        raise CreditControlRefused(
-            [
-                reason(
-                    "invalid_state",
-                    state=f"a {contract.get_status_display().lower()} contract",
-                    action="withdrawn",
-                )
-            ]
-        )
+    reasons = contract_state_refusals(contract, "withdrawn")
+    if reasons:
+        raise CreditControlRefused(reasons)
     contract.status = Contract.Status.WITHDRAWN
     contract.withdrawn_at = timezone.now()
     contract.withdrawn_by = actor
@@ -319,21 +259,11 @@ def request_access(*, account: Account, actor, message: str = "") -> AccessReque
     """Ask the company's business manager to lift the §3.5 blocks."""
     ensure_can_manage(actor, account)
     account = lock_accounts(account.pk)[account.pk]
-    state = get_disabled_state(account)
-    manager = account.company.business_manager if account.company else None
-    reasons = []
-    if not state.disabled:
-        reasons.append(reason("not_disabled", account=account.uid))
-    if manager is None:
-        reasons.append(reason("no_business_manager", account=account.uid))
-    if AccessRequest.objects.filter(
-        account=account, status=AccessRequest.Status.REQUESTED
-    ).exists():
-        reasons.append(
-            reason("invalid_state", state="an open request", action="made again")
-        )
+    reasons = access_request_refusals(account)
     if reasons:
         raise AccessRequestRefused(reasons)
+    state = get_disabled_state(account)
+    manager = account.company.business_manager
     request = AccessRequest.objects.create(
         account=account,
         business_manager=cast(Any, manager),  # a missing manager was refused

@@ -268,3 +268,30 @@ def reason_items(response) -> list[str]:
 def refusal_items(response) -> list[str]:
     root = parse(response)
     return [li.text for ul in root.with_class("refusal") for li in ul.find_all("li")]
+
+
+# --- review → confirm ----------------------------------------------------------
+
+
+def confirmation_fields(response) -> dict:
+    """The hidden fields of the page's confirming form, its one-time token
+    included (``confirm``, ``confirmation_token`` and the reviewed values)."""
+    for form in parse(response).find_all("form"):
+        fields = {
+            node.attrs["name"]: node.attrs.get("value", "")
+            for node in form.find_all("input")
+            if node.attrs.get("type") == "hidden"
+            and node.attrs.get("name")
+            and node.attrs["name"] != "csrfmiddlewaretoken"
+        }
+        if fields.get("confirmation_token"):
+            return fields
+    raise AssertionError("the page has no confirming form with a token")
+
+
+def review_and_confirm(client, url, data=None, **kwargs):
+    """Open the review page (POST ``data``, or GET without it), then send its
+    confirming form as the user's "Yes" does. Returns the confirming response."""
+    review = client.post(url, data) if data is not None else client.get(url)
+    assert review.status_code == 200, review.status_code
+    return client.post(url, {**(data or {}), **confirmation_fields(review)}, **kwargs)

@@ -10,6 +10,7 @@ from accounts import services
 from accounts.models import AccessException, AccessRequest, Contract
 from billing_portal import roles
 from billing_portal.models import Notification
+from tests.accounts.conftest_admin import confirmation_fields, review_and_confirm
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
 
 D = Decimal
@@ -73,7 +74,7 @@ def test_limit_form_review_confirm_then_contract_confirm(client, credit):
     assert not Contract.objects.filter(account=main).exists()
     done = client.post(
         url("accounts_account_credit_limit", main.pk),
-        {"amount": "400.00", "confirm": "yes"},
+        confirmation_fields(review),
         follow=True,
     )
     contract = Contract.objects.get(account=main)
@@ -90,6 +91,7 @@ def test_limit_form_review_confirm_then_contract_confirm(client, credit):
     assert page.context["available_after"] == D("400.00")
     confirmed = client.post(
         url("accounts_contract_confirm", contract.pk),
+        confirmation_fields(page),
         follow=True,
         REMOTE_ADDR="203.0.113.9",
     )
@@ -133,7 +135,7 @@ def test_only_an_owner_confirms_and_a_manager_may_withdraw(client, credit):
             == 403
         )
     client.force_login(credit["manager"])
-    client.post(url("accounts_contract_withdraw", contract.pk))
+    review_and_confirm(client, url("accounts_contract_withdraw", contract.pk))
     contract.refresh_from_db()
     assert contract.status == "withdrawn"
     credit["main"].refresh_from_db()
@@ -172,7 +174,9 @@ def test_access_request_cycle_through_the_admin(client, credit):
     page = client.get(url("accounts_account_change", main.pk))
     assert page.context["disabled_state"].disabled
     assert "P Co" in page.content.decode()
-    client.post(url("accounts_account_request_access", main.pk), {"message": "pls"})
+    review_and_confirm(
+        client, url("accounts_account_request_access", main.pk), {"message": "pls"}
+    )
     request = AccessRequest.objects.get(account=main)
     assert (request.status, request.business_manager, request.message) == (
         "requested",
@@ -190,7 +194,9 @@ def test_access_request_cycle_through_the_admin(client, credit):
     client.force_login(credit["cbm"])
     page = client.get(url("accounts_accessrequest_change", request.pk))
     assert page.context["can_decide"] is True
-    client.post(url("accounts_accessrequest_decide", request.pk, "grant"))
+    review_and_confirm(
+        client, url("accounts_accessrequest_decide", request.pk, "grant")
+    )
     exception = AccessException.objects.get(request=request)
     assert exception.end is None
     main.refresh_from_db()
@@ -198,7 +204,7 @@ def test_access_request_cycle_through_the_admin(client, credit):
         account=main, amount=D("50.00"), actor=credit["owner"]
     )  # allowed again
 
-    client.post(url("accounts_accessexception_revoke", exception.pk))
+    review_and_confirm(client, url("accounts_accessexception_revoke", exception.pk))
     exception.refresh_from_db()
     assert exception.revoked_by == credit["cbm"]
     assert exception.end is not None

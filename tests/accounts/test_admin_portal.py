@@ -8,6 +8,7 @@ views here; the numbers are asserted to the cent, in the HTML the user reads.
 import csv
 import io
 import json
+import secrets
 from decimal import Decimal
 
 import pytest
@@ -24,6 +25,7 @@ from sharing.models import UsageRecord
 from tests.accounts.conftest_admin import (
     MISSING,
     PAST_TOP_UP_AT,
+    confirmation_fields,
     parse,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
     refusal_items,
@@ -158,6 +160,14 @@ def balances(account):
         account.transferred_in_balance,
         account.uncleared_amount,
     )
+
+
+def confirming(confirm=True):
+    """The fields of a confirming POST, with a fresh one-time token (a refused
+    amount gets no review page, so the token is made here as a client could)."""
+    if not confirm:
+        return {}
+    return {"confirm": "yes", "confirmation_token": secrets.token_urlsafe(32)}
 
 
 def log_entries(account, user):
@@ -738,9 +748,10 @@ def test_transfer_review_confirm_and_done(client, portal, role):
     assert hidden["destination"] == str(portal.a_dev.pk)
     assert hidden["amount"] == "125.50"
     assert hidden["confirm"] == "yes"
+    assert len(hidden["confirmation_token"]) >= 32
     assert ledger_state() == before  # the review writes nothing
 
-    response = client.post(transfer_url, {**data, "confirm": "yes"})
+    response = client.post(transfer_url, confirmation_fields(response))
     assert response.status_code == 302
     assert response["Location"] == account_url("change", portal.a_main)
     assert balances(portal.a_main) == (D("474.50"), D("474.50"), D("0.00"), D(0))
@@ -805,7 +816,7 @@ def test_transfer_confirmation_hides_balances_the_user_cannot_see(client, portal
     html = response.content.decode()
     assert "100.00" not in html
     assert "110.00" not in html
-    response = client.post(transfer_url, {**data, "confirm": "yes"})
+    response = client.post(transfer_url, confirmation_fields(response))
     assert response.status_code == 302
     assert balances(portal.a_hidden)[:3] == (D("110.00"), D("0.00"), D("110.00"))
     assert balances(portal.a_main)[0] == D("590.00")
@@ -832,11 +843,10 @@ def _assert_refused(response, before, expected):
 @pytest.mark.parametrize("confirm", [False, True], ids=["review", "confirm"])
 def test_transfer_refusal_shows_every_reason_and_moves_nothing(client, portal, confirm):
     login(client, portal, "owner")
-    extra = {"confirm": "yes"} if confirm else {}
     before = ledger_state()
     response = client.post(
         account_url("transfer", portal.a_dev),
-        {"destination": portal.a_main.pk, "amount": "100.00", **extra},
+        {"destination": portal.a_main.pk, "amount": "100.00", **confirming(confirm)},
     )
     expected = [
         reason(
@@ -858,7 +868,7 @@ def test_transfer_refusal_shows_every_reason_and_moves_nothing(client, portal, c
     before = ledger_state()
     response = client.post(
         account_url("transfer", portal.a_main),
-        {"destination": portal.a_hidden.pk, "amount": "700.00", **extra},
+        {"destination": portal.a_hidden.pk, "amount": "700.00", **confirming(confirm)},
     )
     _assert_refused(
         response,
@@ -876,7 +886,7 @@ def test_transfer_refusal_shows_every_reason_and_moves_nothing(client, portal, c
 
     response = client.post(
         account_url("transfer", portal.a_main),
-        {"destination": portal.a_usd.pk, "amount": "5.00", **extra},
+        {"destination": portal.a_usd.pk, "amount": "5.00", **confirming(confirm)},
     )
     _assert_refused(
         response,
@@ -1102,7 +1112,7 @@ def test_revoke_review_confirm_and_done(client, portal, role):
     ]
     assert ledger_state() == before
 
-    response = client.post(revoke_url, {**data, "confirm": "yes"})
+    response = client.post(revoke_url, confirmation_fields(response))
     assert response.status_code == 302
     assert response["Location"] == account_url("change", portal.a_main)
     assert balances(portal.a_main) == (D("680.00"), D("680.00"), D(0), D(0))
@@ -1134,10 +1144,9 @@ def test_revoke_refusal_lists_every_exceeded_term_binding_first(
 ):
     login(client, portal, "owner")
     before = ledger_state()
-    extra = {"confirm": "yes"} if confirm else {}
     response = client.post(
         account_url("revoke", portal.a_main),
-        {"destination": portal.a_dev.pk, "amount": "340.00", **extra},
+        {"destination": portal.a_dev.pk, "amount": "340.00", **confirming(confirm)},
     )
     assert response.status_code == 200
     assert "The funds cannot be taken back. Nothing was moved." in parse(response).text
@@ -1154,7 +1163,7 @@ def test_revoke_refusal_lists_every_exceeded_term_binding_first(
 
     response = client.post(
         account_url("revoke", portal.a_main),
-        {"destination": portal.a_dev.pk, "amount": "290.00", **extra},
+        {"destination": portal.a_dev.pk, "amount": "290.00", **confirming(confirm)},
     )
     assert refusal_items(response) == [
         "290.00 is more than the 280.00 of transferred-in funds that account "
@@ -1179,7 +1188,7 @@ def test_revoke_from_a_destination_the_user_cannot_see(client, portal):
     ]
     assert rows[2][2] == "Balances of accounts you do not have access to are not shown."
     assert "60.00" not in response.content.decode()
-    response = client.post(revoke_url, {**data, "confirm": "yes"})
+    response = client.post(revoke_url, confirmation_fields(response))
     assert response.status_code == 302
     assert balances(portal.a_hidden)[:3] == (D("60.00"), D("0.00"), D("60.00"))
     assert balances(portal.a_main)[:2] == (D("640.00"), D("640.00"))
@@ -1228,7 +1237,7 @@ def test_operator_top_up_with_confirmation_settles(client, portal):
         in parse(response).text
     )
     assert ledger_state() == before
-    response = client.post(top_up_url, {"amount": "25.00", "confirm": "yes"})
+    response = client.post(top_up_url, confirmation_fields(response))
     assert response.status_code == 302
     assert response["Location"] == account_url("change", portal.a_dev)
     # Settlement spends transferred-in funds first.
@@ -1248,16 +1257,17 @@ def test_customers_get_403_on_the_top_up_of_a_visible_account(client, portal, ro
     before = ledger_state()
     top_up_url = account_url("top_up", portal.a_main)
     assert client.get(top_up_url).status_code == 403
-    response = client.post(top_up_url, {"amount": "25.00", "confirm": "yes"})
+    response = client.post(top_up_url, {"amount": "25.00", **confirming()})
     assert response.status_code == 403
     assert ledger_state() == before
 
 
-def _action(client, changelist, action, pks, confirmed):
+def _action(client, changelist, action, pks, confirmed, token=None):
     data = {"action": action, "_selected_action": [str(pk) for pk in pks]}
     data["index"] = "0"
     if confirmed:
         data["post"] = "yes"
+        data["confirmation_token"] = token or secrets.token_urlsafe(32)
     return client.post(changelist, data)
 
 
@@ -1274,7 +1284,10 @@ def test_settle_action_shows_a_confirmation_then_settles(client, portal):
         ["Acme Dev (1000000000000102)", "350.00 CNY", "20.00", "20.00"],
     ]
     assert ledger_state() == before
-    response = _action(client, changelist, "settle_selected", pks, confirmed=True)
+    token = confirmation_fields(response)["confirmation_token"]
+    response = _action(
+        client, changelist, "settle_selected", pks, confirmed=True, token=token
+    )
     assert response.status_code == 302
     assert balances(portal.a_dev) == (D("330.00"), D("50.00"), D("280.00"), D(0))
     assert balances(portal.a_main) == (D("600.00"), D("600.00"), D(0), D(0))
@@ -1318,7 +1331,10 @@ def test_verify_action_shows_a_confirmation_then_records_who_and_when(client, po
     assert initech.verified_by is None
     assert not AuditEvent.objects.filter(action="company.verify").exists()
 
-    response = _action(client, changelist, "verify_selected", [initech.pk], True)
+    token = confirmation_fields(response)["confirmation_token"]
+    response = _action(
+        client, changelist, "verify_selected", [initech.pk], True, token=token
+    )
     assert response.status_code == 302
     initech.refresh_from_db()
     assert initech.verification_status == "verified"
@@ -1523,7 +1539,7 @@ def _request_parts(extra, other):
     if extra in ("transfer", "transfer-confirm", "revoke-confirm"):
         data = {"destination": other.pk, "amount": "1.00"}
         if extra.endswith("confirm"):
-            data["confirm"] = "yes"
+            data.update(confirming())
         return "", data
     return "", extra
 

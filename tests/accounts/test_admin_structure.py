@@ -18,9 +18,11 @@ from accounts.models.structure import RelationshipPermission
 from billing_portal import roles
 from billing_portal.models import AuditEvent
 from tests.accounts.conftest_admin import (
+    confirmation_fields,
     parse,
     refusal_items,
     result_rows,
+    review_and_confirm,
     table_rows,
 )
 from tests.factories import AccountFactory, UserFactory
@@ -441,7 +443,9 @@ def test_action_confirmation_page_then_post_acts(
     assert page.context_data["refusal"] is None
     assert state() == unchanged
 
-    response = client.post(rel_url(action, relationship.pk), follow=True)
+    response = client.post(
+        rel_url(action, relationship.pk), confirmation_fields(page), follow=True
+    )
 
     assert response.redirect_chain == [(rel_url("change", relationship.pk), 302)]
     assert done in messages_shown(response)
@@ -463,7 +467,7 @@ def test_operator_may_take_every_action(
     relationship = relationship_in(world, before)
     login(client, world, "operator")
 
-    response = client.post(rel_url(action, relationship.pk))
+    response = review_and_confirm(client, rel_url(action, relationship.pk))
 
     assert response.status_code == 302
     relationship.refresh_from_db()
@@ -508,7 +512,7 @@ def test_an_action_in_the_wrong_state_shows_invalid_state(
     login(client, world, who)
     before = state()
 
-    response = client.post(rel_url(action, relationship.pk))
+    response = review_and_confirm(client, rel_url(action, relationship.pk))
 
     assert response.status_code == 200
     items = refusal_items(response)
@@ -527,7 +531,7 @@ def test_trusteeship_confirmation_of_an_overdue_member_is_refused_on_the_page(
     login(client, world, "m1_owner")
     before = state()
 
-    response = client.post(rel_url("confirm", relationship.pk))
+    response = review_and_confirm(client, rel_url("confirm", relationship.pk))
 
     assert [i.rsplit(" ", 1)[1] for i in refusal_items(response)] == ["member_overdue"]
     assert state() == before
@@ -894,7 +898,11 @@ def test_delete_folder_confirmation_then_delete(client, world, tree):
     login(client, world, "hq_owner")
 
     page = client.get(url("accounts_folder_remove", tree["sales"].pk))
-    response = client.post(url("accounts_folder_remove", tree["sales"].pk), follow=True)
+    response = client.post(
+        url("accounts_folder_remove", tree["sales"].pk),
+        confirmation_fields(page),
+        follow=True,
+    )
 
     assert page.status_code == 200
     assert "Only an empty folder can be deleted." in page.content.decode()
@@ -909,7 +917,7 @@ def test_delete_refusals_are_shown(client, world, tree):
     before = state()
 
     def codes(folder):
-        response = client.post(url("accounts_folder_remove", folder.pk))
+        response = review_and_confirm(client, url("accounts_folder_remove", folder.pk))
         assert response.status_code == 200
         return [i.rsplit(" ", 1)[1] for i in refusal_items(response)]
 

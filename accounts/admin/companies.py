@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 
 from billing_portal import roles
 from billing_portal.admin_base import ScopedAdmin
+from billing_portal.errors import DomainError
 
 from .. import selectors, services
 from ..forms import AccessForm
@@ -223,6 +224,9 @@ class AccountAccessAdmin(ScopedAdmin):
     autocomplete_fields = ["account"]
     customer_visible = False
 
+    actions = ["revoke_selected"]
+    change_form_template = "admin/accounts/accountaccess/change_form.html"
+
     def scope(self, user):
         return AccountAccess.objects.all()
 
@@ -238,3 +242,89 @@ class AccountAccessAdmin(ScopedAdmin):
         )
         obj.pk = access.pk
         obj._state.adding = False
+
+    # --- revoking (the delete_selected flow, through services.revoke_access) ---
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name="accounts_accountaccess_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_revoke": roles.is_operator(request.user),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Revoke the selected access"))
+    def revoke_selected(self, request, queryset):
+        rows = list(
+            queryset.select_related("user", "account", "granted_by").order_by(
+                "account__uid", "user__username"
+            )
+        )
+        if request.POST.get("post") == "yes":
+            self._revoke(request, rows)
+            return None
+        return self._revoke_confirmation(request, rows, from_changelist=True)
+
+    def revoke_view(self, request, object_id):
+        # Permission before the lookup: every id gets the same answer.
+        if not roles.is_operator(request.user):
+            raise PermissionDenied
+        access = self.get_object(request, object_id)
+        if access is None:
+            return self.does_not_exist(request, object_id)
+        if request.method == "POST":
+            self._revoke(request, [access])
+            return redirect("admin:accounts_accountaccess_changelist")
+        return self._revoke_confirmation(request, [access], from_changelist=False)
+
+    def _revoke_confirmation(self, request, rows, *, from_changelist):
+        return TemplateResponse(
+            request,
+            "admin/accounts/accountaccess/revoke_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Revoke account access"),
+                "opts": self.opts,
+                "rows": rows,
+                "ownerless": selectors.list_accounts_left_without_owner(rows),
+                "from_changelist": from_changelist,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _revoke(self, request, rows):
+        revoked = 0
+        for access in rows:
+            try:
+                services.revoke_access(
+                    account=access.account, user=access.user, actor=request.user
+                )
+            except DomainError as err:
+                for refusal in err.reasons:
+                    self.message_user(request, refusal.message, messages.WARNING)
+                continue
+            # Logged on the account: the access row itself no longer exists.
+            self.log_change(
+                request,
+                access.account,
+                f"Revoked {access.permission} access of {access.user}.",
+            )
+            revoked += 1
+        if revoked:
+            self.message_user(
+                request,
+                ngettext(
+                    "Revoked %d access grant.", "Revoked %d access grants.", revoked
+                )
+                % revoked,
+                messages.SUCCESS,
+            )

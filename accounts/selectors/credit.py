@@ -272,7 +272,9 @@ def list_visible_contracts(user) -> QuerySet[Contract]:
 
 def list_visible_notifications(user) -> QuerySet[Notification]:
     """SMS of the accounts the user may see, and the portal notices addressed to
-    the user (a notice to someone else, e.g. the CBM, stays theirs)."""
+    the user (a notice to someone else, e.g. the CBM, stays theirs) about
+    accounts it still reaches: once its access is revoked, the account's
+    notices go with it."""
 
     qs = Notification.objects.select_related("account", "user")
     if roles.is_operator(user):
@@ -283,6 +285,10 @@ def list_visible_notifications(user) -> QuerySet[Notification]:
             account__in=list_visible_accounts(user).values("pk"),
         )
         | Q(user=user)
+        & (
+            Q(account__isnull=True)
+            | Q(account__in=list_limit_accounts(user).values("pk"))
+        )
     )
 
 

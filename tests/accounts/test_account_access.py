@@ -1,6 +1,7 @@
 """Revoking a person's access to an account (issue 8): the service, the admin's
 confirmation flow, and that the user then meets the account nowhere."""
 
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -12,7 +13,7 @@ from django.urls import reverse
 from accounts import selectors, services
 from accounts.models import Account, AccountAccess
 from billing_portal.errors import AccessRefused, ActionForbidden
-from billing_portal.models import AuditEvent
+from billing_portal.models import AuditEvent, Notification
 from tests.accounts.conftest_admin import (
     MISSING,
     messages_of,
@@ -288,3 +289,31 @@ def test_after_revocation_the_admin_answers_the_account_like_a_missing_id(
     assert [
         m.replace(f"\u201c{portal.a_main.pk}\u201d", "{id}") for m in messages_of(seen)
     ] == [m.replace(f"\u201c{MISSING}\u201d", "{id}") for m in messages_of(missing)]
+
+
+def test_the_accounts_portal_notices_go_with_the_access(portal):
+    services.set_credit_quota(
+        company=portal.company,
+        currency="CNY",
+        amount=Decimal("1000.00"),
+        actor=portal.operator,
+    )
+    for account in (portal.a_main, portal.a_dev):
+        services.set_credit_limit(
+            account=account, amount=Decimal("10.00"), actor=portal.operator
+        )
+
+    def notices():
+        return sorted(
+            n.account.name
+            for n in selectors.list_visible_notifications(portal.owner)
+            if n.channel == Notification.Channel.PORTAL
+        )
+
+    assert notices() == ["Acme Dev", "Acme Main"]
+
+    services.revoke_access(
+        account=portal.a_dev, user=portal.owner, actor=portal.operator
+    )
+
+    assert notices() == ["Acme Main"]

@@ -17,7 +17,7 @@ from billing_portal.errors import DomainError
 from .. import selectors, services
 from ..forms import AccessForm
 from ..models import Account, AccountAccess, Company
-from ..selectors import get_company_allocation, management_account_refusals
+from ..selectors import get_company_allocation
 from ..services import set_credit_quota, set_management_account
 from .credit import QuotaForm
 
@@ -34,10 +34,11 @@ class CompanyForm(forms.ModelForm):
 
     def clean_management_account(self):
         account = self.cleaned_data.get("management_account")
-        if account is not None and self.instance.pk:
-            reasons = management_account_refusals(self.instance, account)
-            if reasons:
-                raise forms.ValidationError([r.message for r in reasons])
+        # The service designates one; there is no service that removes it.
+        if account is None and self.instance.management_account_id:
+            raise forms.ValidationError(
+                _("The management account can be replaced, not removed.")
+            )
         return account
 
 
@@ -51,6 +52,7 @@ class CompanyAdmin(ScopedAdmin):
         "verified_at",
         "verified_by",
         "business_manager",
+        "management_account",
     ]
     list_filter = ["verification_status"]
     list_select_related = ["verified_by", "business_manager", "management_account"]
@@ -63,12 +65,14 @@ class CompanyAdmin(ScopedAdmin):
         "verified_at",
         "verified_by",
         "business_manager",
+        "management_account",
     ]
     readonly_fields = [
         "verification_status",
         "verified_at",
         "verified_by",
         "business_manager",
+        "management_account_name",
     ]
     actions = ["verify_selected"]
 
@@ -84,6 +88,17 @@ class CompanyAdmin(ScopedAdmin):
             actions.pop("verify_selected", None)
         return actions
 
+    def get_fields(self, request, obj=None):
+        # Only an operator on an existing company picks the management account;
+        # everyone else reads its name and uid (nothing else of it, and no link
+        # to an account page the user may not reach).
+        if obj is not None and roles.is_operator(request.user):
+            return self.fields
+        return [
+            "management_account_name" if name == "management_account" else name
+            for name in self.fields
+        ]
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and roles.is_operator(request.user):
             return [
@@ -94,7 +109,12 @@ class CompanyAdmin(ScopedAdmin):
             ]
         if obj is None:
             return self.readonly_fields
-        return self.fields
+        return self.get_fields(request, obj)
+
+    @admin.display(description=_("Management account"))
+    def management_account_name(self, obj):
+        account = obj.management_account if obj else None
+        return str(account) if account else "—"
 
     def has_change_permission(self, request, obj=None):
         return roles.is_operator(request.user)
@@ -132,6 +152,18 @@ class CompanyAdmin(ScopedAdmin):
         obj._state.adding = False
 
     change_form_template = "admin/accounts/company/change_form.html"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A refusal from a service while saving (the management account's
+        ``management_account_refusals``) is shown as messages, never a 500; the
+        admin's transaction rolls back everything that save did."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as err:
+            self.message_user(request, _("The company was not saved."), messages.ERROR)
+            for refusal in err.reasons:
+                self.message_user(request, refusal.message, messages.ERROR)
+            return redirect(request.path)
 
     def get_urls(self):
 

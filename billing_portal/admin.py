@@ -1,6 +1,13 @@
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django_tasks_db.admin import DBTaskResultAdmin
+from django_tasks_db.models import DBTaskResult
+from rest_framework.authtoken.admin import TokenAdmin as LibraryTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
-from .admin_base import ReadOnlyAdmin
+from .admin_base import LibraryAdmin, ReadOnlyAdmin
 from .models import AuditEvent
 
 admin.site.site_header = "Billing portal — account sharing"
@@ -14,3 +21,34 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor", "action", "target_type", "target_id"]
     list_filter = ["action"]
     list_select_related = ["actor"]
+
+
+# Django's and the libraries' own admins, registered before this module runs
+# (their apps come first in INSTALLED_APPS), re-registered under the one scoping
+# point: every registered ModelAdmin is a ScopedAdmin (a test checks it).
+
+
+class UserAdmin(LibraryAdmin, auth_admin.UserAdmin):
+    pass
+
+
+class GroupAdmin(LibraryAdmin, auth_admin.GroupAdmin):
+    pass
+
+
+class TokenAdmin(LibraryAdmin, LibraryTokenAdmin):
+    pass
+
+
+class TaskResultAdmin(LibraryAdmin, DBTaskResultAdmin):
+    pass
+
+
+for _model, _admin_class in (
+    (get_user_model(), UserAdmin),
+    (Group, GroupAdmin),
+    (TokenProxy, TokenAdmin),
+    (DBTaskResult, TaskResultAdmin),
+):
+    admin.site.unregister(_model)
+    admin.site.register(_model, _admin_class)

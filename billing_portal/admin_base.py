@@ -21,6 +21,8 @@ import secrets
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.http import (
     HttpResponseBadRequest,
@@ -227,6 +229,24 @@ class ScopedAdmin(admin.ModelAdmin):
             **(review(data) if review is not None else {}),
         )
 
+    def history_view(self, request, object_id, extra_context=None):
+        """The object's history, answered like its change page.
+
+        Django's own view looks the object up before checking the permission,
+        so on a model the user may not open an existing id got 403 and a
+        missing one "doesn't exist": a way to count other companies' rows.
+        Here the model permission comes first (403 for every id, as the change
+        and delete pages answer), then the object is looked up through
+        ``get_queryset`` (the scope), and out of reach answers exactly like
+        missing.
+        """
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            return self.does_not_exist(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
 
 class ReadOnlyAdmin(ScopedAdmin):
     """Operators only, never editable: ledger internals and audit records.
@@ -238,6 +258,45 @@ class ReadOnlyAdmin(ScopedAdmin):
 
     def scope(self, user):
         return self.model._default_manager.all()
+
+
+class LibraryAdmin(ScopedAdmin):
+    """A ModelAdmin from Django or a library (users, groups, API tokens, task
+    results) brought under the one scoping point.
+
+    Subclass it together with the library's admin, this class first:
+    ``class UserAdmin(LibraryAdmin, auth_admin.UserAdmin)``. Who may open it
+    and what they may do stays the library's own rule (Django's model
+    permissions: in this portal only superusers hold them), reached past
+    ``ScopedAdmin`` in the MRO; the rows are all of them for those users and
+    none for anyone else, and ``ScopedAdmin`` answers every URL of an object
+    out of reach exactly like a missing id.
+    """
+
+    def scope(self, user):
+        manager = self.model._default_manager
+        opts = self.opts
+        if any(
+            user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+            for action in ("view", "change")
+        ):
+            return manager.all()
+        return manager.none()
+
+    def has_module_permission(self, request):
+        return super(ScopedAdmin, self).has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return super(ScopedAdmin, self).has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return super(ScopedAdmin, self).has_add_permission(request, *args, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        return super(ScopedAdmin, self).has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super(ScopedAdmin, self).has_delete_permission(request, obj)
 
 
 class _Echo:

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from accounts.api import access as access_api
 from accounts.api import credit as credit_api
 from accounts.api import funds as accounts_api
 from accounts.api import structure as structure_api
@@ -16,6 +17,10 @@ urlpatterns = [
     path("accounts/", accounts_api.AccountListCreateApi.as_view()),
     path("accounts/<int:pk>/", accounts_api.AccountDetailApi.as_view()),
     path("accounts/<int:pk>/access/", accounts_api.AccountAccessApi.as_view()),
+    path(
+        "accounts/<int:pk>/access/<int:user_id>/",
+        access_api.AccountAccessRevokeApi.as_view(),
+    ),
     path("accounts/<int:pk>/top-ups/", accounts_api.AccountTopUpApi.as_view()),
     path("accounts/<int:pk>/settle/", accounts_api.AccountSettleApi.as_view()),
     path(

@@ -14,6 +14,10 @@ MESSAGES = {
     "no_permission": _(
         "You need owner or manage permission on account {account} to do this."
     ),
+    # account access
+    "no_access": _(
+        "User {user} has no access to account {account}; there is nothing to revoke."
+    ),
     # transfer and revocation
     "same_account": _("The source and destination must be different accounts."),
     "account_not_active": _(
@@ -205,6 +209,10 @@ class UsageConflict(RuleViolation):
 
 class IdempotencyConflict(RuleViolation):
     default_detail = _("The Idempotency-Key cannot be used for this request.")
+
+
+class AccessRefused(RuleViolation):
+    default_detail = _("The account access was not changed.")
 
 
 class ActionForbidden(DomainError):

@@ -1,6 +1,9 @@
 """Who a user is: operator, CBM or customer (SPEC §1)."""
 
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
+
+from .errors import ActionForbidden, Reason
 
 OPERATORS = "operators"
 CBM = "cbm"
@@ -12,6 +15,17 @@ def is_operator(user) -> bool:
     if user.is_superuser:
         return True
     return _in_group(user, OPERATORS)
+
+
+#: The same sentence as the API's operator-only refusal (billing_portal.api).
+OPERATORS_ONLY = _("Only the provider's billing operators can do this.")
+
+
+def ensure_operator(user) -> None:
+    """Raise the 403 ``no_permission`` refusal unless the user is an operator
+    (for services that are operator-only whoever calls them)."""
+    if not is_operator(user):
+        raise ActionForbidden([Reason("no_permission", str(OPERATORS_ONLY))])
 
 
 def is_cbm(user) -> bool:

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
@@ -20,7 +21,7 @@ from billing_portal.errors import DomainError
 from .. import selectors, services
 from ..forms import AccessForm
 from ..models import Account, AccountAccess, Company
-from ..selectors import get_company_allocation, management_account_refusals
+from ..selectors import get_company_allocation
 from ..services import set_credit_quota, set_management_account
 from .credit import QuotaForm
 
@@ -37,10 +38,11 @@ class CompanyForm(forms.ModelForm):
 
     def clean_management_account(self):
         account = self.cleaned_data.get("management_account")
-        if account is not None and self.instance.pk:
-            reasons = management_account_refusals(self.instance, account)
-            if reasons:
-                raise forms.ValidationError([r.message for r in reasons])
+        # The service designates one; there is no service that removes it.
+        if account is None and self.instance.management_account_id:
+            raise forms.ValidationError(
+                _("The management account can be replaced, not removed.")
+            )
         return account
 
 
@@ -54,6 +56,7 @@ class CompanyAdmin(ScopedAdmin):
         "verified_at",
         "verified_by",
         "business_manager",
+        "management_account",
     ]
     list_filter = ["verification_status"]
     list_select_related = ["verified_by", "business_manager", "management_account"]
@@ -66,12 +69,14 @@ class CompanyAdmin(ScopedAdmin):
         "verified_at",
         "verified_by",
         "business_manager",
+        "management_account",
     ]
     readonly_fields = [
         "verification_status",
         "verified_at",
         "verified_by",
         "business_manager",
+        "management_account_name",
     ]
     actions = ["verify_selected"]
 
@@ -87,6 +92,17 @@ class CompanyAdmin(ScopedAdmin):
             actions.pop("verify_selected", None)
         return actions
 
+    def get_fields(self, request, obj=None):
+        # Only an operator on an existing company picks the management account;
+        # everyone else reads its name and uid (nothing else of it, and no link
+        # to an account page the user may not reach).
+        if obj is not None and roles.is_operator(request.user):
+            return self.fields
+        return [
+            "management_account_name" if name == "management_account" else name
+            for name in self.fields
+        ]
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and roles.is_operator(request.user):
             return [
@@ -97,7 +113,12 @@ class CompanyAdmin(ScopedAdmin):
             ]
         if obj is None:
             return self.readonly_fields
-        return self.fields
+        return self.get_fields(request, obj)
+
+    @admin.display(description=_("Management account"))
+    def management_account_name(self, obj):
+        account = obj.management_account if obj else None
+        return str(account) if account else "—"
 
     def has_change_permission(self, request, obj=None):
         return roles.is_operator(request.user)
@@ -135,6 +156,18 @@ class CompanyAdmin(ScopedAdmin):
         obj._state.adding = False
 
     change_form_template = "admin/accounts/company/change_form.html"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A refusal from a service while saving (the management account's
+        ``management_account_refusals``) is shown as messages, never a 500; the
+        admin's transaction rolls back everything that save did."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as err:
+            self.message_user(request, _("The company was not saved."), messages.ERROR)
+            for refusal in err.reasons:
+                self.message_user(request, refusal.message, messages.ERROR)
+            return redirect(request.path)
 
     def get_urls(self):
 
@@ -258,6 +291,9 @@ class AccountAccessAdmin(ScopedAdmin):
     autocomplete_fields = ["account"]
     customer_visible = False
 
+    actions = ["revoke_selected"]
+    change_form_template = "admin/accounts/accountaccess/change_form.html"
+
     def scope(self, user):
         return AccountAccess.objects.all()
 
@@ -273,3 +309,89 @@ class AccountAccessAdmin(ScopedAdmin):
         )
         obj.pk = access.pk
         obj._state.adding = False
+
+    # --- revoking (the delete_selected flow, through services.revoke_access) ---
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name="accounts_accountaccess_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_revoke": roles.is_operator(request.user),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Revoke the selected access"))
+    def revoke_selected(self, request, queryset):
+        rows = list(
+            queryset.select_related("user", "account", "granted_by").order_by(
+                "account__uid", "user__username"
+            )
+        )
+        if request.POST.get("post") == "yes":
+            self._revoke(request, rows)
+            return None
+        return self._revoke_confirmation(request, rows, from_changelist=True)
+
+    def revoke_view(self, request, object_id):
+        # Permission before the lookup: every id gets the same answer.
+        if not roles.is_operator(request.user):
+            raise PermissionDenied
+        access = self.get_object(request, object_id)
+        if access is None:
+            return self.does_not_exist(request, object_id)
+        if request.method == "POST":
+            self._revoke(request, [access])
+            return redirect("admin:accounts_accountaccess_changelist")
+        return self._revoke_confirmation(request, [access], from_changelist=False)
+
+    def _revoke_confirmation(self, request, rows, *, from_changelist):
+        return TemplateResponse(
+            request,
+            "admin/accounts/accountaccess/revoke_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Revoke account access"),
+                "opts": self.opts,
+                "rows": rows,
+                "ownerless": selectors.list_accounts_left_without_owner(rows),
+                "from_changelist": from_changelist,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _revoke(self, request, rows):
+        revoked = 0
+        for access in rows:
+            try:
+                services.revoke_access(
+                    account=access.account, user=access.user, actor=request.user
+                )
+            except DomainError as err:
+                for refusal in err.reasons:
+                    self.message_user(request, refusal.message, messages.WARNING)
+                continue
+            # Logged on the account: the access row itself no longer exists.
+            self.log_change(
+                request,
+                access.account,
+                f"Revoked {access.permission} access of {access.user}.",
+            )
+            revoked += 1
+        if revoked:
+            self.message_user(
+                request,
+                ngettext(
+                    "Revoked %d access grant.", "Revoked %d access grants.", revoked
+                )
+                % revoked,
+                messages.SUCCESS,
+            )

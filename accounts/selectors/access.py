@@ -60,6 +60,35 @@ def list_target_accounts(user) -> QuerySet[Account]:
     )
 
 
+def get_account_access(account: Account, user_id) -> AccountAccess | None:
+    """The access row of one user on one account, if there is one."""
+    return (
+        AccountAccess.objects.select_related("user", "account", "granted_by")
+        .filter(account=account, user_id=user_id)
+        .first()
+    )
+
+
+def list_accounts_left_without_owner(access_rows) -> list[Account]:
+    """Accounts whose every owner is among ``access_rows``: removing those rows
+    leaves nobody to confirm the account's contracts (shown before revoking)."""
+    owned = {
+        row.account_id: row.account
+        for row in access_rows
+        if row.permission == AccountAccess.Permission.OWNER
+    }
+    if not owned:
+        return []
+    still_owned = set(
+        AccountAccess.objects.filter(
+            account__in=owned, permission=AccountAccess.Permission.OWNER
+        )
+        .exclude(pk__in=[row.pk for row in access_rows])
+        .values_list("account", flat=True)
+    )
+    return [account for pk, account in owned.items() if pk not in still_owned]
+
+
 def can_manage(user, account: Account) -> bool:
     """Owner or manage on the account (an operator always may)."""
     if roles.is_operator(user):

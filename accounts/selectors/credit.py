@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -367,7 +368,9 @@ def list_visible_contracts(user) -> QuerySet[Contract]:
 
 def list_visible_notifications(user) -> QuerySet[Notification]:
     """SMS of the accounts the user may see, and the portal notices addressed to
-    the user (a notice to someone else, e.g. the CBM, stays theirs)."""
+    the user (a notice to someone else, e.g. the CBM, stays theirs) about
+    accounts it still reaches: once its access is revoked, the account's
+    notices go with it."""
 
     qs = Notification.objects.select_related("account", "user")
     if roles.is_operator(user):
@@ -378,6 +381,10 @@ def list_visible_notifications(user) -> QuerySet[Notification]:
             account__in=list_visible_accounts(user).values("pk"),
         )
         | Q(user=user)
+        & (
+            Q(account__isnull=True)
+            | Q(account__in=list_limit_accounts(user).values("pk"))
+        )
     )
 
 
@@ -406,10 +413,31 @@ def list_visible_access_exceptions(user) -> QuerySet[AccessException]:
 # --- who may act (the services enforce these; the screens show them) -----------
 
 
-def can_confirm_contract(user, contract: Contract) -> bool:
-    """Only an owner of the account accepts its contract (not an operator)."""
+def get_contract_authority(account: Account) -> Account:
+    """The account whose owners confirm ``account``'s credit control contracts
+    (SPEC §3.4): the management account under an active relationship with
+    SYNCHRONIZE_FINANCE_IDENTITY, else the account itself. Decided when asked,
+    so a contract follows the relationship as it is at confirmation."""
 
-    return is_owner(user, contract.account_id)
+    return get_credit_limit_authority(account) or account
+
+
+def list_contract_confirmers(account: Account) -> QuerySet:
+    """Who confirms the account's contracts, and so gets their portal notices:
+    the owners of ``get_contract_authority(account)``."""
+
+    return get_user_model().objects.filter(
+        account_access__account=get_contract_authority(account),
+        account_access__permission=AccountAccess.Permission.OWNER,
+    )
+
+
+def can_confirm_contract(user, contract: Contract) -> bool:
+    """Only an owner of the account holding the credit authority accepts its
+    contract: not an operator, and under SYNCHRONIZE_FINANCE_IDENTITY not the
+    member's own owners."""
+
+    return is_owner(user, get_contract_authority(contract.account).pk)
 
 
 def can_set_limit(user, account: Account) -> bool:

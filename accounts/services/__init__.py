@@ -29,6 +29,7 @@ from .funds import (  # noqa: F401
     payer_for,
     rename_company,
     reverse_top_up,
+    revoke_access,
     revoke_transfer,
     set_business_manager,
     settle_account,

@@ -49,6 +49,7 @@ from ..selectors import (
     ensure_can_manage,
     get_disabled_state,
     has_confirmed_contract,
+    list_contract_confirmers,
 )
 
 Outcome = CreditLimitChange.Outcome
@@ -170,8 +171,10 @@ def set_credit_limit(*, account: Account, amount: Decimal, actor):
             contract=contract,
             actor=actor,
         )
+        # The notice goes to whoever confirms; the SMS (on confirmation) still
+        # goes to this account's own mobile number.
         queue_portal_notice(
-            users=_owners(account),
+            users=list_contract_confirmers(account),
             account=account,
             template="credit_contract_pending",
             params={**_limit_params(account, amount), "contract": contract.pk},
@@ -196,7 +199,9 @@ def _lock_contract(contract: Contract) -> tuple[Contract, Account]:
 
 @service
 def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Contract:
-    """The account's owner accepts the contract: the limit takes effect now."""
+    """An owner of the account holding the credit authority (the account, or its
+    management account under SYNCHRONIZE_FINANCE_IDENTITY) accepts the contract:
+    the limit takes effect now and the SMS goes to the account's mobile."""
     if not can_confirm_contract(actor, contract):
         raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
     contract, account = _lock_contract(contract)
@@ -236,7 +241,7 @@ def withdraw_contract(*, contract: Contract, actor) -> Contract:
         actor=actor,
     )
     queue_portal_notice(
-        users=_owners(account),
+        users=list_contract_confirmers(account),
         account=account,
         template="credit_contract_withdrawn",
         params={**_limit_params(account, contract.limit), "contract": contract.pk},
@@ -263,7 +268,7 @@ def request_access(*, account: Account, actor, message: str = "") -> AccessReque
     if reasons:
         raise AccessRequestRefused(reasons)
     state = get_disabled_state(account)
-    manager = account.company.business_manager
+    manager = account.company.business_manager if account.company else None
     request = AccessRequest.objects.create(
         account=account,
         business_manager=cast(Any, manager),  # a missing manager was refused

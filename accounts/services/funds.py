@@ -18,6 +18,7 @@ from django.utils import timezone
 from billing_portal import audit, roles
 from billing_portal.db import service
 from billing_portal.errors import (
+    AccessRefused,
     RevocationRefused,
     RuleViolation,
     TransferRefused,
@@ -196,6 +197,44 @@ def grant_access(*, account: Account, user, permission: str, actor) -> AccountAc
         action="account.grant_access",
         target=account,
         after={"user": user.pk, "permission": permission},
+    )
+    return access
+
+
+@service
+def revoke_access(*, account: Account, user, actor) -> AccountAccess:
+    """Remove the user's access to the account (operator only).
+
+    The row is deleted, so every visibility check (which reads access rows)
+    stops showing the account at once; the audit event keeps who had which
+    permission, granted when and by whom, and who revoked it when. Returns the
+    removed row (unsaved).
+    """
+    roles.ensure_operator(actor)
+    access = (
+        AccountAccess.objects.select_for_update()
+        .filter(account=account, user=user)
+        .first()
+    )
+    if access is None:
+        # Revoked meanwhile (the caller looked it up before this lock).
+        raise AccessRefused(
+            [reason("no_access", user=user.get_username(), account=account.uid)]
+        )
+    before = {
+        "user": user.pk,
+        "username": user.get_username(),
+        "permission": access.permission,
+        "granted_at": access.granted_at.isoformat(),
+        "granted_by": access.granted_by_id,
+    }
+    access.delete()
+    audit.record(
+        actor=actor,
+        action="account.revoke_access",
+        target=account,
+        before=before,
+        after={"user": user.pk, "permission": None},
     )
     return access
 

@@ -729,13 +729,115 @@ def test_synchronize_finance_identity_gives_the_limit_to_the_management_account(
             contract=set_limit(member, "20.00", actor=operator)[1],
             actor=acme.co_owner,
         )
-    # The member's owner still confirms the member's contract.
-    confirm(selectors.get_pending_contract(member), actor=acme.co_owner)
+    # The management account's owner confirms (SPEC §3.4), not the member's.
+    with pytest.raises(ActionForbidden):
+        confirm(selectors.get_pending_contract(member), actor=acme.co_owner)
+    confirm(selectors.get_pending_contract(member), actor=acme.owner)
     assert unchanged(member, "20.00")
 
     services.terminate_relationship(relationship=relationship, actor=acme.owner)
     assert set_limit(member, "30.00", actor=acme.manager) == ("active", None)
     assert member.credit_limit == D("30.00")
+
+
+def _synchronized_member(acme, make_account, operator, grant):
+    """HQ manages Main under SYNCHRONIZE_FINANCE_IDENTITY; HQ has its own owner
+    and mobile; Main keeps its owners, manager and mobile."""
+    hq = make_account(name="HQ", mobile="+8613800138099")
+    hq_owner = UserFactory(username="hq-owner")
+    hq_manager = UserFactory(username="hq-manager")
+    grant(hq_owner, hq, "owner")
+    grant(hq_manager, hq, "manage")
+    services.set_management_account(company=acme.company, account=hq, actor=operator)
+    relationship = services.invite_member(
+        management_account=hq,
+        member_account=acme.main,
+        type=FinancialRelationship.Type.FINANCIAL_MANAGEMENT,
+        permissions=[RelationshipPermission.SYNCHRONIZE_FINANCE_IDENTITY],
+        actor=hq_owner,
+    )
+    services.confirm_relationship(relationship=relationship, actor=acme.owner)
+    return hq, hq_owner, hq_manager, relationship
+
+
+def test_under_synchronize_finance_identity_the_management_accounts_owners_confirm(
+    acme, make_account, operator, grant
+):
+    """SPEC §3.4: the owners of the account holding the credit authority confirm
+    and get the notice; the SMS still goes to the member's own mobile."""
+    member = acme.main
+    hq, hq_owner, hq_manager, _rel = _synchronized_member(
+        acme, make_account, operator, grant
+    )
+
+    status, contract = set_limit(member, "300.00", actor=hq_manager)
+
+    assert status == "pending_contract"
+    assert selectors.get_contract_authority(member) == hq
+    notices = portal_rows(member, "credit_contract_pending")
+    assert [(n.user, n.to) for n in notices] == [(hq_owner, "hq-owner")]
+    assert notices[0].params["account"] == member.uid
+    # Neither the member's owners, nor HQ's manager, nor an operator confirm.
+    for actor in (acme.owner, acme.co_owner, hq_manager, operator):
+        assert not selectors.can_confirm_contract(actor, contract)
+        with pytest.raises(ActionForbidden) as excinfo:
+            confirm(contract, actor=actor)
+        assert codes(excinfo) == ["no_permission"]
+    contract.refresh_from_db()
+    assert contract.status == PENDING
+    assert unchanged(member)
+    assert sms_rows(member).count() == sms_rows(hq).count() == 0
+
+    assert selectors.can_confirm_contract(hq_owner, contract)
+    confirm(contract, actor=hq_owner)
+
+    contract.refresh_from_db()
+    assert (contract.status, contract.confirmed_by) == (CONFIRMED, hq_owner)
+    assert unchanged(member, "300.00")
+    sms = list(sms_rows(member))
+    assert [(s.to, s.template, s.params["limit"]) for s in sms] == [
+        ("+8613800138001", "credit_limit_changed", "300.00")
+    ]
+    assert sms_rows(hq).count() == 0
+
+
+def test_a_withdrawn_contract_notice_goes_to_the_management_accounts_owners(
+    acme, make_account, operator, grant
+):
+    member = acme.main
+    _hq, hq_owner, hq_manager, _rel = _synchronized_member(
+        acme, make_account, operator, grant
+    )
+    _status, contract = set_limit(member, "300.00", actor=hq_manager)
+
+    services.withdraw_contract(contract=contract, actor=hq_manager)
+
+    withdrawn = portal_rows(member, "credit_contract_withdrawn")
+    assert [n.user for n in withdrawn] == [hq_owner]
+
+
+def test_without_synchronize_finance_identity_the_members_own_owners_confirm(
+    acme, make_account, operator, grant
+):
+    """Once the relationship ends (or never carried the code) the authority is
+    the account itself again: its owners confirm, HQ's owner does not."""
+    member = acme.main
+    _hq, hq_owner, _manager, relationship = _synchronized_member(
+        acme, make_account, operator, grant
+    )
+    services.terminate_relationship(relationship=relationship, actor=hq_owner)
+
+    _status, contract = set_limit(member, "300.00", actor=acme.manager)
+
+    assert selectors.get_contract_authority(member) == member
+    notices = portal_rows(member, "credit_contract_pending")
+    assert sorted(n.to for n in notices) == ["co-owner", "owner"]
+    assert not selectors.can_confirm_contract(hq_owner, contract)
+    with pytest.raises(ActionForbidden):
+        confirm(contract, actor=hq_owner)
+    confirm(contract, actor=acme.co_owner)
+    assert unchanged(member, "300.00")
+    assert [s.to for s in sms_rows(member)] == ["+8613800138001"]
 
 
 # --- the effect of a limit on money ---------------------------------------------------

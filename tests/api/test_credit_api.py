@@ -424,7 +424,9 @@ def test_synchronize_finance_identity_lets_the_management_account_set_the_limit(
     do not see the member, yet they alone set (and may withdraw) its limit."""
     hq = make_account(name="HQ")
     hq_admin = UserFactory(username="hq-admin")
+    hq_owner = UserFactory(username="hq-owner")
     grant(hq_admin, hq, "manage")
+    grant(hq_owner, hq, "owner")
     member = acme.main
     services.set_management_account(company=acme.company, account=hq, actor=operator)
     relationship = services.invite_member(
@@ -457,7 +459,11 @@ def test_synchronize_finance_identity_lets_the_management_account_set_the_limit(
     assert_refused(
         admin.post(f"{API}/contracts/{second['id']}/confirm/"), 403, "no_permission"
     )
-    confirmed = owner.post(f"{API}/contracts/{second['id']}/confirm/")
+    # The owners of the management account confirm (SPEC §3.4), not the member's.
+    assert_refused(
+        owner.post(f"{API}/contracts/{second['id']}/confirm/"), 403, "no_permission"
+    )
+    confirmed = client_for(hq_owner).post(f"{API}/contracts/{second['id']}/confirm/")
     assert confirmed.json()["status"] == "confirmed"
     member.refresh_from_db()
     assert member.credit_limit == D("20.00")

@@ -28,6 +28,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,13 +42,8 @@ DB_NAME = "bench_crash"
 
 
 def database_url() -> str:
-    base = os.environ["DATABASE_URL"]  # set by the launcher (embedded) or by you
-    return (
-        base.rsplit("/", 1)[0]
-        + "/"
-        + DB_NAME
-        + ("?" + base.split("?", 1)[1] if "?" in base else "")
-    )
+    base = urlsplit(os.environ["DATABASE_URL"])  # the launcher's, or yours
+    return urlunsplit(base._replace(path="/" + DB_NAME))
 
 
 def setup() -> None:
@@ -128,7 +124,7 @@ def child_transfers() -> None:
 
     from accounts.models import Account
 
-    client = APIClient()
+    client = APIClient(HTTP_HOST="127.0.0.1")
     client.force_authenticate(get_user_model().objects.get(username="crash-op"))
     ids = list(Account.objects.values_list("pk", flat=True))
     journal = WORK / "journal.jsonl"
@@ -161,7 +157,8 @@ def send(client, request) -> None:
         format="json",
         HTTP_IDEMPOTENCY_KEY=request["key"],
     )
-    assert response.status_code in (201, 409), response.content
+    if response.status_code not in (201, 409):
+        raise SystemExit(f"unexpected {response.status_code}: {response.content[:300]}")
 
 
 def child_import() -> None:
@@ -190,6 +187,8 @@ def check() -> list[str]:
         problems.append(f"cash {cash} != {Decimal('100000.00') * ACCOUNTS}")
     transfers = Movement.objects.filter(kind="transfer").count()
     keyed = IdempotencyRecord.objects.filter(response_status=201).count()
+    if not transfers:
+        problems.append("no transfer was made: the loop never ran")
     if transfers != keyed:
         problems.append(f"{transfers} transfer movements for {keyed} keys")
     ids = [

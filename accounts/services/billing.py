@@ -178,3 +178,70 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
             """
         )
     return count
+
+
+def top_up_batch(*, table: str, actor=None) -> int:
+    """Top up every row of ``table`` (``row_id, account_id, amount``) set-wise:
+    one movement each (own cash +, provider funding +), balances by one update.
+
+    For loading data at scale (``seed_scale``): unlike ``top_up`` it does not
+    settle, so it refuses accounts that owe anything.
+    """
+    if not connection.in_atomic_block:
+        raise LedgerError("top up a batch inside a transaction")
+    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT a.id, a.uncleared_amount FROM accounts_account a
+             WHERE a.id IN (SELECT account_id FROM {table})
+             ORDER BY a.id FOR UPDATE OF a
+            """
+        )
+        if any(uncleared for _pk, uncleared in cur.fetchall()):
+            raise LedgerError("top_up_batch does not settle: use top_up")
+        cur.execute(
+            f"""
+            CREATE TEMP TABLE top_up_ids ON COMMIT DROP AS
+            SELECT b.row_id, b.account_id, b.amount, a.currency,
+                   a.own_cash + sum(b.amount) OVER (
+                       PARTITION BY b.account_id ORDER BY b.row_id) AS after,
+                   nextval(pg_get_serial_sequence('accounts_movement', 'id'))
+                       AS movement_id
+              FROM {table} b JOIN accounts_account a ON a.id = b.account_id
+            """
+        )
+        count = cur.rowcount
+        cur.execute(
+            """
+            INSERT INTO accounts_movement (id, kind, account_id, amount, currency,
+                effective_at, posted_at, actor_id, memo)
+            SELECT movement_id, 'top_up', account_id, amount, currency, now(),
+                   now(), %s, '' FROM top_up_ids ORDER BY row_id
+            """,
+            [actor_id],
+        )
+        cur.execute(
+            """
+            INSERT INTO accounts_posting (movement_id, holder_type, holder_id,
+                book, currency, amount, balance_after)
+            SELECT movement_id, holder_type, holder_id, book, currency, signed,
+                   after
+              FROM (SELECT row_id, 1 AS leg, movement_id, 'account' AS holder_type,
+                           account_id AS holder_id, 'own_cash' AS book, currency,
+                           -amount AS signed, after FROM top_up_ids
+                    UNION ALL
+                    SELECT row_id, 2, movement_id, 'provider', 0, 'funding',
+                           currency, amount, NULL FROM top_up_ids) legs
+             ORDER BY row_id, leg
+            """
+        )
+        cur.execute(
+            f"""
+            UPDATE accounts_account a SET own_cash = a.own_cash + t.total
+              FROM (SELECT account_id, sum(amount) AS total FROM {table}
+                     GROUP BY account_id) t
+             WHERE a.id = t.account_id
+            """
+        )
+    return count

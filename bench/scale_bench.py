@@ -1,0 +1,169 @@
+"""The admin and the API at two sizes: queries and time per page, and the ratio.
+
+    make bench BENCH=scale_bench.py
+
+Each size is a fresh throwaway database loaded by ``seed_scale`` (small:
+SMALL_ACCOUNTS accounts and SMALL_LINES ledger lines; large: LARGE_ACCOUNTS and
+LARGE_LINES; by default 10,000 / 100,000 and 100,000 / 1,000,000). Every page
+is requested ROUNDS times as the customer who owns every account
+(``scale-owner``) and as an operator; the median time is reported with the
+number of SQL statements, and the large size as a ratio to the small one.
+Targets (issue 9): at most 12 queries per page and at most 1.5x the time.
+"""
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_portal.settings.test")
+os.environ.setdefault("TEST_DB_NAME", "bench_scale")
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import (  # noqa: E402
+    CaptureQueriesContext,
+    setup_databases,
+    setup_test_environment,
+    teardown_databases,
+)
+from rest_framework.test import APIClient  # noqa: E402
+
+from accounts.models import Account, TransferPair  # noqa: E402
+
+SIZES = [
+    (
+        int(os.environ.get("SMALL_ACCOUNTS", "10000")),
+        int(os.environ.get("SMALL_LINES", "100000")),
+    ),
+    (
+        int(os.environ.get("LARGE_ACCOUNTS", "100000")),
+        int(os.environ.get("LARGE_LINES", "1000000")),
+    ),
+]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+PAIRS = int(os.environ.get("BENCH_PAIRS", "2000"))
+
+
+def pages(source: Account, destination: Account) -> list[tuple[str, str, str]]:
+    """(who, method, url) of every page measured."""
+    a = source.pk
+    return [
+        ("owner", "GET", "/admin/accounts/account/"),
+        ("owner", "GET", f"/admin/accounts/account/{a}/change/"),
+        ("owner", "GET", f"/admin/accounts/posting/?account={a}"),
+        ("owner", "GET", "/admin/accounts/posting/"),
+        ("owner", "GET", f"/admin/accounts/account/{a}/transfer/targets/?term=Scale"),
+        ("owner", "GET", "/admin/accounts/financialrelationship/"),
+        ("owner", "GET", "/admin/accounts/folder/"),
+        ("operator", "GET", "/admin/accounts/account/"),
+        ("operator", "GET", "/admin/accounts/movement/"),
+        ("operator", "GET", "/admin/accounts/charge/"),
+        ("operator", "GET", "/admin/accounts/transferpair/"),
+        ("operator", "GET", "/admin/accounts/accountaccess/"),
+        ("owner", "GET", "/api/v1/accounts/"),
+        ("owner", "GET", f"/api/v1/accounts/{a}/"),
+        ("owner", "GET", f"/api/v1/accounts/{a}/ledger/"),
+        ("owner", "GET", "/api/v1/transfers/"),
+        ("owner", "POST", "/api/v1/transfers/"),
+    ]
+
+
+def measure(size) -> dict:
+    accounts, lines = size
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        started = time.monotonic()
+        call_command(
+            "seed_scale",
+            "--accounts",
+            str(accounts),
+            "--lines",
+            str(lines),
+            "--pairs",
+            str(PAIRS),
+            "--no-check",
+            stdout=open(os.devnull, "w"),  # noqa: SIM115
+        )
+        loaded = time.monotonic() - started
+        users = get_user_model().objects
+        browser = {"owner": Client(), "operator": Client()}
+        browser["owner"].force_login(users.get(username="scale-owner"))
+        browser["operator"].force_login(users.get(username="scale-operator"))
+        api = APIClient()
+        api.force_authenticate(users.get(username="scale-owner"))
+        source = Account.objects.get(
+            pk=TransferPair.objects.values_list("source", flat=True).first()
+        )
+        destination = Account.objects.exclude(pk=source.pk).filter(
+            company=source.company
+        )[0]
+        results = {}
+        for who, method, url in pages(source, destination):
+            client = api if url.startswith("/api/") else browser[who]
+            times, queries, status = [], 0, None
+            for _ in range(ROUNDS):
+                with CaptureQueriesContext(connection) as captured:
+                    start = time.perf_counter()
+                    if method == "POST":
+                        response = client.post(
+                            url,
+                            {
+                                "source": source.pk,
+                                "destination": destination.pk,
+                                "amount": "0.01",
+                            },
+                            format="json",
+                        )
+                    else:
+                        response = client.get(url)
+                    if hasattr(response, "streaming_content"):
+                        b"".join(response.streaming_content)
+                    times.append(time.perf_counter() - start)
+                queries, status = len(captured), response.status_code
+            label = url.replace(f"/{source.pk}/", "/{id}/").replace(
+                f"={source.pk}", "={id}"
+            )
+            results[(who, method, label)] = (
+                statistics.median(times),
+                queries,
+                status,
+                len(getattr(response, "content", b"")),
+            )
+        return {"loaded": loaded, "results": results}
+    finally:
+        connections.close_all()
+        teardown_databases(old, verbosity=0)
+
+
+def main() -> None:
+    setup_test_environment()
+    small, large = (measure(size) for size in SIZES)
+    print(
+        f"{time.strftime('%Y-%m-%d')} {platform.machine()} {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}; small {SIZES[0]} loaded in"
+        f" {small['loaded']:.0f} s, large {SIZES[1]} in {large['loaded']:.0f} s"
+    )
+    print("| who | page | status | queries small/large | ms small | ms large | ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for key, (t_small, q_small, status, _size) in small["results"].items():
+        t_large, q_large, status_large, _ = large["results"][key]
+        who, method, url = key
+        print(
+            f"| {who} | {method} {url} | {status}/{status_large} | {q_small}/{q_large}"
+            f" | {t_small * 1000:.0f} | {t_large * 1000:.0f}"
+            f" | {t_large / t_small:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from billing_portal import roles
 from billing_portal.api import AmountField, StrictSerializer, VisibleRelatedField
 from billing_portal.money import Currency
+from billing_portal.text import validate_display_name
 
 from ..ledger import natural_change
 from ..models import Account, AccountAccess, Company, Movement, Posting
@@ -40,7 +41,7 @@ class TokenIn(StrictSerializer, AuthTokenSerializer):
 
 
 class CompanyCreateIn(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[validate_display_name])
     registration_number = serializers.CharField(max_length=64)
 
     def validate_registration_number(self, value):
@@ -74,7 +75,7 @@ class AccountCreateIn(StrictSerializer):
     uid = serializers.RegexField(
         r"^\d{16}$", error_messages={"invalid": _("A uid is exactly 16 digits.")}
     )
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[validate_display_name])
     company = VisibleRelatedField(
         queryset_for=list_visible_companies, allow_null=True, required=False
     )
@@ -95,7 +96,9 @@ class AccountCreateIn(StrictSerializer):
 
 
 class AccountUpdateIn(StrictSerializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = serializers.CharField(
+        max_length=200, required=False, validators=[validate_display_name]
+    )
     mobile = serializers.RegexField(
         r"^\+[1-9]\d{6,14}$",
         required=False,

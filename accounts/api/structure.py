@@ -14,6 +14,7 @@ from billing_portal.api import (
     require_operator,
     validate,
 )
+from billing_portal.text import validate_display_name
 
 from .. import selectors, services
 from ..models import FinancialRelationship, Folder
@@ -154,7 +155,7 @@ class RelationshipPermissionsApi(APIView):
 
 class FolderIn(StrictSerializer):
     company = VisibleRelatedField(queryset_for=selectors.list_visible_companies)
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_display_name])
     parent = VisibleRelatedField(
         queryset_for=selectors.list_visible_folders,
         required=False,
@@ -171,7 +172,9 @@ class FolderIn(StrictSerializer):
 
 
 class FolderUpdateIn(StrictSerializer):
-    name = serializers.CharField(max_length=100, required=False)
+    name = serializers.CharField(
+        max_length=100, required=False, validators=[validate_display_name]
+    )
     parent = VisibleRelatedField(
         queryset_for=selectors.list_visible_folders, required=False
     )

@@ -76,9 +76,10 @@ class AccountCreateIn(StrictSerializer):
         r"^\d{16}$", error_messages={"invalid": _("A uid is exactly 16 digits.")}
     )
     name = serializers.CharField(max_length=200, validators=[validate_display_name])
-    company = VisibleRelatedField(
-        queryset_for=list_visible_companies, allow_null=True, required=False
-    )
+    # Required, null allowed: an account without a company is asked for with
+    # ``"company": null``; a forgotten field must not create one (the company
+    # cannot be changed later). See docs/decisions.md.
+    company = VisibleRelatedField(queryset_for=list_visible_companies, allow_null=True)
     currency = serializers.ChoiceField(choices=Currency.choices)
     mobile = serializers.RegexField(
         r"^\+[1-9]\d{6,14}$",

@@ -265,7 +265,13 @@ def test_account_creation_refusals(
     operator, company, make_account, client_for, override, field
 ):
     existing = make_account()
-    body = {"uid": "1234567890123456", "name": "N", "currency": "CNY", **override}
+    body = {
+        "uid": "1234567890123456",
+        "name": "N",
+        "company": company.pk,
+        "currency": "CNY",
+        **override,
+    }
     if body["uid"] == "EXISTING":
         body["uid"] = existing.uid
     count = Account.objects.count()

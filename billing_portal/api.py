@@ -6,8 +6,11 @@ idempotency → business rules (409). Views follow it by calling, in order,
 ``get_visible_or_404``, ``validate``, a permission check, then ``idempotent``.
 """
 
+import logging
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -109,9 +112,28 @@ class NotFoundApi(APIView):
 
 
 def exception_handler(exc, context):
-    """Domain errors become 403/409 bodies with their reasons; the rest is DRF's."""
+    """Domain errors become 403/409 bodies with their reasons; the rest is DRF's.
+
+    Django refuses an oversized body (or one with too many form fields) while
+    DRF reads it; answered here, it is the API's JSON rather than Django's HTML
+    error page, and it comes after authentication like any body error.
+    """
     if isinstance(exc, DomainError):
         return Response(exc.as_body(), status=exc.status)
+    if isinstance(exc, SuspiciousOperation):
+        # Logged as Django would log it (its security loggers), then answered.
+        logging.getLogger(f"django.security.{type(exc).__name__}").warning(str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {
+                "detail": _("The request body is larger than %(limit)s bytes.")
+                % {"limit": limit}
+            },
+            status=413,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": _("Malformed request.")}, status=400)
     return drf_exception_handler(exc, context)
 
 

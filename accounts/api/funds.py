@@ -2,13 +2,14 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, parsers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_portal.api import NoBodyIn, get_visible_or_404, require_operator, validate
 from billing_portal.idempotency import idempotent
+from billing_portal.rest import ExactJSONParser
 
 from .. import selectors, services
 from ..models import Movement
@@ -48,6 +49,9 @@ def visible_company(request, pk):
 
 class TokenObtainApi(ObtainAuthToken):
     serializer_class = TokenIn
+    # DRF's view brings its own plain JSONParser; ours refuses deep nesting and
+    # reads numbers exactly, like every other endpoint. Forms stay accepted.
+    parser_classes = (ExactJSONParser, parsers.FormParser, parsers.MultiPartParser)
 
 
 class CompanyListCreateApi(generics.ListAPIView):

@@ -48,8 +48,8 @@ def management_account_refusals(company, account) -> list[Reason]:
         reasons.append(
             reason(
                 "invalid_state",
-                state="a management account with pending or active relationships",
-                action="replaced until they are ended",
+                variant="management_account_in_use",
+                company=company.name,
             )
         )
     return reasons
@@ -185,4 +185,6 @@ def can_manage_directory(user, company) -> bool:
 
 def ensure_can_manage_directory(user, company) -> None:
     if not can_manage_directory(user, company):
-        raise ActionForbidden([reason("no_permission", account=company.name)])
+        raise ActionForbidden(
+            [reason("no_permission", variant="manage_directory", company=company.name)]
+        )

@@ -42,6 +42,7 @@ from ..selectors import (
     can_withdraw_contract,
     ensure_can_manage,
     get_credit_bounds,
+    get_credit_limit_authority,
     get_disabled_state,
     get_pending_contract,
     has_confirmed_contract,
@@ -95,7 +96,21 @@ def set_credit_quota(
 def ensure_can_set_limit(actor, account: Account) -> None:
     """403 ``no_permission`` unless ``selectors.can_set_limit``."""
     if not can_set_limit(actor, account):
-        raise ActionForbidden([reason("no_permission", account=account.uid)])
+        raise ActionForbidden([_limit_permission_reason(account)])
+
+
+def _limit_permission_reason(account: Account):
+    """Who sets this limit: the account's administrators, or under
+    SYNCHRONIZE_FINANCE_IDENTITY those of its management account."""
+    manager = get_credit_limit_authority(account)
+    if manager is None:
+        return reason("no_permission", account=account.uid)
+    return reason(
+        "no_permission",
+        variant="limit_set_by_manager",
+        account=account.uid,
+        manager=manager.uid,
+    )
 
 
 def _limit_refusals(account: Account, amount: Decimal, *, confirming: bool = False):
@@ -239,17 +254,19 @@ def _lock_contract(contract: Contract) -> tuple[Contract, Account]:
 def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Contract:
     """The account's owner accepts the contract: the limit takes effect now."""
     if not can_confirm_contract(actor, contract):
-        raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
+        raise ActionForbidden(
+            [
+                reason(
+                    "no_permission",
+                    variant="confirm_contract",
+                    account=contract.account.uid,
+                )
+            ]
+        )
     contract, account = _lock_contract(contract)
     if contract.status != Contract.Status.PENDING:
         raise CreditControlRefused(
-            [
-                reason(
-                    "invalid_state",
-                    state=f"a {contract.get_status_display().lower()} contract",
-                    action="confirmed",
-                )
-            ]
+            [reason("invalid_state", variant="contract_confirm", contract=contract.pk)]
         )
     reasons = _limit_refusals(account, contract.limit, confirming=True)
     if reasons:
@@ -269,17 +286,11 @@ def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Con
 def withdraw_contract(*, contract: Contract, actor) -> Contract:
     """Withdraw a pending contract: its limit is dropped (no SMS)."""
     if not can_withdraw_contract(actor, contract):
-        raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
+        raise ActionForbidden([_limit_permission_reason(contract.account)])
     contract, account = _lock_contract(contract)
     if contract.status != Contract.Status.PENDING:
         raise CreditControlRefused(
-            [
-                reason(
-                    "invalid_state",
-                    state=f"a {contract.get_status_display().lower()} contract",
-                    action="withdrawn",
-                )
-            ]
+            [reason("invalid_state", variant="contract_withdraw", contract=contract.pk)]
         )
     contract.status = Contract.Status.WITHDRAWN
     contract.withdrawn_at = timezone.now()
@@ -328,7 +339,7 @@ def request_access(*, account: Account, actor, message: str = "") -> AccessReque
         account=account, status=AccessRequest.Status.REQUESTED
     ).exists():
         reasons.append(
-            reason("invalid_state", state="an open request", action="made again")
+            reason("invalid_state", variant="access_request_open", account=account.uid)
         )
     if reasons:
         raise AccessRequestRefused(reasons)
@@ -354,9 +365,10 @@ def request_access(*, account: Account, actor, message: str = "") -> AccessReque
     return request
 
 
-def _ensure(allowed: bool, account: Account) -> None:
+def _ensure(allowed: bool, variant: str) -> None:
+    """The CBM-only refusals: their own sentences, not the owner/manage one."""
     if not allowed:
-        raise ActionForbidden([reason("no_permission", account=account.uid)])
+        raise ActionForbidden([reason("no_permission", variant=variant)])
 
 
 def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
@@ -367,8 +379,8 @@ def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
             [
                 reason(
                     "invalid_state",
-                    state=f"a {request.get_status_display().lower()} request",
-                    action="answered again",
+                    variant="access_request_answered",
+                    request=request.pk,
                 )
             ]
         )
@@ -382,7 +394,7 @@ def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
 @service
 def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
     """The business manager grants: both blocks lift until the exception is revoked."""
-    _ensure(can_decide_access_request(actor, request), request.account)
+    _ensure(can_decide_access_request(actor, request), "decide_access_request")
     request = _decide(request, AccessRequest.Status.GRANTED, actor)
     exception = AccessException.objects.create(
         account=request.account,
@@ -407,7 +419,7 @@ def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
 
 @service
 def decline_access_request(*, request: AccessRequest, actor) -> AccessRequest:
-    _ensure(can_decide_access_request(actor, request), request.account)
+    _ensure(can_decide_access_request(actor, request), "decide_access_request")
     request = _decide(request, AccessRequest.Status.DECLINED, actor)
     queue_portal_notice(
         users=_owners(request.account),
@@ -427,14 +439,16 @@ def decline_access_request(*, request: AccessRequest, actor) -> AccessRequest:
 @service
 def revoke_access_exception(*, exception: AccessException, actor) -> AccessException:
     """The business manager or an operator ends a granted exception now."""
-    _ensure(can_revoke_access_exception(actor, exception), exception.account)
+    _ensure(can_revoke_access_exception(actor, exception), "revoke_access_exception")
     lock_accounts(exception.account_id)
     exception = AccessException.objects.select_for_update().get(pk=exception.pk)
     if exception.end is not None:
         raise AccessRequestRefused(
             [
                 reason(
-                    "invalid_state", state="a revoked exception", action="revoked again"
+                    "invalid_state",
+                    variant="access_exception_revoked",
+                    exception=exception.pk,
                 )
             ]
         )

@@ -75,7 +75,9 @@ from .structure import (  # noqa: F401
     get_subtree_ids,
     get_trusteeship_payer,
     list_accounts_under,
+    list_folders_with_accounts,
     list_visible_folders,
     list_visible_relationships,
     management_account_refusals,
+    with_visible_account_ids,
 )

@@ -2,7 +2,8 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Count, OuterRef, Q, QuerySet
 
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
@@ -113,6 +114,26 @@ def list_visible_folders(user) -> QuerySet[Folder]:
     return Folder.objects.filter(
         company__in=list_visible_companies(user)
     ).select_related("company", "parent")
+
+
+def with_visible_account_ids(folders: QuerySet[Folder], user) -> QuerySet[Folder]:
+    """Annotate each folder with ``visible_account_ids``: its accounts that the
+    user may see, by id (one subquery for a whole list).
+
+    An account the user would get a 404 for is not listed (SPEC §1), even one it
+    may name as a target; the list and the detail endpoints both read this.
+    """
+    accounts = Account.objects.filter(folder=OuterRef("pk"))
+    if not roles.is_operator(user):
+        accounts = accounts.filter(pk__in=list_visible_accounts(user).values("pk"))
+    return folders.annotate(
+        visible_account_ids=ArraySubquery(accounts.order_by("pk").values("pk"))
+    )
+
+
+def list_folders_with_accounts(user) -> QuerySet[Folder]:
+    """The folders the user may see, each with the accounts it may see in it."""
+    return with_visible_account_ids(list_visible_folders(user), user)
 
 
 def get_root_folder(company) -> Folder:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from accounts.models import Folder
 from tests.api.helpers import API
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
 
@@ -437,3 +438,48 @@ def test_operator_sees_everything(
     detail = client.get(f"{API}/transfers/{tenants['b_transfer']}/")
     assert detail.status_code == 200
     assert detail.json()["amount"] == "50.00"
+
+
+# --- the resource directory ------------------------------------------------------
+
+
+def test_folders_list_only_the_accounts_the_customer_may_see(
+    tenants, owner, company, other_company, client_for
+):
+    """a_hidden sits in the same root folder as a1 and a2; the customer may name
+    it as a target but gets 404 for it, so no folder lists its id."""
+    client = client_for(owner)
+    root = Folder.objects.get(company=company, parent__isnull=True)
+    theirs = Folder.objects.get(company=other_company, parent__isnull=True)
+    mine = sorted([tenants["a1"].pk, tenants["a2"].pk])
+
+    detail = client.get(f"{API}/folders/{root.pk}/")
+    listed = client.get(f"{API}/folders/").json()
+
+    assert detail.status_code == 200
+    assert detail.json()["accounts"] == mine
+    assert [(f["id"], f["accounts"]) for f in listed["results"]] == [(root.pk, mine)]
+    assert client.get(f"{API}/accounts/{tenants['a_hidden'].pk}/").status_code == 404
+    _assert_same_404(
+        client.get(f"{API}/folders/{theirs.pk}/"),
+        client.get(f"{API}/folders/{MISSING}/"),
+    )
+
+
+def test_an_operator_sees_every_account_of_a_folder(
+    tenants, operator, company, client_for
+):
+    root = Folder.objects.get(company=company, parent__isnull=True)
+
+    detail = client_for(operator).get(f"{API}/folders/{root.pk}/")
+
+    assert detail.json()["accounts"] == sorted(
+        tenants[n].pk for n in ("a1", "a2", "a_hidden")
+    )
+
+
+def test_the_folder_company_filter_must_be_an_id(tenants, owner, client_for):
+    response = client_for(owner).get(f"{API}/folders/", {"company": "abc"})
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"company"}

@@ -986,12 +986,17 @@ def test_place_accounts(world, client_for):
     )
 
     assert first.status_code == 200, first.content
-    assert first.data["accounts"] == sorted([world.m1.pk, world.m2.pk])
     assert second.status_code == 200
-    assert second.data["accounts"] == [world.m1.pk]
-    assert client.get(f"{API}/folders/{world.a_folder.pk}/").data["accounts"] == [
+    placed = dict(Account.objects.values_list("pk", "folder"))
+    assert (placed[world.m1.pk], placed[world.m2.pk]) == (other.pk, world.a_folder.pk)
+    # HQ's owner may name the members as targets but does not see them: their
+    # ids are not listed to it (SPEC §1); an operator sees them.
+    assert first.data["accounts"] == second.data["accounts"] == []
+    operator = client_for(world.operator)
+    assert operator.get(f"{API}/folders/{world.a_folder.pk}/").data["accounts"] == [
         world.m2.pk
     ]
+    assert operator.get(f"{API}/folders/{other.pk}/").data["accounts"] == [world.m1.pk]
 
 
 def test_place_accounts_of_another_company_is_409_for_an_operator(world, client_for):

@@ -186,8 +186,12 @@ class AccountRevocableApi(APIView):
     def get(self, request, pk):
         source = visible_account(request, pk)
         data = validate(RevocableQueryIn, request, data=request.query_params.dict())
-        revocable = selectors.get_revocable(source, data["destination"])
-        return Response(RevocableOut(revocable).data)
+        destination = data["destination"]
+        revocable = selectors.get_revocable(source, destination)
+        visible = selectors.can_see_account(request.user, destination)
+        return Response(
+            RevocableOut(revocable, context={"destination_visible": visible}).data
+        )
 
 
 class AccountLedgerApi(generics.ListAPIView):

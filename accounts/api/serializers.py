@@ -13,6 +13,7 @@ from billing_portal.text import validate_display_name
 from ..ledger import natural_change
 from ..models import Account, AccountAccess, Company, Movement, Posting
 from ..selectors import (
+    REVOCABLE_TERMS,
     get_pending_limit,
     get_transferable,
     list_target_accounts,
@@ -223,14 +224,35 @@ class TransferableOut(serializers.Serializer):
     reasons = ReasonOut(many=True)
 
 
+#: The revocable terms that are the destination's balances (SPEC §1, §8).
+DESTINATION_BALANCES = ("unspent_transferred_in", "available_balance")
+
+
 class RevocableOut(serializers.Serializer):
+    """What ``source`` can take back from ``destination`` and the binding term.
+
+    For a destination the user may not see (only name as a target), its
+    balances are left out: context ``destination_visible=False``.
+    """
+
     source = serializers.IntegerField(source="source.pk")
     destination = serializers.IntegerField(source="destination.pk")
-    unspent_transferred_in = AmountField()
+    unspent_transferred_in = AmountField(
+        required=False, help_text="Absent when the user cannot see the destination."
+    )
     remaining_revocable = AmountField()
-    available_balance = AmountField()
+    available_balance = AmountField(
+        required=False, help_text="Absent when the user cannot see the destination."
+    )
     revocable_amount = AmountField()
-    binding = serializers.CharField()
+    binding = serializers.ChoiceField(choices=REVOCABLE_TERMS)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("destination_visible", True):
+            for name in DESTINATION_BALANCES:
+                data.pop(name)
+        return data
 
 
 class MovementOut(serializers.ModelSerializer):
@@ -273,10 +295,16 @@ class TransferOut(serializers.ModelSerializer):
 
 
 class TransferCreatedOut(TransferOut):
+    """A transfer with what its source can take back now and the binding term's
+    name (never the destination's balances: SPEC §1)."""
+
     revocable_amount = AmountField(source="revocable.revocable_amount")
+    revocable_binding = serializers.ChoiceField(
+        choices=REVOCABLE_TERMS, source="revocable.binding"
+    )
 
     class Meta(TransferOut.Meta):
-        fields = [*TransferOut.Meta.fields, "revocable_amount"]
+        fields = [*TransferOut.Meta.fields, "revocable_amount", "revocable_binding"]
 
 
 class PostingOut(serializers.ModelSerializer):

@@ -5,6 +5,7 @@ by entity; this module re-exports their public selectors.
 from .access import (  # noqa: F401
     MANAGING,
     can_manage,
+    can_see_account,
     ensure_can_manage,
     is_owner,
     list_consumption_visible_members,

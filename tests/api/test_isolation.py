@@ -1,7 +1,10 @@
 """Tenant isolation (SPEC §1, §8): outside its reach, an object does not exist."""
 
+from decimal import Decimal
+
 import pytest
 
+from accounts import services
 from accounts.models import Folder
 from tests.api.helpers import API
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
@@ -310,6 +313,73 @@ def test_any_account_of_the_own_verified_company_may_be_named_as_destination(
     assert back.status_code == 201, back.content
     hidden.refresh_from_db()
     assert f"{hidden.cash_balance:.2f}" == "10.00"
+
+
+def test_answers_about_a_hidden_target_never_give_its_balances(
+    tenants, owner, operator, client_for, charge
+):
+    """SPEC §1, §8: towards a destination the user cannot see, a transfer's
+    response and the revocable amount give the amount and the binding term's
+    name (and the pair's own remaining term), never the destination's balances."""
+    client = client_for(owner)
+    source, hidden = tenants["a1"], tenants["a_hidden"]
+    services.top_up(account=hidden, amount=Decimal("500.00"), actor=operator)
+    charge(hidden, "3.00")
+
+    sent = client.post(
+        f"{API}/transfers/",
+        {"source": source.pk, "destination": hidden.pk, "amount": "10.00"},
+        format="json",
+    )
+    detail = client.get(f"{API}/transfers/{sent.json()['id']}/")
+    revocable = client.get(
+        f"{API}/accounts/{source.pk}/revocable/", {"destination": hidden.pk}
+    )
+    visible = client.get(
+        f"{API}/accounts/{source.pk}/revocable/", {"destination": tenants["a2"].pk}
+    )
+
+    assert sent.status_code == 201, sent.content
+    # unspent transferred-in 10.00 - 3.00 binds (available is 507.00).
+    assert {k: sent.json()[k] for k in ("revocable_amount", "revocable_binding")} == {
+        "revocable_amount": "7.00",
+        "revocable_binding": "unspent_transferred_in",
+    }
+    assert set(sent.json()) == {
+        "id",
+        "source",
+        "destination",
+        "amount",
+        "currency",
+        "created_at",
+        "actor",
+        "revocable_amount",
+        "revocable_binding",
+    }
+    assert detail.json() == sent.json()
+    assert revocable.status_code == 200
+    assert revocable.json() == {
+        "source": source.pk,
+        "destination": hidden.pk,
+        "remaining_revocable": "10.00",
+        "revocable_amount": "7.00",
+        "binding": "unspent_transferred_in",
+    }
+    # a2 is visible to the owner (use): its balances are terms it may read.
+    assert set(visible.json()) == {
+        "source",
+        "destination",
+        "unspent_transferred_in",
+        "remaining_revocable",
+        "available_balance",
+        "revocable_amount",
+        "binding",
+    }
+    as_operator = client_for(operator).get(
+        f"{API}/accounts/{source.pk}/revocable/", {"destination": hidden.pk}
+    )
+    assert as_operator.json()["available_balance"] == "507.00"
+    assert as_operator.json()["unspent_transferred_in"] == "7.00"
 
 
 def test_no_other_account_is_a_target_when_the_company_is_unverified(

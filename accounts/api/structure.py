@@ -88,10 +88,29 @@ class RelationshipOut(serializers.ModelSerializer):
         ]
 
 
+class RelationshipQueryIn(serializers.Serializer):
+    active_at = serializers.DateTimeField(
+        required=False,
+        help_text="Only relationships active at this instant (ISO 8601): "
+        "start_time <= active_at < end_time, an open end never ends.",
+    )
+
+
 class RelationshipListCreateApi(generics.ListAPIView):
     serializer_class = RelationshipOut
 
+    @extend_schema(parameters=[RelationshipQueryIn])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
+        query = validate(
+            RelationshipQueryIn, self.request, data=self.request.query_params.dict()
+        )
+        if "active_at" in query:
+            return selectors.list_relationships_active_at(
+                self.request.user, query["active_at"]
+            )
         return selectors.list_visible_relationships(self.request.user)
 
     @extend_schema(request=RelationshipIn, responses={201: RelationshipOut})

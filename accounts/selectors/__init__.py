@@ -77,6 +77,7 @@ from .structure import (  # noqa: F401
     get_trusteeship_payer,
     list_accounts_under,
     list_folders_with_accounts,
+    list_relationships_active_at,
     list_visible_folders,
     list_visible_relationships,
     management_account_refusals,

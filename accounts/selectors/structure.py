@@ -109,6 +109,12 @@ def list_visible_relationships(user) -> QuerySet[FinancialRelationship]:
     return qs.filter(Q(management_account__in=visible) | Q(member_account__in=visible))
 
 
+def list_relationships_active_at(user, at: datetime) -> QuerySet[FinancialRelationship]:
+    """The visible relationships that were active at the instant ``at``
+    (``start <= at < end``, an open end never ends: SPEC §3.6)."""
+    return list_visible_relationships(user).active_at(at)
+
+
 def list_visible_folders(user) -> QuerySet[Folder]:
 
     return Folder.objects.filter(

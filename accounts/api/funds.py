@@ -13,7 +13,7 @@ from billing_portal.rest import ExactJSONParser
 
 from .. import selectors, services
 from ..models import Movement
-from ..selectors import with_pending_limit
+from ..selectors import with_disabled_state, with_pending_limit
 from .serializers import (
     AccessGrantIn,
     AccessOut,
@@ -104,8 +104,12 @@ class AccountListCreateApi(generics.ListAPIView):
     serializer_class = AccountOut
 
     def get_queryset(self):
-        return with_pending_limit(
-            selectors.list_visible_accounts(self.request.user).order_by("id")
+        # The pending limit and the §3.5 state behind transferable_amount come
+        # as annotations: a fixed number of queries however many rows.
+        return with_disabled_state(
+            with_pending_limit(
+                selectors.list_visible_accounts(self.request.user).order_by("id")
+            )
         )
 
     @extend_schema(request=AccountCreateIn, responses={201: AccountOut})

@@ -39,6 +39,7 @@ from .credit import (  # noqa: F401
     list_visible_access_requests,
     list_visible_contracts,
     list_visible_notifications,
+    with_disabled_state,
     with_pending_limit,
 )
 from .funds import (  # noqa: F401

@@ -25,7 +25,15 @@ from .errors import ActionForbidden, DomainError, Reason
 from .money import AmountError, format_amount, parse_amount
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+        "example": "12.50",
+        "description": "A plain decimal string, at most 2 places by value, "
+        "below 10000000000000.",
+    }
+)
 class AmountField(serializers.Field):
     """A money amount: a plain decimal string on the wire, ``Decimal`` inside."""
 

@@ -8,6 +8,7 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from billing_portal import roles
 from billing_portal.api import AmountField, StrictSerializer, VisibleRelatedField
 from billing_portal.money import Currency
+from billing_portal.schema import ReasonOut
 from billing_portal.text import validate_display_name
 
 from ..ledger import natural_change
@@ -205,11 +206,6 @@ class AccessOut(serializers.ModelSerializer):
     class Meta:
         model = AccountAccess
         fields = ["id", "user", "account", "permission", "granted_at"]
-
-
-class ReasonOut(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
 
 
 class TransferableOut(serializers.Serializer):

@@ -7,6 +7,7 @@ idempotency → business rules (409). Views follow it by calling, in order,
 """
 
 import logging
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -51,6 +52,23 @@ class AmountField(serializers.Field):
 
     def to_representation(self, value) -> str:
         return format_amount(value)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdParameterField(serializers.CharField):
+    """An object id in a query parameter: ASCII digits only (``int()`` would read
+    other scripts' digits, and raise on thousands of them)."""
+
+    default_error_messages = {"invalid": _("Enter a valid id.")}
+
+    def to_internal_value(self, data) -> int:
+        value = super().to_internal_value(data)
+        if not _ID.fullmatch(value):
+            self.fail("invalid")
+        return int(value)
+
+
+_ID = re.compile(r"[0-9]{1,18}")
 
 
 class StrictSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_portal.api import (
+    IdParameterField,
     StrictSerializer,
     VisibleRelatedField,
     get_visible_or_404,
@@ -227,7 +228,7 @@ def folder_out(request, folder) -> dict:
 
 
 class FolderQueryIn(serializers.Serializer):
-    company = serializers.IntegerField(required=False, min_value=1)
+    company = IdParameterField(required=False)
 
 
 class FolderListCreateApi(generics.ListAPIView):

@@ -372,3 +372,30 @@ def test_huge_page_numbers_are_past_the_last_page(make_account, operator, client
     assert padded.json()["count"] == 1
     assert huge_size.status_code == 200
     assert len(huge_size.json()["results"]) == 1
+
+
+# --- query parameters that name an object or a status ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [("notifications", "account"), ("folders", "company")],
+)
+@pytest.mark.parametrize(
+    "value", ["abc", "\uff11", "\u0661", "1.0", "-1", "9" * 5000, ""]
+)
+def test_id_filters_take_ascii_digits_only(path, param, value, operator, client_for):
+    response = client_for(operator).get(f"{API}/{path}/", {param: value})
+
+    assert response.status_code == 400, response.content
+    assert set(response.json()) == {param}
+
+
+def test_an_unknown_contract_status_filter_is_a_400(operator, client_for):
+    client = client_for(operator)
+
+    response = client.get(f"{API}/contracts/", {"status": "lost"})
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"status"}
+    assert client.get(f"{API}/contracts/", {"status": "pending"}).status_code == 200

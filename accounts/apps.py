@@ -34,6 +34,10 @@ class AccountsConfig(AppConfig):
             # The company comes along for the rules (verified? same company?).
             queryset=lambda: Account.objects.select_related("company"),
             after_post=ledger.account_after_post,
+            derived=lambda account: {
+                "cash_balance": account.cash_balance,
+                "available_balance": account.available_balance,
+            },
         )
         ledger.register_holder(
             TransferPair,

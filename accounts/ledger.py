@@ -30,6 +30,7 @@ app. ``lock`` is the only way to lock holders; ``post`` refuses a holder that
 this transaction has not locked through it.
 """
 
+import copy
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
@@ -41,7 +42,8 @@ from django.db import connection, models
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from billing_portal.money import ZERO
+from billing_portal.errors import BalanceOutOfRange, reason
+from billing_portal.money import AMOUNT_LIMIT, ZERO, format_amount
 
 from .models import (
     Account,
@@ -74,6 +76,10 @@ class HolderType:
     queryset: Callable[[], models.QuerySet] | None = None
     #: Called with each holder after a movement changed its cached books.
     after_post: Callable | None = None
+    #: Balances derived from the cached books ({name: value}) that must stay in
+    #: range too (an account's cash is two books; its available balance adds
+    #: the credit limit).
+    derived: Callable[[models.Model], dict[str, Decimal]] | None = None
     cached_fields: list[str] = field(default_factory=list)
 
     def rows(self) -> models.QuerySet:
@@ -98,6 +104,7 @@ def register_holder(
     lock_rank: int,
     queryset: Callable[[], models.QuerySet] | None = None,
     after_post: Callable | None = None,
+    derived: Callable[[models.Model], dict[str, Decimal]] | None = None,
 ) -> HolderType:
     """Make ``model``'s rows holders of ``books`` ({book: (cached field, normal)}).
 
@@ -111,6 +118,7 @@ def register_holder(
         lock_rank=lock_rank,
         queryset=queryset,
         after_post=after_post,
+        derived=derived,
         cached_fields=[f for f, _n in books.values() if f],
     )
     previous = _TYPES.get(name)
@@ -310,6 +318,10 @@ def post(
     if total != 0:
         raise LedgerError(f"unbalanced movement: legs sum to {total}")
 
+    # Compute every cached balance first and refuse before anything is written.
+    planned = _plan_balances(legs)
+    _ensure_in_range(planned)
+
     now = timezone.now()
     movement = Movement.objects.create(
         kind=kind,
@@ -323,20 +335,18 @@ def post(
         memo=memo,
         reverses=reverses,
     )
+    running = {key: dict(before) for key, (_h, _t, before, _a) in planned.items()}
     postings = []
-    touched: dict[int, tuple[models.Model, HolderType, dict]] = {}
     for leg in legs:
         if leg.delta == 0:
             continue
         holder_type = holder_type_of(leg.holder)
         book = holder_type.books[leg.book]
         balance_after = None
-        if book.field is not None and leg.holder is not None:
-            if id(leg.holder) not in touched:
-                before = {f: getattr(leg.holder, f) for f in holder_type.cached_fields}
-                touched[id(leg.holder)] = (leg.holder, holder_type, before)
-            balance_after = getattr(leg.holder, book.field) + leg.delta
-            setattr(leg.holder, book.field, balance_after)
+        if book.field is not None:
+            balances = running[id(leg.holder)]
+            balances[book.field] += leg.delta
+            balance_after = balances[book.field]
         postings.append(
             Posting(
                 movement=movement,
@@ -349,11 +359,68 @@ def post(
             )
         )
     Posting.objects.bulk_create(postings)
-    for holder, holder_type, before in touched.values():
+    for holder, holder_type, before, after in planned.values():
+        for name, value in after.items():
+            setattr(holder, name, value)
         holder.save(update_fields=holder_type.cached_fields)
         if holder_type.after_post is not None:
             holder_type.after_post(holder, before=before, at=now)
     return movement
+
+
+def _plan_balances(legs: list[Leg]) -> dict[int, tuple]:
+    """{id(holder): (holder, type, cached before, cached after)} for every holder
+    whose cached books the legs change; the holders themselves are untouched."""
+    planned: dict[int, tuple] = {}
+    for leg in legs:
+        if leg.delta == 0:
+            continue
+        holder_type = holder_type_of(leg.holder)
+        book = holder_type.books[leg.book]
+        if book.field is None:
+            continue
+        if id(leg.holder) not in planned:
+            before = {f: getattr(leg.holder, f) for f in holder_type.cached_fields}
+            planned[id(leg.holder)] = (leg.holder, holder_type, before, dict(before))
+        after = planned[id(leg.holder)][3]
+        after[book.field] += leg.delta
+    return planned
+
+
+def _ensure_in_range(planned: dict[int, tuple]) -> None:
+    """SPEC §2: a movement that would leave any balance at 10^13 or more (either
+    sign) is refused with ``balance_out_of_range``; the columns could not hold
+    it anyway (a numeric overflow, a 500, instead of an answer)."""
+    reasons = []
+    for holder, holder_type, _before, after in planned.values():
+        balances = dict(after)
+        if holder_type.derived is not None:
+            projected = copy.copy(holder)
+            for name, value in after.items():
+                setattr(projected, name, value)
+            balances.update(holder_type.derived(projected))
+        worst = max(balances.values(), key=abs)
+        if abs(worst) >= AMOUNT_LIMIT:
+            reasons.append(_range_reason(holder, worst))
+    if reasons:
+        raise BalanceOutOfRange(reasons)
+
+
+def _range_reason(holder, balance: Decimal):
+    value = format_amount(balance)
+    if isinstance(holder, Account):
+        return reason(
+            "balance_out_of_range", variant="account", account=holder.uid, balance=value
+        )
+    if isinstance(holder, TransferPair):
+        return reason(
+            "balance_out_of_range",
+            variant="pair",
+            source=holder.source.uid,
+            destination=holder.destination.uid,
+            balance=value,
+        )
+    return reason("balance_out_of_range", balance=value)
 
 
 def reverse(movement: Movement, *, actor=None, memo: str = "") -> Movement:

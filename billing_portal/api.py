@@ -6,8 +6,12 @@ idempotency → business rules (409). Views follow it by calling, in order,
 ``get_visible_or_404``, ``validate``, a permission check, then ``idempotent``.
 """
 
+import logging
+import re
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -22,7 +26,15 @@ from .errors import ActionForbidden, DomainError, Reason
 from .money import AmountError, format_amount, parse_amount
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+        "example": "12.50",
+        "description": "A plain decimal string, at most 2 places by value, "
+        "below 10000000000000.",
+    }
+)
 class AmountField(serializers.Field):
     """A money amount: a plain decimal string on the wire, ``Decimal`` inside."""
 
@@ -40,6 +52,23 @@ class AmountField(serializers.Field):
 
     def to_representation(self, value) -> str:
         return format_amount(value)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdParameterField(serializers.CharField):
+    """An object id in a query parameter: ASCII digits only (``int()`` would read
+    other scripts' digits, and raise on thousands of them)."""
+
+    default_error_messages = {"invalid": _("Enter a valid id.")}
+
+    def to_internal_value(self, data) -> int:
+        value = super().to_internal_value(data)
+        if not _ID.fullmatch(value):
+            self.fail("invalid")
+        return int(value)
+
+
+_ID = re.compile(r"[0-9]{1,18}")
 
 
 class StrictSerializer(serializers.Serializer):
@@ -109,9 +138,28 @@ class NotFoundApi(APIView):
 
 
 def exception_handler(exc, context):
-    """Domain errors become 403/409 bodies with their reasons; the rest is DRF's."""
+    """Domain errors become 403/409 bodies with their reasons; the rest is DRF's.
+
+    Django refuses an oversized body (or one with too many form fields) while
+    DRF reads it; answered here, it is the API's JSON rather than Django's HTML
+    error page, and it comes after authentication like any body error.
+    """
     if isinstance(exc, DomainError):
         return Response(exc.as_body(), status=exc.status)
+    if isinstance(exc, SuspiciousOperation):
+        # Logged as Django would log it (its security loggers), then answered.
+        logging.getLogger(f"django.security.{type(exc).__name__}").warning(str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {
+                "detail": _("The request body is larger than %(limit)s bytes.")
+                % {"limit": limit}
+            },
+            status=413,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": _("Malformed request.")}, status=400)
     return drf_exception_handler(exc, context)
 
 

@@ -3,6 +3,11 @@
 Services raise these; the API turns them into 403/409 bodies through one
 exception handler (billing_portal.api.exception_handler) and the admin into
 messages. The sentences live here, once, translatable.
+
+A code may have several sentences, one per situation (``"code:variant"`` keys,
+chosen with ``reason(code, variant=...)``): each is a whole sentence, so that a
+translation never has English fragments filled into it. Only data (uids, ids,
+amounts, names) is filled in.
 """
 
 from dataclasses import dataclass
@@ -18,10 +23,38 @@ MESSAGES = {
     "no_access": _(
         "User {user} has no access to account {account}; there is nothing to revoke."
     ),
+    "no_permission:answer_invitation": _(
+        "Only an owner of account {account} can accept or reject its invitation."
+    ),
+    "no_permission:confirm_contract": _(
+        "Only an owner of account {account} can confirm its credit control contract."
+    ),
+    "no_permission:limit_set_by_manager": _(
+        "The credit limit of account {account} is set by the owner or manage "
+        "administrators of its management account {manager}."
+    ),
+    "no_permission:decide_access_request": _(
+        "Only the business manager that this access request was sent to can grant "
+        "or decline it."
+    ),
+    "no_permission:revoke_access_exception": _(
+        "Only the business manager who granted this exception, or a billing "
+        "operator, can revoke it."
+    ),
+    "no_permission:manage_directory": _(
+        "Only billing operators and the owner or manage administrators of the "
+        "management account of company {company} can change its resource directory."
+    ),
     # transfer and revocation
     "same_account": _("The source and destination must be different accounts."),
     "account_not_active": _(
-        "Account {account} is {status}; only valid accounts can move funds."
+        "Account {account} is not valid; only valid accounts can move funds."
+    ),
+    "account_not_active:frozen": _(
+        "Account {account} is frozen; only valid accounts can move funds."
+    ),
+    "account_not_active:closed": _(
+        "Account {account} is closed; only valid accounts can move funds."
     ),
     "currency_mismatch": _(
         "Account {source} holds {source_currency} and account {destination} holds "
@@ -110,7 +143,53 @@ MESSAGES = {
         "Account {member} has an overdue payment (available balance {available}); a "
         "trusteeship needs it to have none."
     ),
-    "invalid_state": _("This is {state}; it cannot be {action}."),
+    "invalid_state": _("This cannot be done in its current state."),
+    "invalid_state:relationship_confirm": _(
+        "Relationship {relationship} is no longer pending; only a pending invitation "
+        "can be confirmed."
+    ),
+    "invalid_state:relationship_reject": _(
+        "Relationship {relationship} is no longer pending; only a pending invitation "
+        "can be rejected."
+    ),
+    "invalid_state:relationship_cancel": _(
+        "Relationship {relationship} is no longer pending; only a pending invitation "
+        "can be cancelled."
+    ),
+    "invalid_state:relationship_terminate": _(
+        "Relationship {relationship} is not active; only an active relationship can "
+        "be terminated."
+    ),
+    "invalid_state:relationship_permissions": _(
+        "Relationship {relationship} has ended; its permissions can only be changed "
+        "while it is pending or active."
+    ),
+    "invalid_state:management_account_in_use": _(
+        "The management account of company {company} still has pending or active "
+        "relationships; end them before designating another account."
+    ),
+    "invalid_state:not_a_top_up": _(
+        "Movement {movement} is not a top-up; only top-ups are corrected by reversal."
+    ),
+    "invalid_state:top_up_reversed": _("Top-up {movement} has already been reversed."),
+    "invalid_state:contract_confirm": _(
+        "Contract {contract} is no longer pending; only a pending contract can be "
+        "confirmed."
+    ),
+    "invalid_state:contract_withdraw": _(
+        "Contract {contract} is no longer pending; only a pending contract can be "
+        "withdrawn."
+    ),
+    "invalid_state:access_request_open": _(
+        "Account {account} already has an open access request; wait for the "
+        "business manager's answer."
+    ),
+    "invalid_state:access_request_answered": _(
+        "Access request {request} has already been answered."
+    ),
+    "invalid_state:access_exception_revoked": _(
+        "Access exception {exception} has already been revoked."
+    ),
     # resource directory (§3.7)
     "folder_depth_exceeded": _(
         "Folders can be at most {limit} levels below the root; this would need {depth}."
@@ -120,7 +199,11 @@ MESSAGES = {
     ),
     "folder_name_taken": _("Folder {parent} already has a subfolder named {name}."),
     "folder_cycle": _("A folder cannot be moved into itself or one of its subfolders."),
-    "root_folder": _("The root folder is the organization; it cannot be {action}."),
+    "root_folder": _("The root folder is the organization; it cannot be changed."),
+    "root_folder:move": _("The root folder is the organization; it cannot be moved."),
+    "root_folder:delete": _(
+        "The root folder is the organization; it cannot be deleted."
+    ),
     # usage
     "external_id_conflict": _(
         "Usage record {external_id} was already received with different details."
@@ -131,6 +214,20 @@ MESSAGES = {
     ),
     "idempotency_request_in_progress": _(
         "A request with this Idempotency-Key is still being processed; retry shortly."
+    ),
+    # any money movement (SPEC §2)
+    "balance_out_of_range": _(
+        "This would take a balance to {balance}; every balance must stay below "
+        "10000000000000.00."
+    ),
+    "balance_out_of_range:account": _(
+        "This would take a balance of account {account} to {balance}; every balance "
+        "must stay below 10000000000000.00."
+    ),
+    "balance_out_of_range:pair": _(
+        "This would take what account {source} may take back from account "
+        "{destination} to {balance}; every balance must stay below "
+        "10000000000000.00."
     ),
 }
 
@@ -146,9 +243,11 @@ class Reason:
         return {"code": self.code, "message": str(self.message)}
 
 
-def reason(code: str, **params) -> Reason:
-    """Build a Reason with its translated sentence filled in."""
-    return Reason(code=code, message=str(MESSAGES[code]).format(**params))
+def reason(code: str, *, variant: str | None = None, **params) -> Reason:
+    """Build a Reason with its translated sentence filled in; ``variant`` picks
+    the code's sentence for one situation (``MESSAGES["code:variant"]``)."""
+    sentence = MESSAGES[f"{code}:{variant}" if variant else code]
+    return Reason(code=code, message=str(sentence).format(**params))
 
 
 class DomainError(Exception):
@@ -213,6 +312,10 @@ class IdempotencyConflict(RuleViolation):
 
 class AccessRefused(RuleViolation):
     default_detail = _("The account access was not changed.")
+
+
+class BalanceOutOfRange(RuleViolation):
+    default_detail = _("The movement would take a balance out of range.")
 
 
 class ActionForbidden(DomainError):

@@ -59,8 +59,11 @@ def fingerprint(request, validated: dict) -> str:
 def idempotent(request, validated: dict, action) -> Response:
     """Run ``action() -> (status, body)`` at most once per (user, key, request)."""
     key = request.headers.get(HEADER)
-    if not key:
+    if key is None:
         return _respond(*run_in_transaction(_run_action, action))
+    if not key.strip():
+        # A blank key is a client bug, not "no key": never run it unkeyed.
+        raise ValidationError({HEADER: ["Enter a key; it cannot be blank."]})
     if len(key) > MAX_KEY_LENGTH:
         # Never truncate: two long keys sharing a prefix must not collide.
         raise ValidationError({HEADER: [f"Use at most {MAX_KEY_LENGTH} characters."]})

@@ -8,7 +8,7 @@ which is refused instead when it has more than two places.
 """
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -20,9 +20,11 @@ AMOUNT_LIMIT = Decimal(10) ** 13
 MAX_DIGITS = 15
 DECIMAL_PLACES = 2
 
-# A plain decimal: optional minus, digits, optional fraction. No exponent, no
-# sign "+", no spaces, no NaN/Infinity.
-_PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+# A plain decimal: optional minus, ASCII digits, optional fraction. No exponent,
+# no sign "+", no spaces, no NaN/Infinity, no other scripts' digits (Python's
+# ``\d`` and ``Decimal()`` accept full-width or Arabic-Indic digits; SPEC §2
+# does not).
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 class Currency(models.TextChoices):
@@ -80,23 +82,33 @@ def parse_amount(value, *, positive: bool = True) -> Decimal:
             raise AmountError(_("Enter a valid amount."))
         number = value
     elif isinstance(value, str):
-        if not _PLAIN_DECIMAL.fullmatch(value):
-            raise AmountError(
-                _('Enter a plain decimal amount such as "12.50" (no exponent).')
-            )
-        try:
-            number = Decimal(value)
-        except InvalidOperation as exc:  # pragma: no cover - regex guards this
-            raise AmountError(_("Enter a valid amount.")) from exc
+        number = _parse_plain_decimal(value)
     else:
         raise AmountError(_("Enter a valid amount."))
-    if number != number.quantize(CENT, rounding=ROUND_HALF_UP):
-        raise AmountError(_("An amount can have at most 2 decimal places."))
+    # The range comes before rounding: quantizing a number of 27 or more digits
+    # exceeds Decimal's precision (InvalidOperation) instead of answering.
     if abs(number) >= AMOUNT_LIMIT:
         raise AmountError(_("The amount must be less than 10000000000000."))
+    if number != number.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise AmountError(_("An amount can have at most 2 decimal places."))
     if positive and number <= 0:
         raise AmountError(_("The amount must be greater than zero."))
     return quantize(number)
+
+
+def _parse_plain_decimal(value: str) -> Decimal:
+    if _PLAIN_DECIMAL.fullmatch(value):
+        return Decimal(value)
+    if "," in value:
+        raise AmountError(
+            _(
+                "Write the amount without thousands separators and with a dot "
+                'before the cents, e.g. "1000.00" (not "1,000.00").'
+            )
+        )
+    if any(c.isdigit() and not c.isascii() for c in value):
+        raise AmountError(_("Write the amount with the digits 0-9 only."))
+    raise AmountError(_('Enter a plain decimal amount such as "12.50" (no exponent).'))
 
 
 def format_amount(value: Decimal) -> str:

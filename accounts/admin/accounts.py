@@ -63,6 +63,10 @@ class AccountAdmin(ScopedAdmin):
     def scope(self, user):
         return selectors.list_visible_accounts(user)
 
+    def get_queryset(self, request):
+        # The Transferable column reads the §3.5 state: annotated, not per row.
+        return selectors.with_disabled_state(super().get_queryset(request))
+
     # --- permissions: operators edit descriptive fields; money via views ----
 
     def has_add_permission(self, request):

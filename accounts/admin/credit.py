@@ -144,7 +144,7 @@ class ContractAdmin(ScopedAdmin):
         return self.confirmation_view(
             request,
             obj=contract,
-            refusals=lambda d: selectors.contract_state_refusals(contract, "withdrawn"),
+            refusals=lambda d: selectors.contract_state_refusals(contract, "withdraw"),
             act=lambda d: services.withdraw_contract(
                 contract=contract, actor=request.user
             ),

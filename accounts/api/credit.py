@@ -1,15 +1,15 @@
 """The credit control API (SPEC §3.4, §3.5, §7, §8)."""
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_portal import roles
 from billing_portal.api import (
     AmountField,
+    IdParameterField,
     NoBodyIn,
     StrictSerializer,
     get_visible_or_404,
@@ -137,14 +137,24 @@ class AccountCreditLimitApi(APIView):
         )
 
 
+class ContractQueryIn(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Contract.Status.choices, required=False)
+
+
 class ContractListApi(generics.ListAPIView):
     serializer_class = ContractOut
 
+    @extend_schema(parameters=[ContractQueryIn])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
+        query = validate(
+            ContractQueryIn, self.request, data=self.request.query_params.dict()
+        )
         qs = selectors.list_visible_contracts(self.request.user)
-        status_ = self.request.query_params.get("status")
-        if status_ in Contract.Status.values:
-            qs = qs.filter(status=status_)
+        if "status" in query:
+            qs = qs.filter(status=query["status"])
         return qs
 
 
@@ -284,18 +294,22 @@ class NotificationOut(serializers.ModelSerializer):
         ]
 
 
+class NotificationQueryIn(serializers.Serializer):
+    account = IdParameterField(required=False)
+
+
 class NotificationListApi(generics.ListAPIView):
     serializer_class = NotificationOut
 
-    @extend_schema(parameters=[OpenApiParameter("account", int)])
+    @extend_schema(parameters=[NotificationQueryIn])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
+        query = validate(
+            NotificationQueryIn, self.request, data=self.request.query_params.dict()
+        )
         qs = selectors.list_visible_notifications(self.request.user)
-        account = self.request.query_params.get("account")
-        if account is not None:
-            if not account.isdigit():
-                raise ValidationError({"account": ["Enter a valid account id."]})
-            qs = qs.filter(account=int(account))
+        if "account" in query:
+            qs = qs.filter(account=query["account"])
         return qs

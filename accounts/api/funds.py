@@ -2,17 +2,18 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, parsers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_portal.api import NoBodyIn, get_visible_or_404, require_operator, validate
 from billing_portal.idempotency import idempotent
+from billing_portal.rest import ExactJSONParser
 
 from .. import selectors, services
 from ..models import Movement
-from ..selectors import with_pending_limit
+from ..selectors import with_disabled_state, with_pending_limit
 from .serializers import (
     AccessGrantIn,
     AccessOut,
@@ -48,6 +49,9 @@ def visible_company(request, pk):
 
 class TokenObtainApi(ObtainAuthToken):
     serializer_class = TokenIn
+    # DRF's view brings its own plain JSONParser; ours refuses deep nesting and
+    # reads numbers exactly, like every other endpoint. Forms stay accepted.
+    parser_classes = (ExactJSONParser, parsers.FormParser, parsers.MultiPartParser)
 
 
 class CompanyListCreateApi(generics.ListAPIView):
@@ -100,8 +104,12 @@ class AccountListCreateApi(generics.ListAPIView):
     serializer_class = AccountOut
 
     def get_queryset(self):
-        return with_pending_limit(
-            selectors.list_visible_accounts(self.request.user).order_by("id")
+        # The pending limit and the §3.5 state behind transferable_amount come
+        # as annotations: a fixed number of queries however many rows.
+        return with_disabled_state(
+            with_pending_limit(
+                selectors.list_visible_accounts(self.request.user).order_by("id")
+            )
         )
 
     @extend_schema(request=AccountCreateIn, responses={201: AccountOut})
@@ -182,8 +190,12 @@ class AccountRevocableApi(APIView):
     def get(self, request, pk):
         source = visible_account(request, pk)
         data = validate(RevocableQueryIn, request, data=request.query_params.dict())
-        revocable = selectors.get_revocable(source, data["destination"])
-        return Response(RevocableOut(revocable).data)
+        destination = data["destination"]
+        revocable = selectors.get_revocable(source, destination)
+        visible = selectors.can_see_account(request.user, destination)
+        return Response(
+            RevocableOut(revocable, context={"destination_visible": visible}).data
+        )
 
 
 class AccountLedgerApi(generics.ListAPIView):

@@ -8,10 +8,13 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from billing_portal import roles
 from billing_portal.api import AmountField, StrictSerializer, VisibleRelatedField
 from billing_portal.money import Currency
+from billing_portal.schema import ReasonOut
+from billing_portal.text import validate_display_name
 
 from ..ledger import natural_change
 from ..models import Account, AccountAccess, Company, Movement, Posting
 from ..selectors import (
+    REVOCABLE_TERMS,
     get_pending_limit,
     get_transferable,
     list_target_accounts,
@@ -40,7 +43,7 @@ class TokenIn(StrictSerializer, AuthTokenSerializer):
 
 
 class CompanyCreateIn(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[validate_display_name])
     registration_number = serializers.CharField(max_length=64)
 
     def validate_registration_number(self, value):
@@ -74,10 +77,11 @@ class AccountCreateIn(StrictSerializer):
     uid = serializers.RegexField(
         r"^\d{16}$", error_messages={"invalid": _("A uid is exactly 16 digits.")}
     )
-    name = serializers.CharField(max_length=200)
-    company = VisibleRelatedField(
-        queryset_for=list_visible_companies, allow_null=True, required=False
-    )
+    name = serializers.CharField(max_length=200, validators=[validate_display_name])
+    # Required, null allowed: an account without a company is asked for with
+    # ``"company": null``; a forgotten field must not create one (the company
+    # cannot be changed later). See docs/decisions.md.
+    company = VisibleRelatedField(queryset_for=list_visible_companies, allow_null=True)
     currency = serializers.ChoiceField(choices=Currency.choices)
     mobile = serializers.RegexField(
         r"^\+[1-9]\d{6,14}$",
@@ -95,7 +99,9 @@ class AccountCreateIn(StrictSerializer):
 
 
 class AccountUpdateIn(StrictSerializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = serializers.CharField(
+        max_length=200, required=False, validators=[validate_display_name]
+    )
     mobile = serializers.RegexField(
         r"^\+[1-9]\d{6,14}$",
         required=False,
@@ -202,11 +208,6 @@ class AccessOut(serializers.ModelSerializer):
         fields = ["id", "user", "account", "permission", "granted_at"]
 
 
-class ReasonOut(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
 class TransferableOut(serializers.Serializer):
     account = serializers.IntegerField(source="account.pk")
     cash_balance = AmountField()
@@ -219,14 +220,35 @@ class TransferableOut(serializers.Serializer):
     reasons = ReasonOut(many=True)
 
 
+#: The revocable terms that are the destination's balances (SPEC §1, §8).
+DESTINATION_BALANCES = ("unspent_transferred_in", "available_balance")
+
+
 class RevocableOut(serializers.Serializer):
+    """What ``source`` can take back from ``destination`` and the binding term.
+
+    For a destination the user may not see (only name as a target), its
+    balances are left out: context ``destination_visible=False``.
+    """
+
     source = serializers.IntegerField(source="source.pk")
     destination = serializers.IntegerField(source="destination.pk")
-    unspent_transferred_in = AmountField()
+    unspent_transferred_in = AmountField(
+        required=False, help_text="Absent when the user cannot see the destination."
+    )
     remaining_revocable = AmountField()
-    available_balance = AmountField()
+    available_balance = AmountField(
+        required=False, help_text="Absent when the user cannot see the destination."
+    )
     revocable_amount = AmountField()
-    binding = serializers.CharField()
+    binding = serializers.ChoiceField(choices=REVOCABLE_TERMS)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("destination_visible", True):
+            for name in DESTINATION_BALANCES:
+                data.pop(name)
+        return data
 
 
 class MovementOut(serializers.ModelSerializer):
@@ -269,10 +291,16 @@ class TransferOut(serializers.ModelSerializer):
 
 
 class TransferCreatedOut(TransferOut):
+    """A transfer with what its source can take back now and the binding term's
+    name (never the destination's balances: SPEC §1)."""
+
     revocable_amount = AmountField(source="revocable.revocable_amount")
+    revocable_binding = serializers.ChoiceField(
+        choices=REVOCABLE_TERMS, source="revocable.binding"
+    )
 
     class Meta(TransferOut.Meta):
-        fields = [*TransferOut.Meta.fields, "revocable_amount"]
+        fields = [*TransferOut.Meta.fields, "revocable_amount", "revocable_binding"]
 
 
 class PostingOut(serializers.ModelSerializer):

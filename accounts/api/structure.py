@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_portal.api import (
+    IdParameterField,
     StrictSerializer,
     VisibleRelatedField,
     get_visible_or_404,
@@ -14,6 +15,7 @@ from billing_portal.api import (
     require_operator,
     validate,
 )
+from billing_portal.text import validate_display_name
 
 from .. import selectors, services
 from ..models import FinancialRelationship, Folder
@@ -87,10 +89,29 @@ class RelationshipOut(serializers.ModelSerializer):
         ]
 
 
+class RelationshipQueryIn(serializers.Serializer):
+    active_at = serializers.DateTimeField(
+        required=False,
+        help_text="Only relationships active at this instant (ISO 8601): "
+        "start_time <= active_at < end_time, an open end never ends.",
+    )
+
+
 class RelationshipListCreateApi(generics.ListAPIView):
     serializer_class = RelationshipOut
 
+    @extend_schema(parameters=[RelationshipQueryIn])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
+        query = validate(
+            RelationshipQueryIn, self.request, data=self.request.query_params.dict()
+        )
+        if "active_at" in query:
+            return selectors.list_relationships_active_at(
+                self.request.user, query["active_at"]
+            )
         return selectors.list_visible_relationships(self.request.user)
 
     @extend_schema(request=RelationshipIn, responses={201: RelationshipOut})
@@ -154,7 +175,7 @@ class RelationshipPermissionsApi(APIView):
 
 class FolderIn(StrictSerializer):
     company = VisibleRelatedField(queryset_for=selectors.list_visible_companies)
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_display_name])
     parent = VisibleRelatedField(
         queryset_for=selectors.list_visible_folders,
         required=False,
@@ -171,7 +192,9 @@ class FolderIn(StrictSerializer):
 
 
 class FolderUpdateIn(StrictSerializer):
-    name = serializers.CharField(max_length=100, required=False)
+    name = serializers.CharField(
+        max_length=100, required=False, validators=[validate_display_name]
+    )
     parent = VisibleRelatedField(
         queryset_for=selectors.list_visible_folders, required=False
     )
@@ -186,31 +209,42 @@ class FolderAccountsIn(StrictSerializer):
 
 
 class FolderOut(serializers.ModelSerializer):
-    accounts = serializers.SerializerMethodField()
+    """A folder; ``accounts`` are the ids of its accounts that the user may see
+    (read from ``selectors.with_visible_account_ids``)."""
+
+    accounts = serializers.ListField(
+        child=serializers.IntegerField(), source="visible_account_ids", read_only=True
+    )
 
     class Meta:
         model = Folder
         fields = ["id", "company", "name", "parent", "depth", "accounts", "created_at"]
 
-    def get_accounts(self, folder) -> list[int]:
-        """Accounts in the folder that the user may see or name as a target."""
-        accounts = folder.accounts.all()
-        request = self.context.get("request")
-        if request is not None:
-            accounts = accounts.filter(
-                pk__in=selectors.list_target_accounts(request.user).values("pk")
-            )
-        return sorted(accounts.values_list("pk", flat=True))
+
+def folder_out(request, folder) -> dict:
+    """The folder as it is now, with the accounts this user may see in it."""
+    fresh = selectors.list_folders_with_accounts(request.user).get(pk=folder.pk)
+    return FolderOut(fresh).data
+
+
+class FolderQueryIn(serializers.Serializer):
+    company = IdParameterField(required=False)
 
 
 class FolderListCreateApi(generics.ListAPIView):
     serializer_class = FolderOut
 
+    @extend_schema(parameters=[FolderQueryIn])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
-        qs = selectors.list_visible_folders(self.request.user)
-        company = self.request.query_params.get("company")
-        if company and company.isdigit():
-            qs = qs.filter(company=int(company))
+        query = validate(
+            FolderQueryIn, self.request, data=self.request.query_params.dict()
+        )
+        qs = selectors.list_folders_with_accounts(self.request.user)
+        if "company" in query:
+            qs = qs.filter(company=query["company"])
         return qs.order_by("company", "depth", "name", "id")
 
     @extend_schema(request=FolderIn, responses={201: FolderOut})
@@ -218,15 +252,14 @@ class FolderListCreateApi(generics.ListAPIView):
         data = validate(FolderIn, request)
         selectors.ensure_can_manage_directory(request.user, data["company"])
         folder = services.create_folder(actor=request.user, **data)
-        return Response(
-            FolderOut(folder, context={"request": request}).data,
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(folder_out(request, folder), status=status.HTTP_201_CREATED)
 
 
 class FolderDetailApi(APIView):
     def _folder(self, request, pk):
-        return get_visible_or_404(selectors.list_visible_folders(request.user), pk=pk)
+        return get_visible_or_404(
+            selectors.list_folders_with_accounts(request.user), pk=pk
+        )
 
     @extend_schema(responses={200: FolderOut})
     def get(self, request, pk):
@@ -238,7 +271,7 @@ class FolderDetailApi(APIView):
         data = validate(FolderUpdateIn, request)
         selectors.ensure_can_manage_directory(request.user, folder.company)
         folder = services.update_folder(folder=folder, actor=request.user, **data)
-        return Response(FolderOut(folder, context={"request": request}).data)
+        return Response(folder_out(request, folder))
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
@@ -257,7 +290,4 @@ class FolderAccountsApi(APIView):
         folder = services.place_accounts(
             folder=folder, accounts=data["accounts"], actor=request.user
         )
-        return Response(
-            FolderOut(folder, context={"request": request}).data,
-            status=status.HTTP_200_OK,
-        )
+        return Response(folder_out(request, folder), status=status.HTTP_200_OK)

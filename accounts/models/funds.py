@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing_portal.money import ZERO, Currency, MoneyField
 from billing_portal.periods import Period
+from billing_portal.text import validate_display_name
 
 
 class Company(models.Model):
@@ -25,7 +26,7 @@ class Company(models.Model):
         UNVERIFIED = "unverified", _("Unverified")
         VERIFIED = "verified", _("Verified")
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_display_name])
     registration_number = models.CharField(max_length=64, unique=True)
     verification_status = models.CharField(
         max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED
@@ -100,7 +101,7 @@ class Account(models.Model):
         unique=True,
         validators=[RegexValidator(r"^\d{16}$", _("A uid is exactly 16 digits."))],
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_display_name])
     company = models.ForeignKey(
         Company,
         null=True,

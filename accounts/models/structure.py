@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal.periods import Period
+from billing_portal.text import validate_display_name
 
 #: Levels allowed below a company's root folder (SPEC §3.7).
 MAX_FOLDER_DEPTH = 5
@@ -163,7 +164,7 @@ class Folder(models.Model):
     company = models.ForeignKey(
         "accounts.Company", on_delete=models.PROTECT, related_name="folders"
     )
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_display_name])
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )

@@ -5,6 +5,7 @@ by entity; this module re-exports their public selectors.
 from .access import (  # noqa: F401
     MANAGING,
     can_manage,
+    can_see_account,
     ensure_can_manage,
     get_account_access,
     is_owner,
@@ -47,6 +48,7 @@ from .credit import (  # noqa: F401
     list_visible_access_requests,
     list_visible_contracts,
     list_visible_notifications,
+    with_disabled_state,
     with_pending_limit,
 )
 from .funds import (  # noqa: F401
@@ -84,7 +86,10 @@ from .structure import (  # noqa: F401
     get_subtree_ids,
     get_trusteeship_payer,
     list_accounts_under,
+    list_folders_with_accounts,
+    list_relationships_active_at,
     list_visible_folders,
     list_visible_relationships,
     management_account_refusals,
+    with_visible_account_ids,
 )

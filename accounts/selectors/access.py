@@ -89,6 +89,11 @@ def list_accounts_left_without_owner(access_rows) -> list[Account]:
     return [account for pk, account in owned.items() if pk not in still_owned]
 
 
+def can_see_account(user, account: Account) -> bool:
+    """The user may see the account itself (not only name it as a target)."""
+    return list_visible_accounts(user).filter(pk=account.pk).exists()
+
+
 def can_manage(user, account: Account) -> bool:
     """Owner or manage on the account (an operator always may)."""
     if roles.is_operator(user):

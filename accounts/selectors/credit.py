@@ -6,7 +6,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -155,19 +166,55 @@ class DisabledState:
 
     conditions: list[dict] = field(default_factory=list)
     exception: AccessException | None = None
+    #: The granted exception's id, where a list annotation gave only that.
+    exception_id: int | None = None
+
+    @property
+    def excepted(self) -> bool:
+        return self.exception is not None or self.exception_id is not None
 
     @property
     def disabled(self) -> bool:
-        return bool(self.conditions) and self.exception is None
+        return bool(self.conditions) and not self.excepted
 
     @property
     def why(self) -> str:
         return " ".join(c["message"] for c in self.conditions)
 
 
-def get_disabled_state(account: Account, *, at=None) -> DisabledState:
-    """The §3.5 conditions that hold for the account, and any granted exception."""
+def with_disabled_state(accounts: QuerySet[Account], *, at=None) -> QuerySet[Account]:
+    """Annotate what ``get_disabled_state`` looks up per account, so that a list
+    costs the same queries however many rows it shows: the first long-overdue
+    episode's start and end, and the access exception active at ``at``.
+
+    ``get_disabled_state`` reads these at the same instant (``disabled_state_at``)
+    and gives exactly what it gives for a single account.
+    """
     at = at or timezone.now()
+    episode = _long_overdue_episodes(OuterRef("pk"), at=at)
+    exception = (
+        AccessException.objects.active_at(at)
+        .filter(account=OuterRef("pk"))
+        .order_by("pk")
+        .values("pk")[:1]
+    )
+    return accounts.annotate(
+        disabled_state_at=Value(at, output_field=DateTimeField()),
+        long_overdue_start=Subquery(episode.values("start")[:1]),
+        long_overdue_end=Subquery(episode.values("end")[:1]),
+        active_exception_id=Subquery(exception),
+    )
+
+
+def get_disabled_state(account: Account, *, at=None) -> DisabledState:
+    """The §3.5 conditions that hold for the account, and any granted exception.
+
+    An account annotated by ``with_disabled_state`` is answered from its
+    annotations (at their instant) without a query.
+    """
+    annotated_at = getattr(account, "disabled_state_at", None)
+    at = at or annotated_at or timezone.now()
+    annotated = annotated_at is not None and at == annotated_at
     conditions = []
     if account.partner_mode == Account.PartnerMode.PAY_ON_BEHALF:
         conditions.append(
@@ -182,9 +229,15 @@ def get_disabled_state(account: Account, *, at=None) -> DisabledState:
         )
     threshold = settings.ACCOUNTS_RECEIVABLE_THRESHOLD.get(account.currency)
     if threshold is not None and account.uncleared_amount >= threshold:
-        episode = get_long_overdue_episode(account, at=at)
-        if episode is not None:
-            days = ((episode.end or at) - episode.start).days
+        if annotated:
+            # Annotated by with_disabled_state (the list path).
+            span = (account.long_overdue_start, account.long_overdue_end)  # type: ignore[attr-defined]
+        else:
+            episode = get_long_overdue_episode(account, at=at)
+            span = (episode.start, episode.end) if episode else (None, None)
+        start, end = span
+        if start is not None:
+            days = ((end or at) - start).days
             conditions.append(
                 {
                     "code": "receivables_and_long_overdue",
@@ -203,26 +256,42 @@ def get_disabled_state(account: Account, *, at=None) -> DisabledState:
                     },
                 }
             )
-    exception = None
-    if conditions:
-        exception = (
-            AccessException.objects.active_at(at).filter(account=account).first()
+    if not conditions:
+        return DisabledState()
+    if annotated:
+        return DisabledState(
+            conditions=conditions,
+            exception_id=account.active_exception_id,  # type: ignore[attr-defined]
         )
+    exception = (
+        AccessException.objects.active_at(at)
+        .filter(account=account)
+        .order_by("pk")
+        .first()
+    )
     return DisabledState(conditions=conditions, exception=exception)
+
+
+def _long_overdue_episodes(account, *, at) -> QuerySet[OverdueEpisode]:
+    """Overdue episodes of ``account`` (an id or OuterRef) longer than
+    LONG_OVERDUE_DAYS, ongoing or ended within the last 365 days, first first."""
+    length = ExpressionWrapper(
+        Coalesce("end", Value(at, output_field=DateTimeField())) - F("start"),
+        output_field=DurationField(),
+    )
+    return (
+        OverdueEpisode.objects.filter(account=account)
+        .filter(Q(end__isnull=True) | Q(end__gte=at - timedelta(days=365)))
+        .alias(length=length)
+        .filter(length__gt=timedelta(days=settings.LONG_OVERDUE_DAYS))
+        .order_by("start", "pk")
+    )
 
 
 def get_long_overdue_episode(account: Account, *, at) -> OverdueEpisode | None:
     """An overdue episode longer than LONG_OVERDUE_DAYS, ongoing or ended within
-    the last 365 days."""
-    longer_than = timedelta(days=settings.LONG_OVERDUE_DAYS)
-    for episode in (
-        OverdueEpisode.objects.filter(account=account)
-        .filter(Q(end__isnull=True) | Q(end__gte=at - timedelta(days=365)))
-        .order_by("start")
-    ):
-        if (episode.end or at) - episode.start > longer_than:
-            return episode
-    return None
+    the last 365 days (the first, by start)."""
+    return _long_overdue_episodes(account, at=at).first()
 
 
 def credit_control_block(account: Account) -> Reason | None:
@@ -290,22 +359,17 @@ def credit_limit_refusals(
 
 
 def contract_state_refusals(contract: Contract, action: str) -> list[Reason]:
-    """``invalid_state`` unless the contract is still pending."""
+    """``invalid_state`` unless the contract is still pending (``action``:
+    ``confirm`` or ``withdraw``)."""
     if contract.status == Contract.Status.PENDING:
         return []
-    return [
-        reason(
-            "invalid_state",
-            state=f"a {contract.get_status_display().lower()} contract",
-            action=action,
-        )
-    ]
+    return [reason("invalid_state", variant=f"contract_{action}", contract=contract.pk)]
 
 
 def contract_confirmation_refusals(contract: Contract) -> list[Reason]:
     """Why the contract cannot be confirmed now: its state, then the limit's
     rules re-checked as at confirmation (§3.4)."""
-    reasons = contract_state_refusals(contract, "confirmed")
+    reasons = contract_state_refusals(contract, "confirm")
     if reasons:
         return reasons
     return credit_limit_refusals(contract.account, contract.limit, confirming=True)
@@ -323,7 +387,7 @@ def access_request_refusals(account: Account) -> list[Reason]:
         account=account, status=AccessRequest.Status.REQUESTED
     ).exists():
         reasons.append(
-            reason("invalid_state", state="an open request", action="made again")
+            reason("invalid_state", variant="access_request_open", account=account.uid)
         )
     return reasons
 

@@ -51,10 +51,16 @@ def _company_reasons(account: Account) -> list[Reason]:
     return []
 
 
+#: Statuses with a sentence of their own (any other: the generic one).
+_INACTIVE_SENTENCES = {Account.Status.FROZEN, Account.Status.CLOSED}
+
+
 def _active_reasons(*accounts: Account) -> list[Reason]:
     return [
         reason(
-            "account_not_active", account=a.uid, status=a.get_status_display().lower()
+            "account_not_active",
+            variant=a.status if a.status in _INACTIVE_SENTENCES else None,
+            account=a.uid,
         )
         for a in accounts
         if not a.is_active

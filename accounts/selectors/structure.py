@@ -2,7 +2,8 @@
 
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Count, OuterRef, Q, QuerySet
 
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
@@ -48,8 +49,8 @@ def management_account_refusals(company, account) -> list[Reason]:
         reasons.append(
             reason(
                 "invalid_state",
-                state="a management account with pending or active relationships",
-                action="replaced until they are ended",
+                variant="management_account_in_use",
+                company=company.name,
             )
         )
     return reasons
@@ -108,11 +109,40 @@ def list_visible_relationships(user) -> QuerySet[FinancialRelationship]:
     return qs.filter(Q(management_account__in=visible) | Q(member_account__in=visible))
 
 
+def list_relationships_active_at(user, at: datetime) -> QuerySet[FinancialRelationship]:
+    """The visible relationships that were active at the instant ``at``
+    (``start <= at < end``, an open end never ends: SPEC §3.6)."""
+    relationships = list_visible_relationships(user)
+    return relationships.filter(
+        pk__in=FinancialRelationship.objects.active_at(at).values("pk")
+    )
+
+
 def list_visible_folders(user) -> QuerySet[Folder]:
 
     return Folder.objects.filter(
         company__in=list_visible_companies(user)
     ).select_related("company", "parent")
+
+
+def with_visible_account_ids(folders: QuerySet[Folder], user) -> QuerySet[Folder]:
+    """Annotate each folder with ``visible_account_ids``: its accounts that the
+    user may see, by id (one subquery for a whole list).
+
+    An account the user would get a 404 for is not listed (SPEC §1), even one it
+    may name as a target; the list and the detail endpoints both read this.
+    """
+    accounts = Account.objects.filter(folder=OuterRef("pk"))
+    if not roles.is_operator(user):
+        accounts = accounts.filter(pk__in=list_visible_accounts(user).values("pk"))
+    return folders.annotate(
+        visible_account_ids=ArraySubquery(accounts.order_by("pk").values("pk"))
+    )
+
+
+def list_folders_with_accounts(user) -> QuerySet[Folder]:
+    """The folders the user may see, each with the accounts it may see in it."""
+    return with_visible_account_ids(list_visible_folders(user), user)
 
 
 def get_root_folder(company) -> Folder:
@@ -185,4 +215,6 @@ def can_manage_directory(user, company) -> bool:
 
 def ensure_can_manage_directory(user, company) -> None:
     if not can_manage_directory(user, company):
-        raise ActionForbidden([reason("no_permission", account=company.name)])
+        raise ActionForbidden(
+            [reason("no_permission", variant="manage_directory", company=company.name)]
+        )

@@ -47,6 +47,7 @@ from ..selectors import (
     contract_state_refusals,
     credit_limit_refusals,
     ensure_can_manage,
+    get_credit_limit_authority,
     get_disabled_state,
     has_confirmed_contract,
     list_contract_confirmers,
@@ -100,7 +101,21 @@ def set_credit_quota(
 def ensure_can_set_limit(actor, account: Account) -> None:
     """403 ``no_permission`` unless ``selectors.can_set_limit``."""
     if not can_set_limit(actor, account):
-        raise ActionForbidden([reason("no_permission", account=account.uid)])
+        raise ActionForbidden([_limit_permission_reason(account)])
+
+
+def _limit_permission_reason(account: Account):
+    """Who sets this limit: the account's administrators, or under
+    SYNCHRONIZE_FINANCE_IDENTITY those of its management account."""
+    manager = get_credit_limit_authority(account)
+    if manager is None:
+        return reason("no_permission", account=account.uid)
+    return reason(
+        "no_permission",
+        variant="limit_set_by_manager",
+        account=account.uid,
+        manager=manager.uid,
+    )
 
 
 def _lock_for_limit(account: Account) -> Account:
@@ -203,7 +218,15 @@ def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Con
     management account under SYNCHRONIZE_FINANCE_IDENTITY) accepts the contract:
     the limit takes effect now and the SMS goes to the account's mobile."""
     if not can_confirm_contract(actor, contract):
-        raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
+        raise ActionForbidden(
+            [
+                reason(
+                    "no_permission",
+                    variant="confirm_contract",
+                    account=contract.account.uid,
+                )
+            ]
+        )
     contract, account = _lock_contract(contract)
     reasons = contract_confirmation_refusals(contract)
     if reasons:
@@ -223,9 +246,9 @@ def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Con
 def withdraw_contract(*, contract: Contract, actor) -> Contract:
     """Withdraw a pending contract: its limit is dropped (no SMS)."""
     if not can_withdraw_contract(actor, contract):
-        raise ActionForbidden([reason("no_permission", account=contract.account.uid)])
+        raise ActionForbidden([_limit_permission_reason(contract.account)])
     contract, account = _lock_contract(contract)
-    reasons = contract_state_refusals(contract, "withdrawn")
+    reasons = contract_state_refusals(contract, "withdraw")
     if reasons:
         raise CreditControlRefused(reasons)
     contract.status = Contract.Status.WITHDRAWN
@@ -291,9 +314,10 @@ def request_access(*, account: Account, actor, message: str = "") -> AccessReque
     return request
 
 
-def _ensure(allowed: bool, account: Account) -> None:
+def _ensure(allowed: bool, variant: str) -> None:
+    """The CBM-only refusals: their own sentences, not the owner/manage one."""
     if not allowed:
-        raise ActionForbidden([reason("no_permission", account=account.uid)])
+        raise ActionForbidden([reason("no_permission", variant=variant)])
 
 
 def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
@@ -304,8 +328,8 @@ def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
             [
                 reason(
                     "invalid_state",
-                    state=f"a {request.get_status_display().lower()} request",
-                    action="answered again",
+                    variant="access_request_answered",
+                    request=request.pk,
                 )
             ]
         )
@@ -319,7 +343,7 @@ def _decide(request: AccessRequest, status: str, actor) -> AccessRequest:
 @service
 def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
     """The business manager grants: both blocks lift until the exception is revoked."""
-    _ensure(can_decide_access_request(actor, request), request.account)
+    _ensure(can_decide_access_request(actor, request), "decide_access_request")
     request = _decide(request, AccessRequest.Status.GRANTED, actor)
     exception = AccessException.objects.create(
         account=request.account,
@@ -344,7 +368,7 @@ def grant_access_request(*, request: AccessRequest, actor) -> AccessException:
 
 @service
 def decline_access_request(*, request: AccessRequest, actor) -> AccessRequest:
-    _ensure(can_decide_access_request(actor, request), request.account)
+    _ensure(can_decide_access_request(actor, request), "decide_access_request")
     request = _decide(request, AccessRequest.Status.DECLINED, actor)
     queue_portal_notice(
         users=_owners(request.account),
@@ -364,14 +388,16 @@ def decline_access_request(*, request: AccessRequest, actor) -> AccessRequest:
 @service
 def revoke_access_exception(*, exception: AccessException, actor) -> AccessException:
     """The business manager or an operator ends a granted exception now."""
-    _ensure(can_revoke_access_exception(actor, exception), exception.account)
+    _ensure(can_revoke_access_exception(actor, exception), "revoke_access_exception")
     lock_accounts(exception.account_id)
     exception = AccessException.objects.select_for_update().get(pk=exception.pk)
     if exception.end is not None:
         raise AccessRequestRefused(
             [
                 reason(
-                    "invalid_state", state="a revoked exception", action="revoked again"
+                    "invalid_state",
+                    variant="access_exception_revoked",
+                    exception=exception.pk,
                 )
             ]
         )

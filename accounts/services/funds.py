@@ -286,17 +286,13 @@ def reverse_top_up(*, movement: Movement, actor, memo: str = "") -> Movement:
     """Correct a top-up with its exact opposite while its funds are still own cash."""
     account = lock_accounts(movement.account_id)[movement.account_id]
     reasons = []
-    if (
-        movement.kind != Movement.Kind.TOP_UP
-        or Movement.objects.filter(reverses=movement).exists()
-    ):
+    if movement.kind != Movement.Kind.TOP_UP:
         reasons.append(
-            reason(
-                "invalid_state",
-                state=f"a {movement.get_kind_display()}"
-                " movement or one already reversed",
-                action="reversed",
-            )
+            reason("invalid_state", variant="not_a_top_up", movement=movement.pk)
+        )
+    elif Movement.objects.filter(reverses=movement).exists():
+        reasons.append(
+            reason("invalid_state", variant="top_up_reversed", movement=movement.pk)
         )
     elif account.own_cash < movement.amount:
         reasons.append(

@@ -78,7 +78,9 @@ def set_management_account(*, company: Company, account: Account, actor) -> Comp
 def _ensure_owner(actor, account: Account) -> None:
     """Only the member's owner (or an operator) answers an invitation."""
     if not can_answer_invitation(actor, account):
-        raise ActionForbidden([reason("no_permission", account=account.uid)])
+        raise ActionForbidden(
+            [reason("no_permission", variant="answer_invitation", account=account.uid)]
+        )
 
 
 def _lock_relationship(relationship):
@@ -92,10 +94,9 @@ def _lock_relationship(relationship):
 
 
 def _state_reason(relationship, action: str):
+    """``action``: confirm, reject, cancel, terminate or permissions."""
     return reason(
-        "invalid_state",
-        state=f"a {relationship.get_status_display().lower()} relationship",
-        action=action,
+        "invalid_state", variant=f"relationship_{action}", relationship=relationship.pk
     )
 
 
@@ -169,7 +170,7 @@ def confirm_relationship(
     relationship = _lock_relationship(relationship)
     reasons = []
     if relationship.status != Status.PENDING:
-        reasons.append(_state_reason(relationship, "confirmed"))
+        reasons.append(_state_reason(relationship, "confirm"))
     elif (
         relationship.type == Type.TRUSTEESHIP
         and relationship.member_account.has_overdue
@@ -197,7 +198,7 @@ def reject_relationship(
     *, relationship: FinancialRelationship, actor
 ) -> FinancialRelationship:
     _ensure_owner(actor, relationship.member_account)
-    return _close_pending(relationship, Status.REJECTED, "rejected", actor)
+    return _close_pending(relationship, Status.REJECTED, "reject", actor)
 
 
 @service
@@ -206,7 +207,7 @@ def cancel_relationship(
 ) -> FinancialRelationship:
     """The management account withdraws its pending invitation."""
     ensure_can_manage(actor, relationship.management_account)
-    return _close_pending(relationship, Status.CANCELLED, "cancelled", actor)
+    return _close_pending(relationship, Status.CANCELLED, "cancel", actor)
 
 
 def _close_pending(relationship, status, action, actor):
@@ -219,7 +220,7 @@ def _close_pending(relationship, status, action, actor):
     relationship.save(update_fields=["status", "responded_at", "responded_by"])
     audit.record(
         actor=actor,
-        action=f"relationship.{action}",
+        action=f"relationship.{status}",
         target=relationship,
         before={"status": "pending"},
         after={"status": status},
@@ -235,7 +236,7 @@ def terminate_relationship(
     ensure_can_manage(actor, relationship.management_account)
     relationship = _lock_relationship(relationship)
     if relationship.status != Status.ACTIVE:
-        raise RelationshipRefused([_state_reason(relationship, "terminated")])
+        raise RelationshipRefused([_state_reason(relationship, "terminate")])
     relationship.status = Status.TERMINATED
     relationship.end = timezone.now()
     relationship.ended_by = actor
@@ -258,7 +259,7 @@ def set_relationship_permissions(
     ensure_can_manage(actor, relationship.management_account)
     relationship = _lock_relationship(relationship)
     if relationship.status not in (Status.PENDING, Status.ACTIVE):
-        raise RelationshipRefused([_state_reason(relationship, "changed")])
+        raise RelationshipRefused([_state_reason(relationship, "permissions")])
     before = list(relationship.permissions)
     relationship.permissions = sorted(set(permissions))
     relationship.save(update_fields=["permissions"])
@@ -339,7 +340,7 @@ def update_folder(
     before = {"name": folder.name, "parent": folder.parent_id}
     if parent is not None and parent.pk != folder.parent_id:
         if folder.is_root:
-            raise DirectoryRefused([reason("root_folder", action="moved")])
+            raise DirectoryRefused([reason("root_folder", variant="move")])
         parent = Folder.objects.get(pk=parent.pk)
         if parent.company_id != folder.company_id:
             raise DirectoryRefused(
@@ -385,7 +386,7 @@ def delete_folder(*, folder: Folder, actor) -> None:
     _lock_directory(folder.company_id)
     folder = Folder.objects.get(pk=folder.pk)
     if folder.is_root:
-        raise DirectoryRefused([reason("root_folder", action="deleted")])
+        raise DirectoryRefused([reason("root_folder", variant="delete")])
     if folder.children.exists() or folder.accounts.exists():
         raise DirectoryRefused([reason("folder_not_empty", folder=folder.name)])
     audit.record(

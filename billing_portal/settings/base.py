@@ -101,7 +101,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "billing_portal.rest.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema, plus every operation's error bodies.
+    "DEFAULT_SCHEMA_CLASS": "billing_portal.schema.ApiSchema",
     "EXCEPTION_HANDLER": "billing_portal.api.exception_handler",
     # Amounts are strings on the wire; never a float.
     "COERCE_DECIMAL_TO_STRING": True,
@@ -133,6 +134,12 @@ SPECTACULAR_SETTINGS = {
         "CreditLimitStatusEnum": [
             ("pending_contract", "pending_contract"),
             ("active", "active"),
+        ],
+        # The revocable terms (accounts.selectors.REVOCABLE_TERMS), SPEC §3.3.
+        "RevocableTermEnum": [
+            ("unspent_transferred_in", "unspent_transferred_in"),
+            ("remaining_revocable", "remaining_revocable"),
+            ("available_balance", "available_balance"),
         ],
     },
 }

@@ -195,8 +195,8 @@ def test_replacing_one_with_open_relationships_is_refused_as_a_message(
     assert response.status_code == 200
     assert messages_of(response) == [
         "The company was not saved.",
-        "This is a management account with pending or active relationships; it "
-        "cannot be replaced until they are ended.",
+        f"The management account of company {company.name} still has pending or "
+        "active relationships; end them before designating another account.",
     ]
     company.refresh_from_db()
     assert company.management_account == acme["hq"]

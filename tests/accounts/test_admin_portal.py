@@ -874,7 +874,7 @@ def test_transfer_refusal_shows_every_reason_and_moves_nothing(client, portal, c
         response,
         before,
         [
-            reason("account_not_active", account=portal.a_hidden.uid, status="frozen"),
+            reason("account_not_active", variant="frozen", account=portal.a_hidden.uid),
             reason(
                 "exceeds_transferable",
                 amount="700.00",

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.forms import TopUpForm
 from accounts.models import Movement
 from sharing.models import UsageRecord
 from tests.api.helpers import API, usage_body
@@ -50,6 +51,16 @@ BAD_AMOUNTS = {
     "boolean_false": "false",
     "list": '["1.00"]',
     "object": '{"value": "1.00"}',
+    # Digits are ASCII 0-9 only (Python's Decimal() reads these as 12.50, 3.00).
+    "fullwidth_digits": '"\uff11\uff12.\uff15\uff10"',
+    "arabic_indic_digits": '"\u0663.\u0660\u0660"',
+    "devanagari_digits": '"\u0967\u0966"',
+    "thousands_separator": '"1,000.00"',
+    # 27 or more integer digits exceed Decimal's precision when rounded.
+    "twenty_seven_digits": '"' + "1" * 27 + '"',
+    "twenty_seven_digits_with_cents": '"' + "9" * 27 + '.00"',
+    "twenty_seven_digits_json_number": "1" * 27,
+    "forty_digits_json_number_with_cents": "9" * 40 + ".25",
 }
 
 #: Accepted amounts: raw JSON text → the amount the movement holds.
@@ -152,6 +163,53 @@ def test_good_amount_is_read_exactly(money_post, amount_json, stored):
     assert response.json()["amount"] == stored
     row = money_post.model.objects.get(pk=response.json()["id"])
     assert row.amount == Decimal(stored)
+
+
+@pytest.mark.parametrize(
+    ("amount_json", "message"),
+    [
+        ('"\uff11\uff12.\uff15\uff10"', "Write the amount with the digits 0-9 only."),
+        ('"\u0663.\u0660\u0660"', "Write the amount with the digits 0-9 only."),
+        (
+            '"1,000.00"',
+            "Write the amount without thousands separators and with a dot before "
+            'the cents, e.g. "1000.00" (not "1,000.00").',
+        ),
+        ('"' + "1" * 27 + '"', "The amount must be less than 10000000000000."),
+    ],
+    ids=["fullwidth", "arabic_indic", "thousands_separator", "27_digits"],
+)
+def test_amount_refusals_say_what_to_type(money_post, amount_json, message, db_state):
+    before = db_state()
+
+    response = money_post.post(amount_json)
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"amount": [message]}
+    assert db_state() == before
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("\uff11\uff12.\uff15\uff10", "Write the amount with the digits 0-9 only."),
+        ("\u0663.\u0660\u0660", "Write the amount with the digits 0-9 only."),
+        (
+            "1,000.00",
+            "Write the amount without thousands separators and with a dot before "
+            'the cents, e.g. "1000.00" (not "1,000.00").',
+        ),
+        ("1" * 30, "The amount must be less than 10000000000000."),
+    ],
+)
+def test_admin_amount_forms_refuse_what_the_api_refuses(typed, message):
+    form = TopUpForm(data={"amount": typed})
+
+    assert not form.is_valid()
+    assert form.errors == {"amount": [message]}
+    typed_plainly = TopUpForm(data={"amount": " 1000.00 "})
+    assert typed_plainly.is_valid()
+    assert typed_plainly.cleaned_data["amount"] == Decimal("1000.00")
 
 
 def test_the_largest_amount_below_ten_to_the_13_is_accepted(

@@ -265,7 +265,13 @@ def test_account_creation_refusals(
     operator, company, make_account, client_for, override, field
 ):
     existing = make_account()
-    body = {"uid": "1234567890123456", "name": "N", "currency": "CNY", **override}
+    body = {
+        "uid": "1234567890123456",
+        "name": "N",
+        "company": company.pk,
+        "currency": "CNY",
+        **override,
+    }
     if body["uid"] == "EXISTING":
         body["uid"] = existing.uid
     count = Account.objects.count()
@@ -647,6 +653,8 @@ def test_revocable_names_the_binding_term(
 ):
     first, second, destination = make_account(), make_account(), make_account()
     grant(owner, first)
+    # Seeing the destination, the owner gets its balances as the terms too.
+    grant(owner, destination, "use")
     fund(first, "100.00")
     fund(second, "100.00")
     transfer(first, destination, "30.00")
@@ -685,6 +693,8 @@ def test_revocable_binds_on_the_pair_when_several_senders(
 ):
     first, second, destination = make_account(), make_account(), make_account()
     grant(owner, first)
+    # Seeing the destination, the owner gets its balances as the terms too.
+    grant(owner, destination, "use")
     fund(first, "100.00")
     fund(second, "100.00")
     transfer(first, destination, "10.00")
@@ -749,6 +759,7 @@ def test_transfer_and_revocation_round_trip(
         "created_at": sent.json()["created_at"],
         "actor": owner.pk,
         "revocable_amount": "33.33",
+        "revocable_binding": "unspent_transferred_in",
     }
     assert parse_datetime(sent.json()["created_at"]) == movement.posted_at
     assert balances(source) == {

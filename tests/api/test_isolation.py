@@ -1,7 +1,11 @@
 """Tenant isolation (SPEC §1, §8): outside its reach, an object does not exist."""
 
+from decimal import Decimal
+
 import pytest
 
+from accounts import services
+from accounts.models import Folder
 from tests.api.helpers import API
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
 
@@ -311,6 +315,73 @@ def test_any_account_of_the_own_verified_company_may_be_named_as_destination(
     assert f"{hidden.cash_balance:.2f}" == "10.00"
 
 
+def test_answers_about_a_hidden_target_never_give_its_balances(
+    tenants, owner, operator, client_for, charge
+):
+    """SPEC §1, §8: towards a destination the user cannot see, a transfer's
+    response and the revocable amount give the amount and the binding term's
+    name (and the pair's own remaining term), never the destination's balances."""
+    client = client_for(owner)
+    source, hidden = tenants["a1"], tenants["a_hidden"]
+    services.top_up(account=hidden, amount=Decimal("500.00"), actor=operator)
+    charge(hidden, "3.00")
+
+    sent = client.post(
+        f"{API}/transfers/",
+        {"source": source.pk, "destination": hidden.pk, "amount": "10.00"},
+        format="json",
+    )
+    detail = client.get(f"{API}/transfers/{sent.json()['id']}/")
+    revocable = client.get(
+        f"{API}/accounts/{source.pk}/revocable/", {"destination": hidden.pk}
+    )
+    visible = client.get(
+        f"{API}/accounts/{source.pk}/revocable/", {"destination": tenants["a2"].pk}
+    )
+
+    assert sent.status_code == 201, sent.content
+    # unspent transferred-in 10.00 - 3.00 binds (available is 507.00).
+    assert {k: sent.json()[k] for k in ("revocable_amount", "revocable_binding")} == {
+        "revocable_amount": "7.00",
+        "revocable_binding": "unspent_transferred_in",
+    }
+    assert set(sent.json()) == {
+        "id",
+        "source",
+        "destination",
+        "amount",
+        "currency",
+        "created_at",
+        "actor",
+        "revocable_amount",
+        "revocable_binding",
+    }
+    assert detail.json() == sent.json()
+    assert revocable.status_code == 200
+    assert revocable.json() == {
+        "source": source.pk,
+        "destination": hidden.pk,
+        "remaining_revocable": "10.00",
+        "revocable_amount": "7.00",
+        "binding": "unspent_transferred_in",
+    }
+    # a2 is visible to the owner (use): its balances are terms it may read.
+    assert set(visible.json()) == {
+        "source",
+        "destination",
+        "unspent_transferred_in",
+        "remaining_revocable",
+        "available_balance",
+        "revocable_amount",
+        "binding",
+    }
+    as_operator = client_for(operator).get(
+        f"{API}/accounts/{source.pk}/revocable/", {"destination": hidden.pk}
+    )
+    assert as_operator.json()["available_balance"] == "507.00"
+    assert as_operator.json()["unspent_transferred_in"] == "7.00"
+
+
 def test_no_other_account_is_a_target_when_the_company_is_unverified(
     unverified_company, owner, grant, fund, client_for, db_state
 ):
@@ -437,3 +508,48 @@ def test_operator_sees_everything(
     detail = client.get(f"{API}/transfers/{tenants['b_transfer']}/")
     assert detail.status_code == 200
     assert detail.json()["amount"] == "50.00"
+
+
+# --- the resource directory ------------------------------------------------------
+
+
+def test_folders_list_only_the_accounts_the_customer_may_see(
+    tenants, owner, company, other_company, client_for
+):
+    """a_hidden sits in the same root folder as a1 and a2; the customer may name
+    it as a target but gets 404 for it, so no folder lists its id."""
+    client = client_for(owner)
+    root = Folder.objects.get(company=company, parent__isnull=True)
+    theirs = Folder.objects.get(company=other_company, parent__isnull=True)
+    mine = sorted([tenants["a1"].pk, tenants["a2"].pk])
+
+    detail = client.get(f"{API}/folders/{root.pk}/")
+    listed = client.get(f"{API}/folders/").json()
+
+    assert detail.status_code == 200
+    assert detail.json()["accounts"] == mine
+    assert [(f["id"], f["accounts"]) for f in listed["results"]] == [(root.pk, mine)]
+    assert client.get(f"{API}/accounts/{tenants['a_hidden'].pk}/").status_code == 404
+    _assert_same_404(
+        client.get(f"{API}/folders/{theirs.pk}/"),
+        client.get(f"{API}/folders/{MISSING}/"),
+    )
+
+
+def test_an_operator_sees_every_account_of_a_folder(
+    tenants, operator, company, client_for
+):
+    root = Folder.objects.get(company=company, parent__isnull=True)
+
+    detail = client_for(operator).get(f"{API}/folders/{root.pk}/")
+
+    assert detail.json()["accounts"] == sorted(
+        tenants[n].pk for n in ("a1", "a2", "a_hidden")
+    )
+
+
+def test_the_folder_company_filter_must_be_an_id(tenants, owner, client_for):
+    response = client_for(owner).get(f"{API}/folders/", {"company": "abc"})
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"company"}

@@ -8,7 +8,10 @@ from tests.factories import UserFactory
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/api/v1/accounts/", {"uid": "{uid}", "name": "X", "currency": "CNY"}),
+        (
+            "/api/v1/accounts/",
+            {"uid": "{uid}", "name": "X", "company": None, "currency": "CNY"},
+        ),
         ("/api/v1/companies/", {"name": "X", "registration_number": "{reg}"}),
         (
             "/api/v1/users/",
@@ -24,6 +27,8 @@ def test_taken_values_get_the_same_403_as_free_ones(
     client = client_for(customer)
     filled = {
         k: v.format(uid=taken.uid, reg=company.registration_number)
+        if isinstance(v, str)
+        else v
         for k, v in body.items()
     }
     response = client.post(path, filled, format="json")

@@ -584,6 +584,74 @@ def test_relationship_lists_are_scoped(world, client_for):
     assert ids(world.b_owner) == [b_rel]
 
 
+# --- "which relationships were active at t" (SPEC §3.6) ---------------------------
+
+T_REESTABLISH = datetime(2025, 4, 2, 9, 0, 0, 5, tzinfo=UTC)
+
+
+def _active_at(client, when: str) -> list[int]:
+    response = client.get(f"{API}/relationships/", {"active_at": when})
+    assert response.status_code == 200, response.content
+    return [row["id"] for row in response.data["results"]]
+
+
+def test_relationships_active_at_an_instant(world, client_for):
+    """Two periods of one pair (terminated, then re-established) and a pending
+    invitation: start <= t < end, compared to the microsecond; open = no end."""
+    first = invite(world)
+    with at(T_CONFIRM):
+        services.confirm_relationship(relationship=first, actor=world.m1_owner)
+    with at(T_TERMINATE):
+        services.terminate_relationship(relationship=first, actor=world.hq_owner)
+    second = invite(world)
+    with at(T_REESTABLISH):
+        services.confirm_relationship(relationship=second, actor=world.m1_owner)
+    invite(world, member_account=world.m2.pk)  # pending: never active
+    client = client_for(world.hq_owner)
+
+    assert _active_at(client, "2025-03-01T12:00:00.123455Z") == []
+    assert _active_at(client, ISO_CONFIRM) == [first.pk]
+    assert _active_at(client, "2025-03-10T08:30:00.654320Z") == [first.pk]
+    assert _active_at(client, ISO_TERMINATE) == []
+    assert _active_at(client, "2025-04-02T09:00:00.000004Z") == []
+    assert _active_at(client, "2025-04-02T09:00:00.000005Z") == [second.pk]
+    assert _active_at(client, "2125-01-01T00:00:00Z") == [second.pk]
+    # An offset names the same instant; without one, the time is UTC.
+    assert _active_at(client, "2025-03-01T20:00:00.123456+08:00") == [first.pk]
+    assert _active_at(client, "2025-03-01T12:00:00.123456") == [first.pk]
+    # Without the parameter: every visible relationship, whatever its state.
+    listed = client.get(f"{API}/relationships/").data["results"]
+    assert len(listed) == 3
+
+
+def test_active_at_lists_only_visible_relationships(world, client_for):
+    relationship = invite(world)
+    with at(T_CONFIRM):
+        services.confirm_relationship(relationship=relationship, actor=world.m1_owner)
+    with at(T_CONFIRM):
+        services.confirm_relationship(
+            relationship=world.b_relationship, actor=world.b_owner
+        )
+
+    assert _active_at(client_for(world.b_owner), ISO_CONFIRM) == [
+        world.b_relationship.pk
+    ]
+    assert _active_at(client_for(world.hq_owner), ISO_CONFIRM) == [relationship.pk]
+    assert _active_at(client_for(UserFactory()), ISO_CONFIRM) == []
+
+
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2025-13-01T00:00:00Z", "", "2025-03-01T25:00:00Z", "1"]
+)
+def test_an_invalid_active_at_is_a_400(world, client_for, value):
+    response = client_for(world.hq_owner).get(
+        f"{API}/relationships/", {"active_at": value}
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"active_at"}
+
+
 # --- isolation between companies --------------------------------------------------
 
 
@@ -986,12 +1054,17 @@ def test_place_accounts(world, client_for):
     )
 
     assert first.status_code == 200, first.content
-    assert first.data["accounts"] == sorted([world.m1.pk, world.m2.pk])
     assert second.status_code == 200
-    assert second.data["accounts"] == [world.m1.pk]
-    assert client.get(f"{API}/folders/{world.a_folder.pk}/").data["accounts"] == [
+    placed = dict(Account.objects.values_list("pk", "folder"))
+    assert (placed[world.m1.pk], placed[world.m2.pk]) == (other.pk, world.a_folder.pk)
+    # HQ's owner may name the members as targets but does not see them: their
+    # ids are not listed to it (SPEC §1); an operator sees them.
+    assert first.data["accounts"] == second.data["accounts"] == []
+    operator = client_for(world.operator)
+    assert operator.get(f"{API}/folders/{world.a_folder.pk}/").data["accounts"] == [
         world.m2.pk
     ]
+    assert operator.get(f"{API}/folders/{other.pk}/").data["accounts"] == [world.m1.pk]
 
 
 def test_place_accounts_of_another_company_is_409_for_an_operator(world, client_for):

@@ -11,6 +11,15 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.ledger import find_discrepancies
+from accounts.models import (
+    Account,
+    Charge,
+    Movement,
+    OverdueEpisode,
+    Posting,
+    SettlementAllocation,
+    TransferPair,
+)
 from billing_portal import roles
 from tests.factories import AccessFactory, AccountFactory, CompanyFactory, UserFactory
 
@@ -149,3 +158,35 @@ def pytest_sessionfinish(session, exitstatus):
             f"CI: {len(skipped)} test(s) skipped; failing the run.", red=True
         )
         session.exitstatus = 1
+
+
+@pytest.fixture
+def ledger_snapshot():
+    """Everything a money service can write, to compare before and after."""
+
+    def take():
+        return {
+            "accounts": list(
+                Account.objects.order_by("pk").values_list(
+                    "pk", "own_cash", "transferred_in_balance", "uncleared_amount"
+                )
+            ),
+            "pairs": list(
+                TransferPair.objects.order_by("pk").values_list(
+                    "pk", "source", "destination", "remaining_revocable"
+                )
+            ),
+            "charges": list(
+                Charge.objects.order_by("pk").values_list("pk", "outstanding")
+            ),
+            "episodes": list(
+                OverdueEpisode.objects.order_by("pk").values_list(
+                    "pk", "account", "start", "end"
+                )
+            ),
+            "movements": Movement.objects.count(),
+            "postings": Posting.objects.count(),
+            "allocations": SettlementAllocation.objects.count(),
+        }
+
+    return take

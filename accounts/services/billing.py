@@ -16,6 +16,9 @@ The caller fills a temporary table (see ``BATCH_COLUMNS``) and calls
 
 from django.db import connection
 
+from billing_portal.errors import BalanceOutOfRange, reason
+from billing_portal.money import AMOUNT_LIMIT, format_amount
+
 from ..ledger import LedgerError
 
 #: Columns of the caller's batch table. ``row_id`` orders the batch (as if
@@ -92,23 +95,40 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
             return 0
         cur.execute(
             f"""
-            SELECT a.id, a.uncleared_amount, a.currency
+            SELECT a.id, a.uncleared_amount, a.currency, a.uid,
+                   a.own_cash + a.transferred_in_balance + a.credit_limit
               FROM accounts_account a
              WHERE a.id IN (SELECT DISTINCT payer_id FROM {table})
              ORDER BY a.id
                FOR UPDATE OF a
             """
         )
-        payers = {pk: (uncleared, currency) for pk, uncleared, currency in cur}
+        payers = {row[0]: row[1:] for row in cur}
         cur.execute(
             f"""
             SELECT b.payer_id, b.currency, sum(b.net)
               FROM {table} b GROUP BY b.payer_id, b.currency
             """
         )
-        for payer_id, currency, _total in cur.fetchall():
-            if currency != payers[payer_id][1]:
+        reasons = []
+        for payer_id, currency, total in cur.fetchall():
+            uncleared, payer_currency, uid, funds = payers[payer_id]
+            if currency != payer_currency:
                 raise LedgerError(f"mixed currencies for payer {payer_id}")
+            # SPEC §2: no balance at 10^13 or more, as ledger.post refuses it
+            # (here the uncleared amount grows and the available balance falls).
+            worst = max(uncleared + total, abs(funds - uncleared - total))
+            if worst >= AMOUNT_LIMIT:
+                reasons.append(
+                    reason(
+                        "balance_out_of_range",
+                        variant="account",
+                        account=uid,
+                        balance=format_amount(worst),
+                    )
+                )
+        if reasons:
+            raise BalanceOutOfRange(reasons)
 
         cur.execute(
             f"""

@@ -6,13 +6,7 @@ import pytest
 
 from accounts import services
 from accounts.models import (
-    Account,
-    Charge,
     Company,
-    Movement,
-    OverdueEpisode,
-    Posting,
-    SettlementAllocation,
     TransferPair,
 )
 from tests.factories import CompanyFactory
@@ -66,35 +60,3 @@ def remaining():
         return None if pair is None else pair.remaining_revocable
 
     return get
-
-
-@pytest.fixture
-def ledger_snapshot():
-    """Everything a money service can write, to compare before and after."""
-
-    def take():
-        return {
-            "accounts": list(
-                Account.objects.order_by("pk").values_list(
-                    "pk", "own_cash", "transferred_in_balance", "uncleared_amount"
-                )
-            ),
-            "pairs": list(
-                TransferPair.objects.order_by("pk").values_list(
-                    "pk", "source", "destination", "remaining_revocable"
-                )
-            ),
-            "charges": list(
-                Charge.objects.order_by("pk").values_list("pk", "outstanding")
-            ),
-            "episodes": list(
-                OverdueEpisode.objects.order_by("pk").values_list(
-                    "pk", "account", "start", "end"
-                )
-            ),
-            "movements": Movement.objects.count(),
-            "postings": Posting.objects.count(),
-            "allocations": SettlementAllocation.objects.count(),
-        }
-
-    return take

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 
 from accounts.models import (
@@ -18,6 +18,7 @@ from accounts.models import (
     OverdueEpisode,
     Posting,
 )
+from billing_portal.errors import BalanceOutOfRange
 from sharing import bill_run
 from sharing.bill_run import import_usage
 from sharing.models import UsageRecord
@@ -336,3 +337,39 @@ def test_the_command_reads_a_file_and_reports(tmp_path, make_account, capsys):
     out, err = capsys.readouterr()
     assert "2 read, 1 priced, 0 already priced, 0 conflicts, 1 rejected" in out
     assert "line 3: rejected: amount:" in err
+
+
+def test_a_chunk_that_would_take_a_balance_out_of_range_is_refused_whole(
+    make_account, operator, ledger_snapshot
+):
+    account = make_account()
+    rows = [
+        usage("big-1", account, "9999999999999.99", 1),
+        usage("big-2", account, "0.01", 2),
+    ]
+    before = ledger_snapshot()
+
+    with pytest.raises(BalanceOutOfRange) as refused:
+        import_usage(csv_file(rows), fmt="csv", source="big")
+
+    assert refused.value.reasons[0].code == "balance_out_of_range"
+    assert account.uid in refused.value.reasons[0].message
+    assert ledger_snapshot() == before
+    assert not UsageRecord.objects.exists()
+
+
+def test_the_command_reports_a_refused_chunk(tmp_path, make_account, capsys):
+    account = make_account()
+    path = tmp_path / "big.csv"
+    path.write_text(
+        csv_file(
+            [
+                usage("big-1", account, "9999999999999.99", 1),
+                usage("big-2", account, "0.01", 2),
+            ]
+        ).getvalue(),
+        encoding="utf-8",
+    )
+
+    with pytest.raises(CommandError, match="balance_out_of_range"):
+        call_command("import_usage", str(path), "--no-progress")

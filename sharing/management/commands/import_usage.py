@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing_portal.errors import DomainError
 from sharing.bill_run import ImportFileError, import_usage
 
 
@@ -59,6 +60,12 @@ class Command(BaseCommand):
                     result = _run(stream, fmt, source, chunk_size, progress)
         except (ImportFileError, OSError) as exc:
             raise CommandError(str(exc)) from exc
+        except DomainError as exc:
+            # A chunk was refused whole (nothing of it written); earlier
+            # chunks stay priced and a run after the fix goes on from there.
+            raise CommandError(
+                "; ".join(f"{r.code}: {r.message}" for r in exc.reasons)
+            ) from exc
         for line, why in result.rejected[:100]:
             self.stderr.write(f"line {line}: rejected: {why}")
         for line, external_id in result.conflicts[:100]:

@@ -47,6 +47,10 @@ MESSAGES = {
     ),
     # transfer and revocation
     "same_account": _("The source and destination must be different accounts."),
+    "same_account:invitation": _(
+        "Account {account} cannot be invited as a member of itself; choose another "
+        "account of the company."
+    ),
     "account_not_active": _(
         "Account {account} is not valid; only valid accounts can move funds."
     ),

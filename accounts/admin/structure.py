@@ -13,7 +13,7 @@ from billing_portal.errors import DomainError
 from billing_portal.text import validate_display_name
 
 from .. import selectors, services
-from ..models import Account, Company, FinancialRelationship, Folder
+from ..models import Account, FinancialRelationship, Folder
 from ..models.structure import RelationshipPermission
 
 Status = FinancialRelationship.Status
@@ -62,15 +62,8 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        managed = [
-            a.pk
-            for a in selectors.list_visible_accounts(user)
-            if selectors.can_manage(user, a)
-        ]
-        self.fields["management_account"].queryset = Account.objects.filter(
-            pk__in=Company.objects.filter(management_account__in=managed).values(
-                "management_account"
-            )
+        self.fields["management_account"].queryset = selectors.list_inviting_accounts(
+            user
         )
         self.fields["member_account"].queryset = selectors.list_target_accounts(user)
 
@@ -279,6 +272,7 @@ class FinancialRelationshipAdmin(ScopedAdmin):
             _("Invite a member account"),
             form=form,
             refusal=refusal,
+            can_invite=form.fields["management_account"].queryset.exists(),
         )
 
 

@@ -77,6 +77,7 @@ from .funds import (  # noqa: F401
 from .structure import (  # noqa: F401
     can_answer_invitation,
     can_manage_directory,
+    company_reasons,
     ensure_can_manage_directory,
     get_credit_limit_authority,
     get_folder_tree,
@@ -85,11 +86,14 @@ from .structure import (  # noqa: F401
     get_root_folder,
     get_subtree_ids,
     get_trusteeship_payer,
+    invitation_refusals,
     list_accounts_under,
     list_folders_with_accounts,
+    list_inviting_accounts,
     list_relationships_active_at,
     list_visible_folders,
     list_visible_relationships,
     management_account_refusals,
+    member_overdue_reason,
     with_visible_account_ids,
 )

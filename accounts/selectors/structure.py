@@ -3,14 +3,21 @@
 from datetime import datetime
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Count, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
+from billing_portal.money import format_amount
 
-from ..models import Account, Company, FinancialRelationship, Folder
+from ..models import Account, AccountAccess, Company, FinancialRelationship, Folder
 from ..models.structure import RelationshipPermission
-from .access import can_manage, is_owner, list_visible_accounts, list_visible_companies
+from .access import (
+    MANAGING,
+    can_manage,
+    is_owner,
+    list_visible_accounts,
+    list_visible_companies,
+)
 
 Status = FinancialRelationship.Status
 
@@ -218,3 +225,78 @@ def ensure_can_manage_directory(user, company) -> None:
         raise ActionForbidden(
             [reason("no_permission", variant="manage_directory", company=company.name)]
         )
+
+
+# --- invitations (§3.6) ------------------------------------------------------------
+
+
+def company_reasons(*accounts: Account) -> list[Reason]:
+    """Both accounts belong to one verified company (§3.6)."""
+    reasons = [
+        reason("company_not_verified", account=a.uid)
+        for a in accounts
+        if a.company is None or not a.company.is_verified
+    ]
+    if not reasons and len({a.company_id for a in accounts}) > 1:
+        reasons.append(
+            reason(
+                "different_company", source=accounts[0].uid, destination=accounts[1].uid
+            )
+        )
+    return reasons
+
+
+def member_overdue_reason(member: Account) -> Reason:
+    return reason(
+        "member_overdue",
+        member=member.uid,
+        available=format_amount(member.available_balance),
+    )
+
+
+def list_inviting_accounts(user) -> QuerySet[Account]:
+    """Enterprise management accounts whose administrators (owner or manage)
+    include the user: the accounts it may send invitations from. One query,
+    through the access index, whatever the number of accounts it sees."""
+    accounts = Account.objects.filter(
+        pk__in=Company.objects.filter(management_account__isnull=False).values(
+            "management_account"
+        )
+    )
+    if roles.is_operator(user):
+        return accounts
+    return accounts.filter(
+        Exists(
+            AccountAccess.objects.filter(
+                user=user, account=OuterRef("pk"), permission__in=MANAGING
+            )
+        )
+    )
+
+
+def invitation_refusals(manager: Account, member: Account, type: str) -> list[Reason]:
+    """Every reason the management account cannot invite the member now; the
+    service checks it under lock, the invite page before anything is sent."""
+    reasons = []
+    if manager.pk == member.pk:
+        reasons.append(reason("same_account", variant="invitation", account=member.uid))
+    company = manager.company
+    if company is not None and company.management_account_id != manager.pk:
+        reasons.append(reason("not_management_account", account=manager.uid))
+    reasons += company_reasons(manager, member)
+    if manager.pk != member.pk and get_open_relationship(member) is not None:
+        reasons.append(reason("member_has_active_relationship", member=member.uid))
+    if type == FinancialRelationship.Type.TRUSTEESHIP:
+        if member.has_overdue:
+            reasons.append(member_overdue_reason(member))
+        if member.currency != manager.currency:
+            reasons.append(
+                reason(
+                    "currency_mismatch",
+                    source=manager.uid,
+                    destination=member.uid,
+                    source_currency=manager.currency,
+                    destination_currency=member.currency,
+                )
+            )
+    return reasons

@@ -16,7 +16,6 @@ from billing_portal.errors import (
     RelationshipRefused,
     reason,
 )
-from billing_portal.money import format_amount
 
 from ..ledger import lock_accounts
 from ..models import Account, Company, FinancialRelationship, Folder
@@ -25,28 +24,14 @@ from ..selectors import (
     can_answer_invitation,
     ensure_can_manage,
     ensure_can_manage_directory,
-    get_open_relationship,
     get_subtree_ids,
+    invitation_refusals,
     management_account_refusals,
+    member_overdue_reason,
 )
 
 Status = FinancialRelationship.Status
 Type = FinancialRelationship.Type
-
-
-def _company_reasons(*accounts: Account):
-    reasons = [
-        reason("company_not_verified", account=a.uid)
-        for a in accounts
-        if a.company is None or not a.company.is_verified
-    ]
-    if not reasons and len({a.company_id for a in accounts}) > 1:
-        reasons.append(
-            reason(
-                "different_company", source=accounts[0].uid, destination=accounts[1].uid
-            )
-        )
-    return reasons
 
 
 # --- the enterprise management account -------------------------------------------
@@ -100,14 +85,6 @@ def _state_reason(relationship, action: str):
     )
 
 
-def _overdue_reason(member: Account):
-    return reason(
-        "member_overdue",
-        member=member.uid,
-        available=format_amount(member.available_balance),
-    )
-
-
 @service
 def invite_member(
     *,
@@ -121,28 +98,7 @@ def invite_member(
     ensure_can_manage(actor, management_account)
     accounts = lock_accounts(management_account.pk, member_account.pk)
     manager, member = accounts[management_account.pk], accounts[member_account.pk]
-    reasons = []
-    if manager.pk == member.pk:
-        reasons.append(reason("same_account"))
-    company = manager.company
-    if company is not None and company.management_account_id != manager.pk:
-        reasons.append(reason("not_management_account", account=manager.uid))
-    reasons += _company_reasons(manager, member)
-    if manager.pk != member.pk and get_open_relationship(member) is not None:
-        reasons.append(reason("member_has_active_relationship", member=member.uid))
-    if type == Type.TRUSTEESHIP:
-        if member.has_overdue:
-            reasons.append(_overdue_reason(member))
-        if member.currency != manager.currency:
-            reasons.append(
-                reason(
-                    "currency_mismatch",
-                    source=manager.uid,
-                    destination=member.uid,
-                    source_currency=manager.currency,
-                    destination_currency=member.currency,
-                )
-            )
+    reasons = invitation_refusals(manager, member, type)
     if reasons:
         raise RelationshipRefused(reasons)
     relationship = FinancialRelationship.objects.create(
@@ -175,7 +131,7 @@ def confirm_relationship(
         relationship.type == Type.TRUSTEESHIP
         and relationship.member_account.has_overdue
     ):
-        reasons.append(_overdue_reason(relationship.member_account))
+        reasons.append(member_overdue_reason(relationship.member_account))
     if reasons:
         raise RelationshipRefused(reasons)
     now = timezone.now()

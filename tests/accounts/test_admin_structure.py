@@ -282,6 +282,39 @@ def test_invite_form_offers_the_management_account_and_target_accounts(client, w
     assert "invoices and cash withdrawals are not part of this product" in html
 
 
+@pytest.mark.parametrize("role", ["hq_viewer", "m1_owner"])
+def test_invite_page_explains_who_can_invite_instead_of_an_empty_form(
+    client, world, role
+):
+    login(client, world, role)
+
+    response = client.get(url("accounts_financialrelationship_invite"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "only the owner or manage administrators of a company" in html
+    assert "Send invitation" not in html
+    assert not response.context_data["form"].fields["management_account"].queryset
+
+
+def test_inviting_the_management_account_itself_says_so(client, world):
+    login(client, world, "hq_owner")
+
+    response = client.post(
+        url("accounts_financialrelationship_invite"),
+        {
+            "management_account": world.hq.pk,
+            "member_account": world.hq.pk,
+            "type": "financial_management",
+        },
+    )
+
+    assert f"Account {world.hq.uid} cannot be invited as a member of itself" in (
+        response.content.decode()
+    )
+    assert not FinancialRelationship.objects.filter(member_account=world.hq).exists()
+
+
 def test_invite_creates_a_pending_relationship(client, world):
     login(client, world, "hq_owner")
 

@@ -33,7 +33,7 @@ from ..forms import (
     TopUpForm,
     TransferForm,
 )
-from ..models import Account, TransferPair
+from ..models import Account
 from ..services import request_access, set_credit_limit
 from .credit import CreditLimitForm
 
@@ -175,9 +175,7 @@ class AccountAdmin(ScopedAdmin):
             "can_manage": can_manage,
             "is_operator": roles.is_operator(request.user),
             "relationship": selectors.get_open_relationship(account),
-            "member_count": account.member_relationships.filter(
-                status="active"
-            ).count(),
+            "member_count": selectors.count_active_members(account),
             **self._credit_context(request, account),
         }
 
@@ -185,11 +183,11 @@ class AccountAdmin(ScopedAdmin):
         can_set_limit = selectors.can_set_limit(request.user, account)
         state = selectors.get_disabled_state(account)
         credit_blocks = selectors.credit_limit_blocks(account)
-        open_request = account.access_requests.filter(status="requested").first()
+        open_request = selectors.get_open_access_request(account)
         return {
             "credit_bounds": selectors.get_credit_bounds(account),
             "pending_contract": selectors.get_pending_contract(account),
-            "limit_history": account.limit_changes.select_related("actor")[:10],
+            "limit_history": selectors.list_limit_changes(account)[:10],
             "can_set_limit": can_set_limit,
             "can_change_limit": can_set_limit and not credit_blocks,
             "self_service_blocks": _unique(
@@ -341,9 +339,7 @@ class AccountAdmin(ScopedAdmin):
         source = self._managed_account(request, object_id)
         if source is None:
             return self.does_not_exist(request, object_id)
-        destinations = Account.objects.filter(
-            pk__in=TransferPair.objects.filter(source=source).values("destination")
-        )
+        destinations = selectors.list_revocation_destinations(source)
         data = request.POST or None
         initial = {"destination": request.GET.get("destination")}
         form = RevokeForm(data, initial=initial, destinations=destinations)

@@ -32,6 +32,7 @@ from ..models import (
     Account,
     AccountAccess,
     Contract,
+    CreditLimitChange,
     CreditQuota,
     FinancialRelationship,
     OverdueEpisode,
@@ -523,3 +524,12 @@ def can_decide_access_request(user, request: AccessRequest) -> bool:
 def can_revoke_access_exception(user, exception: AccessException) -> bool:
     """The CBM who was asked, or an operator."""
     return roles.is_operator(user) or can_decide_access_request(user, exception.request)
+
+
+def get_open_access_request(account: Account) -> AccessRequest | None:
+    return account.access_requests.filter(status=AccessRequest.Status.REQUESTED).first()
+
+
+def list_limit_changes(account: Account) -> QuerySet[CreditLimitChange]:
+    """The account's credit limit history, newest first."""
+    return account.limit_changes.select_related("actor")

@@ -378,3 +378,10 @@ def preview_top_up(account: Account, amount: Decimal) -> TopUpPreview:
         cash_after=after.cash_balance - settles,
         uncleared_after=after.uncleared_amount - settles,
     )
+
+
+def list_revocation_destinations(source: Account) -> QuerySet[Account]:
+    """Accounts ``source`` has transferred to (it may take funds back from them)."""
+    return Account.objects.filter(
+        pk__in=TransferPair.objects.filter(source=source).values("destination")
+    )

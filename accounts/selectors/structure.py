@@ -300,3 +300,10 @@ def invitation_refusals(manager: Account, member: Account, type: str) -> list[Re
                 )
             )
     return reasons
+
+
+def count_active_members(management_account: Account) -> int:
+    return FinancialRelationship.objects.filter(
+        management_account=management_account,
+        status=FinancialRelationship.Status.ACTIVE,
+    ).count()

@@ -3,7 +3,7 @@
 Every other selector, the admin's scoping and the API's lookups call these.
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, reason
@@ -15,6 +15,45 @@ MANAGING = (AccountAccess.Permission.OWNER, AccountAccess.Permission.MANAGE)
 
 
 # --- visibility (SPEC §1) ----------------------------------------------------
+#
+# Each rule is a correlated EXISTS on an indexed column, so one account is
+# checked through an index (``WHERE id = X AND EXISTS (…)``) whatever the number
+# of accounts the user can see, and a paginated list walks its ordering index
+# and stops at the page (no IN-list of every visible id is ever built).
+
+
+def _linked_q(user) -> Q:
+    """Accounts the (non-operator) user may see itself."""
+    if roles.is_cbm(user):
+        return Q(company__business_manager=user)
+    # Own access, plus members whose relationship lets this user's management
+    # account check their consumption (read-only: acting needs access rows).
+    return Q(
+        Exists(AccountAccess.objects.filter(user=user, account=OuterRef("pk")))
+    ) | Q(
+        Exists(
+            FinancialRelationship.objects.filter(
+                member_account=OuterRef("pk"),
+                status=FinancialRelationship.Status.ACTIVE,
+                permissions__contains=[RelationshipPermission.CHECK_TARGET_CONSUMPTION],
+                management_account__access__user=user,
+            )
+        )
+    )
+
+
+def _linked_company_q(user, company_ref: str) -> Q:
+    """Rows whose company (``company_ref``) the non-operator user is linked to."""
+    if roles.is_cbm(user):
+        prefix = "" if company_ref == "pk" else f"{company_ref}__"
+        return Q(**{f"{prefix}business_manager": user})
+    return Q(
+        Exists(
+            AccountAccess.objects.filter(
+                user=user, account__company=OuterRef(company_ref)
+            )
+        )
+    )
 
 
 def list_visible_accounts(user) -> QuerySet[Account]:
@@ -22,41 +61,27 @@ def list_visible_accounts(user) -> QuerySet[Account]:
     qs = Account.objects.select_related("company")
     if roles.is_operator(user):
         return qs
-    if roles.is_cbm(user):
-        return qs.filter(company__business_manager=user)
-    # Own access, plus members whose relationship lets this user's management
-    # account check their consumption (read-only: acting needs access rows).
-    return qs.filter(
-        Q(pk__in=AccountAccess.objects.filter(user=user).values("account"))
-        | Q(pk__in=list_consumption_visible_members(user).values("pk"))
-    )
+    return qs.filter(_linked_q(user))
 
 
 def list_visible_companies(user) -> QuerySet[Company]:
     if roles.is_operator(user):
         return Company.objects.all()
-    if roles.is_cbm(user):
-        return Company.objects.filter(business_manager=user)
-    return Company.objects.filter(
-        pk__in=AccountAccess.objects.filter(user=user).values("account__company")
-    )
+    return Company.objects.filter(_linked_company_q(user, "pk"))
 
 
 def list_target_accounts(user) -> QuerySet[Account]:
     """Accounts the user may name as a target: its own, and any account of a
     verified company it is linked to (uid and name only are shown of those)."""
+    qs = Account.objects.select_related("company")
     if roles.is_operator(user):
-        return Account.objects.select_related("company")
-    companies = list_visible_companies(user).filter(
-        verification_status=Company.Verification.VERIFIED
-    )
-    return (
-        Account.objects.select_related("company")
-        .filter(
-            Q(pk__in=list_visible_accounts(user).values("pk"))
-            | Q(company__in=companies)
+        return qs
+    return qs.filter(
+        _linked_q(user)
+        | (
+            Q(company__verification_status=Company.Verification.VERIFIED)
+            & _linked_company_q(user, "company")
         )
-        .distinct()
     )
 
 

@@ -43,6 +43,9 @@ def account_id(page, uid):
 
 
 def shot(page, name):
+    # After a click the page may still be loading its icons: wait, so that
+    # every run draws the same picture.
+    page.wait_for_load_state("networkidle")
     page.screenshot(path=str(OUT / name), full_page=True)
     print("wrote", OUT / name)
 
@@ -64,6 +67,7 @@ def credit_flow(page):
     page.click("input[type=submit]")
     partner = account_id(page, "1000000000000005")
     page.goto(f"{BASE}/admin/accounts/account/{partner}/change/")
+    page.wait_for_load_state("networkidle")
     page.locator("#disabled").screenshot(path=str(OUT / "disabled-panel.png"))
     print("wrote", OUT / "disabled-panel.png")
     page.click("#disabled >> text=Request access")
@@ -77,6 +81,33 @@ def credit_flow(page):
     login(page, "operator")
     page.goto(f"{BASE}/admin/billing_portal/notification/")
     shot(page, "notifications.png")
+
+
+def new_screens(page):
+    """The screens built from refusal selectors and the new confirmation pages.
+    Nothing here changes data: the revocation is shown, not confirmed."""
+    login(page, "operator")
+    page.goto(f"{BASE}/admin/accounts/company/?q=Acme")
+    page.locator("#result_list tbody a").first.click()
+    shot(page, "company-management-account.png")
+    page.goto(f"{BASE}/admin/accounts/accountaccess/?q=erin")
+    page.locator("#result_list tbody a").first.click()
+    page.click("text=Revoke access")
+    shot(page, "access-revoke-confirm.png")  # not confirmed
+    login(page, "erin")
+    initech = account_id(page, "3000000000000001")
+    page.goto(f"{BASE}/admin/accounts/account/{initech}/change/")
+    shot(page, "account-unverified.png")
+    login(page, "carol")
+    dev = account_id(page, "1000000000000002")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/change/")
+    shot(page, "account-read-only.png")
+    login(page, "alice")
+    main_id = account_id(page, "1000000000000001")
+    page.goto(f"{BASE}/admin/accounts/account/{main_id}/credit-limit/")
+    page.fill("#id_amount", "999999.00")  # above the company's quota
+    page.click("input[type=submit]")
+    shot(page, "credit-limit-refused.png")
 
 
 def main():
@@ -118,6 +149,7 @@ def main():
         page.goto(f"{BASE}/admin/accounts/folder/")
         shot(page, "directory.png")
         credit_flow(page)
+        new_screens(page)
         browser.close()
 
 

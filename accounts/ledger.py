@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connection, models
 from django.db.models import Count, Sum
@@ -240,22 +240,39 @@ def lock_pair(
     """
     if not (is_locked(source) and is_locked(destination)):
         raise LedgerError("lock both accounts before their pair")
-    # One statement. Services lock at most one pair, after both its accounts
+    # One statement, locking or creating: an upsert whose no-op update takes
+    # the row lock. Services lock at most one pair, after both its accounts
     # (which rank lower), so pairs need no order among themselves.
-    pair = (
-        TransferPair.objects.select_for_update()
-        .filter(source=source, destination=destination)
-        .first()
-    )
-    if pair is not None:
-        return adopt_locked(pair)
-    if not create:
-        return None
-    return adopt_locked(
-        TransferPair.objects.create(
-            source=source, destination=destination, currency=source.currency
+    params: list[Any]
+    if create:
+        sql = (
+            "INSERT INTO accounts_transferpair (source_id, destination_id, currency,"
+            " remaining_revocable) VALUES (%s, %s, %s, 0)"
+            " ON CONFLICT (source_id, destination_id) DO UPDATE SET"
+            " remaining_revocable = accounts_transferpair.remaining_revocable"
+            " RETURNING id, remaining_revocable"
         )
+        params = [source.pk, destination.pk, source.currency]
+    else:
+        sql = (
+            "SELECT id, remaining_revocable FROM accounts_transferpair"
+            " WHERE source_id = %s AND destination_id = %s FOR UPDATE"
+        )
+        params = [source.pk, destination.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pair = TransferPair(
+        id=row[0],
+        source=source,
+        destination=destination,
+        currency=source.currency,
+        remaining_revocable=row[1],
     )
+    pair._state.adding = False
+    return adopt_locked(pair)
 
 
 # --- posting -------------------------------------------------------------------
@@ -323,7 +340,7 @@ def post(
     _ensure_in_range(planned)
 
     now = timezone.now()
-    movement = Movement.objects.create(
+    movement = Movement(
         kind=kind,
         account=account,
         counterparty=counterparty,
@@ -348,24 +365,88 @@ def post(
             balances[book.field] += leg.delta
             balance_after = balances[book.field]
         postings.append(
-            Posting(
-                movement=movement,
-                holder_type=holder_type.name,
-                holder_id=0 if leg.holder is None else leg.holder.pk,
-                book=leg.book,
-                currency=currency,
-                amount=leg.signed,
-                balance_after=balance_after,
+            (
+                holder_type.name,
+                0 if leg.holder is None else leg.holder.pk,
+                leg.book,
+                leg.signed,
+                balance_after,
             )
         )
-    Posting.objects.bulk_create(postings)
+    _insert_movement(movement, postings)
+    _write_cached(planned)
     for holder, holder_type, before, after in planned.values():
         for name, value in after.items():
             setattr(holder, name, value)
-        holder.save(update_fields=holder_type.cached_fields)
         if holder_type.after_post is not None:
             holder_type.after_post(holder, before=before, at=now)
     return movement
+
+
+def _insert_movement(movement: Movement, postings: list[tuple]) -> None:
+    """The header and its legs in one statement (one round trip, no ORM
+    compilation on the hottest path); ``movement`` gets its id."""
+    if len(postings) < 2:
+        raise LedgerError("a movement has at least two non-zero legs")
+    header = [
+        "kind",
+        "account_id",
+        "counterparty_id",
+        "amount",
+        "currency",
+        "effective_at",
+        "posted_at",
+        "actor_id",
+        "memo",
+        "reverses_id",
+    ]
+    leg_row = "(%s::varchar, %s::bigint, %s::varchar, %s::numeric, %s::numeric)"
+    sql = (
+        f"WITH m AS (INSERT INTO accounts_movement ({', '.join(header)})"
+        f" VALUES ({', '.join(['%s'] * len(header))}) RETURNING id)"
+        " INSERT INTO accounts_posting (movement_id, holder_type, holder_id, book,"
+        " currency, amount, balance_after)"
+        " SELECT m.id, v.holder_type, v.holder_id, v.book, %s, v.amount, v.after"
+        f" FROM m, (VALUES {', '.join([leg_row] * len(postings))})"
+        " AS v(holder_type, holder_id, book, amount, after)"
+        " RETURNING movement_id"
+    )
+    params: list[Any] = [getattr(movement, column) for column in header]
+    params.append(movement.currency)
+    for row in postings:
+        params += row
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        movement.pk = cursor.fetchone()[0]
+    movement._state.adding = False
+
+
+def _write_cached(planned: dict[int, tuple]) -> None:
+    """One ``UPDATE … FROM (VALUES …)`` per holder type for every changed row
+    (a transfer's two accounts in one statement, not a ``save()`` each)."""
+    by_type: dict[str, list] = defaultdict(list)
+    for holder, holder_type, _before, after in planned.values():
+        by_type[holder_type.name].append((holder, holder_type, after))
+    for rows in by_type.values():
+        holder_type = rows[0][1]
+        meta = holder_type.rows().model._meta
+        quote = connection.ops.quote_name
+        columns = [meta.get_field(f).column for f in holder_type.cached_fields]
+        row_sql = "(%s" + ", %s::numeric" * len(columns) + ")"
+        sql = (
+            f"UPDATE {quote(meta.db_table)} AS t SET "
+            + ", ".join(f"{quote(c)} = v.{quote(c)}" for c in columns)
+            + " FROM (VALUES "
+            + ", ".join([row_sql] * len(rows))
+            + f") AS v(id, {', '.join(quote(c) for c in columns)})"
+            + f" WHERE t.{quote(meta.pk.column)} = v.id"
+        )
+        params: list[Any] = []
+        for holder, _type, after in rows:
+            params.append(holder.pk)
+            params += [after[f] for f in holder_type.cached_fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def _plan_balances(legs: list[Leg]) -> dict[int, tuple]:

@@ -33,6 +33,7 @@ class AccountsConfig(AppConfig):
             lock_rank=10,
             # The company comes along for the rules (verified? same company?).
             queryset=lambda: Account.objects.select_related("company"),
+            related=("company",),
             after_post=ledger.account_after_post,
             derived=lambda account: {
                 "cash_balance": account.cash_balance,

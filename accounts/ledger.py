@@ -72,8 +72,10 @@ class HolderType:
     model: type[models.Model] | None
     books: dict[str, Book]
     lock_rank: int
-    #: The queryset rows are locked and read through (e.g. with select_related).
+    #: The queryset rows are read through (e.g. with select_related).
     queryset: Callable[[], models.QuerySet] | None = None
+    #: Foreign keys read along with a locked row (not locked themselves).
+    related: tuple[str, ...] = ()
     #: Called with each holder after a movement changed its cached books.
     after_post: Callable | None = None
     #: Balances derived from the cached books ({name: value}) that must stay in
@@ -103,6 +105,7 @@ def register_holder(
     books: dict[str, tuple[str | None, int]],
     lock_rank: int,
     queryset: Callable[[], models.QuerySet] | None = None,
+    related: tuple[str, ...] = (),
     after_post: Callable | None = None,
     derived: Callable[[models.Model], dict[str, Decimal]] | None = None,
 ) -> HolderType:
@@ -117,6 +120,7 @@ def register_holder(
         books={b: Book(b, normal, f) for b, (f, normal) in books.items()},
         lock_rank=lock_rank,
         queryset=queryset,
+        related=related,
         after_post=after_post,
         derived=derived,
         cached_fields=[f for f, _n in books.values() if f],
@@ -125,6 +129,7 @@ def register_holder(
     if previous is not None and previous.model is not None:
         _BY_MODEL.pop(previous.model, None)
     _TYPES[name] = holder_type
+    _LOCK_STATEMENTS.pop(name, None)
     if model is not None:
         _BY_MODEL[model] = holder_type
     return holder_type
@@ -200,16 +205,68 @@ def lock(*holders: models.Model) -> list:
         wanted[holder_type_of(holder)].add(holder.pk)
     fresh: dict[tuple[str, int], models.Model] = {}
     for holder_type in sorted(wanted, key=lambda t: (t.lock_rank, t.name)):
-        queryset = holder_type.rows()
-        # Only the holder rows are locked (``of=self``), never joined rows.
-        for row in (
-            queryset.select_for_update(of=("self",))
-            .filter(pk__in=sorted(wanted[holder_type]))
-            .order_by("pk")
-        ):
-            _LOCKED[id(row)] = row
-            fresh[(holder_type.name, row.pk)] = row
+        sql, build = _lock_statement(holder_type)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [sorted(wanted[holder_type])])
+            rows = cursor.fetchall()
+        for row in rows:
+            holder = build(row)
+            _LOCKED[id(holder)] = holder
+            fresh[(holder_type.name, holder.pk)] = holder
     return [fresh[(holder_type_of(h).name, h.pk)] for h in holders]
+
+
+_LOCK_STATEMENTS: dict[str, tuple[str, Callable]] = {}
+
+
+def _lock_statement(holder_type: HolderType) -> tuple[str, Callable]:
+    """The lock of a holder type as SQL built once (the hottest statement of
+    every movement, so not compiled by the ORM each time), and the function
+    that makes a model instance (with its ``related`` rows) of a result row.
+    Only the holder's own rows are locked (``FOR UPDATE OF``)."""
+    if holder_type.name in _LOCK_STATEMENTS:
+        return _LOCK_STATEMENTS[holder_type.name]
+    model = holder_type.rows().model
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = list(meta.concrete_fields)
+    select = [f"h.{quote(f.column)}" for f in fields]
+    joins = []
+    related = []
+    for n, name in enumerate(holder_type.related):
+        key = meta.get_field(name)
+        other = key.related_model
+        other_fields = list(other._meta.concrete_fields)
+        select += [f"r{n}.{quote(f.column)}" for f in other_fields]
+        joins.append(
+            f"LEFT JOIN {quote(other._meta.db_table)} r{n}"
+            f" ON r{n}.{quote(other._meta.pk.column)} = h.{quote(key.column)}"
+        )
+        related.append((name, other, other_fields))
+    sql = (
+        f"SELECT {', '.join(select)} FROM {quote(meta.db_table)} h {' '.join(joins)}"
+        f" WHERE h.{quote(meta.pk.column)} = ANY(%s)"
+        f" ORDER BY h.{quote(meta.pk.column)} FOR UPDATE OF h"
+    )
+    names = [f.attname for f in fields]
+    database = connection.alias
+
+    def build(row):
+        holder = model.from_db(database, names, row[: len(fields)])
+        start = len(fields)
+        for name, other, other_fields in related:
+            values = row[start : start + len(other_fields)]
+            start += len(other_fields)
+            # What select_related would have cached (None for a null key).
+            holder._state.fields_cache[name] = (
+                other.from_db(database, [f.attname for f in other_fields], values)
+                if values[0] is not None
+                else None
+            )
+        return holder
+
+    _LOCK_STATEMENTS[holder_type.name] = (sql, build)
+    return sql, build
 
 
 def adopt_locked(holder: H) -> H:

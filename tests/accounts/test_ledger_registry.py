@@ -161,7 +161,10 @@ def test_lock_follows_the_rank_then_the_primary_key(make_account, issue_voucher)
         q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]
     )
     assert "ORDER BY" in account_sql
-    assert f"IN ({first.pk}, {second.pk})" in account_sql
+    assert "FOR UPDATE OF" in account_sql  # the holder rows only, not the company
+    ids = queries.captured_queries[0]["sql"]
+    assert str(first.pk) in ids
+    assert str(second.pk) in ids
 
 
 def test_post_refuses_a_test_holder_that_was_not_locked(

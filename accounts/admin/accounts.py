@@ -7,11 +7,12 @@ POST through the same service as the API, ``log_change``, message, redirect.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -169,6 +170,8 @@ class AccountAdmin(ScopedAdmin):
             "can_transfer": can_manage and transferable.transferable_amount > 0,
             "outgoing": pairs.outgoing,
             "incoming": pairs.incoming,
+            "more_outgoing": pairs.more_outgoing,
+            "more_incoming": pairs.more_incoming,
             "ledger_lines": selectors.list_account_postings(account)[:20],
             "ledger_url": reverse("admin:accounts_posting_changelist")
             + f"?account={account.pk}",
@@ -237,6 +240,11 @@ class AccountAdmin(ScopedAdmin):
                 view(self.request_access_view),
                 name="accounts_account_request_access",
             ),
+            re_path(
+                r"^(?P<object_id>.+)/pairs/(?P<direction>out|in)/$",
+                view(self.pairs_view),
+                name="accounts_account_pairs",
+            ),
             *super().get_urls(),
         ]
 
@@ -254,6 +262,33 @@ class AccountAdmin(ScopedAdmin):
     def _sees(self, request, account) -> bool:
         """Whether the user may see the account's balances (not only uid/name)."""
         return self.get_queryset(request).filter(pk=account.pk).exists()
+
+    def pairs_view(self, request, object_id, direction):
+        """Every transfer pair of the account one way, 50 a page (the account
+        page shows the first ones)."""
+        account = self.get_object(request, object_id)
+        if account is None:
+            return self.does_not_exist(request, object_id)
+        page = Paginator(selectors.list_pairs(account, direction), 50).get_page(
+            request.GET.get("page")
+        )
+        return TemplateResponse(
+            request,
+            f"{TEMPLATES}pairs.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": account,
+                "account": account,
+                "title": _("Transferred to (revocable by this account)")
+                if direction == "out"
+                else _("Received from (revocable by the sender)"),
+                "direction": direction,
+                "page": page,
+                "rows": selectors.revocable_rows(account, page.object_list),
+                "can_manage": selectors.can_manage(request.user, account),
+            },
+        )
 
     def targets_view(self, request, object_id):
         """Select2 results: accounts the user may name as transfer destination."""

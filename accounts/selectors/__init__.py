@@ -54,6 +54,7 @@ from .credit import (  # noqa: F401
     with_pending_limit,
 )
 from .funds import (  # noqa: F401
+    PANEL_ROWS,
     REVOCABLE_TERMS,
     MovementPreview,
     Revocable,
@@ -64,6 +65,7 @@ from .funds import (  # noqa: F401
     get_settleable_amount,
     get_transferable,
     list_account_postings,
+    list_pairs,
     list_revocation_destinations,
     list_transfer_pairs,
     list_transfer_targets,
@@ -72,6 +74,7 @@ from .funds import (  # noqa: F401
     preview_top_up,
     preview_transfer,
     revocable_from,
+    revocable_rows,
     revocation_refusals,
     self_service_block,
     source_blocks,

@@ -278,26 +278,53 @@ def revocation_refusals(revocable: Revocable, amount: Decimal) -> list[Reason]:
     return reasons
 
 
-@dataclass(frozen=True)
+#: Rows of each transfer panel on the account page (the rest is one click away).
+PANEL_ROWS = 20
+
+
+@dataclass
 class TransferPairs:
     outgoing: list[Revocable]
     incoming: list[Revocable]
+    more_outgoing: bool = False
+    more_incoming: bool = False
 
 
-def list_transfer_pairs(account: Account) -> TransferPairs:
-    """Who this account sent funds to and received funds from, with what is
-    still revocable from each pair (the account page's transfer panels)."""
-    pairs = TransferPair.objects.filter(Q(source=account) | Q(destination=account))
-    pairs = pairs.select_related("source__company", "destination__company").order_by(
-        "pk"
+def list_pairs(account: Account, direction: str) -> QuerySet[TransferPair]:
+    """The account's pairs as sender (``out``) or receiver (``in``), the ones
+    with the most still revocable first."""
+    if direction == "out":
+        pairs = TransferPair.objects.filter(source=account).select_related(
+            "destination__company"
+        )
+    else:
+        pairs = TransferPair.objects.filter(destination=account).select_related(
+            "source__company"
+        )
+    return pairs.order_by("-remaining_revocable", "pk")
+
+
+def revocable_rows(account: Account, pairs) -> list[Revocable]:
+    """What each pair's sender may take back now, seen from ``account``."""
+    return [
+        revocable_from(account, pair.destination, pair)
+        if pair.source_id == account.pk
+        else revocable_from(pair.source, account, pair)
+        for pair in pairs
+    ]
+
+
+def list_transfer_pairs(account: Account, *, limit: int = PANEL_ROWS) -> TransferPairs:
+    """The account page's transfer panels: at most ``limit`` pairs each way
+    (an account may have tens of thousands), and whether there are more."""
+    outgoing = list(list_pairs(account, "out")[: limit + 1])
+    incoming = list(list_pairs(account, "in")[: limit + 1])
+    return TransferPairs(
+        outgoing=revocable_rows(account, outgoing[:limit]),
+        incoming=revocable_rows(account, incoming[:limit]),
+        more_outgoing=len(outgoing) > limit,
+        more_incoming=len(incoming) > limit,
     )
-    outgoing, incoming = [], []
-    for pair in pairs:
-        if pair.source_id == account.pk:
-            outgoing.append(revocable_from(account, pair.destination, pair))
-        else:
-            incoming.append(revocable_from(pair.source, account, pair))
-    return TransferPairs(outgoing=outgoing, incoming=incoming)
 
 
 def list_transfer_targets(user, source: Account) -> QuerySet[Account]:

@@ -41,7 +41,7 @@ from tests.factories import AccountFactory, UserFactory
 
 CUSTOMERS = ["owner", "manager", "viewer", "cbm", "outsider"]
 #: URL parameters other than the object's id: every alternative is tried.
-KNOWN_CHOICES = {"decision", "action"}
+KNOWN_CHOICES = {"decision", "action", "direction"}
 #: URL parameters naming an object of another model than the admin's own.
 OTHER_MODEL_PARAMS = {"company_id": Company}
 

@@ -74,7 +74,9 @@ class Command(BaseCommand):
                     cur.execute(
                         "INSERT INTO scale_usage (row_id, usage_account_id,"
                         " currency, amount, net, effective_at, memo)"
-                        " SELECT g, (%s::bigint[])[1 + (g * 7919) %% %s], 'CNY',"
+                        " SELECT g,"
+                        " (%s::bigint[])[(1 + (g::bigint * 7919) %% %s)::int],"
+                        " 'CNY',"
                         " 0.01 * (1 + g %% 5000), 0.01 * (1 + g %% 5000),"
                         " now() - make_interval(secs => g), 'usage scale'"
                         " FROM generate_series(%s, %s) g",

@@ -168,6 +168,11 @@ def get_book(holder_type: str, book: str) -> Book:
     return _TYPES[holder_type].books[book]
 
 
+def account_books() -> list[str]:
+    """The books of the account holder type, in registration order."""
+    return list(_TYPES["account"].books)
+
+
 def natural_change(posting: Posting) -> Decimal:
     """A leg as the holder reads it: + when it adds to the book's balance."""
     return posting.amount * get_book(posting.holder_type, posting.book).normal

@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 
 from billing_portal import roles
 from billing_portal.admin_base import (
+    CappedCountPaginator,
     ScopedAdmin,
     confirmation_token,
     new_confirmation_token,
@@ -55,6 +56,7 @@ class AccountAdmin(ScopedAdmin):
     list_display_links = ["uid", "name"]
     list_filter = ["currency", "status", ("company", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["company"]
+    paginator = CappedCountPaginator
     search_fields = ["uid", "name"]
     ordering = ["uid"]
     change_form_template = "admin/accounts/account/change_form.html"

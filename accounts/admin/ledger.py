@@ -5,11 +5,16 @@ from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal import roles
-from billing_portal.admin_base import CsvExportMixin, ReadOnlyAdmin, ScopedAdmin
+from billing_portal.admin_base import (
+    CappedCountPaginator,
+    CsvExportMixin,
+    ReadOnlyAdmin,
+    ScopedAdmin,
+)
 from billing_portal.money import format_amount
 
 from .. import selectors
-from ..ledger import natural_change
+from ..ledger import account_books, natural_change
 from ..models import (
     Account,
     Charge,
@@ -34,6 +39,22 @@ class VisibleAccountFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() and self.value().isdigit():
             return queryset.filter(**{self.field: int(self.value())})
+        return queryset
+
+
+class BookFilter(admin.SimpleListFilter):
+    """An account's books, from the ledger's registry (fixed choices: no
+    ``DISTINCT`` over every ledger line to build the list)."""
+
+    title = _("book")
+    parameter_name = "book"
+
+    def lookups(self, request, model_admin):
+        return [(book, book) for book in account_books()]
+
+    def queryset(self, request, queryset):
+        if self.value() in account_books():
+            return queryset.filter(book=self.value())
         return queryset
 
 
@@ -73,7 +94,8 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
         "currency",
         "movement_link",
     ]
-    list_filter = [VisibleAccountFilter, "movement__kind", "book", "currency"]
+    list_filter = [VisibleAccountFilter, "movement__kind", BookFilter, "currency"]
+    paginator = CappedCountPaginator
     date_hierarchy = "movement__posted_at"
     ordering = ["-id"]
     change_list_template = "admin/accounts/posting/change_list.html"
@@ -156,6 +178,7 @@ class MovementAdmin(ScopedAdmin):
         "actor",
     ]
     list_filter = ["kind", MovementAccountFilter, "currency"]
+    paginator = CappedCountPaginator
     list_select_related = ["account", "counterparty", "actor"]
     date_hierarchy = "posted_at"
     ordering = ["-posted_at", "-id"]

@@ -119,7 +119,7 @@ class Command(BaseCommand):
         rows = Account.objects.bulk_create(
             (
                 Account(
-                    uid=f"{prefix}{company.pk:03d}{n:012d}",
+                    uid=f"{prefix}{n:015d}",
                     name=f"{company.name} {n}",
                     company=company,
                     currency="CNY",

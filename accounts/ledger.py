@@ -26,8 +26,14 @@ provider      revocable_control      debit   (not cached: contra of pair memos)
 
 Lock order (global, for every service): holder types by ``lock_rank``, then
 primary key; rows that are not holders (charges) after the holders of their
-app. ``lock`` is the only way to lock holders; ``post`` refuses a holder that
-this transaction has not locked through it.
+app. ``lock`` (and ``lock_pair`` for the one pair a transfer or revocation
+touches, after both its accounts) is the only way to lock holders; ``post``
+refuses a holder that this transaction has not locked through them.
+
+The hot statements of every movement (the lock, the header with its legs, the
+cached balances) are SQL built from the registry and the models' metadata, not
+compiled by the ORM each time: they were two thirds of a transfer's CPU
+(docs/benchmarks.md). Everything else here goes through the ORM.
 """
 
 import copy

@@ -262,15 +262,28 @@ def _lock_statement(holder_type: HolderType) -> tuple[str, Callable]:
     names = [f.attname for f in fields]
     database = connection.alias
 
+    def convert(model_fields, values):
+        # The fields' own conversions (e.g. JSON), as the ORM's iterator applies.
+        return [
+            field.from_db_value(value, None, connection)
+            if hasattr(field, "from_db_value")
+            else value
+            for field, value in zip(model_fields, values, strict=True)
+        ]
+
     def build(row):
-        holder = model.from_db(database, names, row[: len(fields)])
+        holder = model.from_db(database, names, convert(fields, row[: len(fields)]))
         start = len(fields)
         for name, other, other_fields in related:
             values = row[start : start + len(other_fields)]
             start += len(other_fields)
             # What select_related would have cached (None for a null key).
             holder._state.fields_cache[name] = (
-                other.from_db(database, [f.attname for f in other_fields], values)
+                other.from_db(
+                    database,
+                    [f.attname for f in other_fields],
+                    convert(other_fields, values),
+                )
                 if values[0] is not None
                 else None
             )

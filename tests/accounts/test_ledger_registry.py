@@ -210,6 +210,16 @@ def test_check_ledger_recomputes_the_test_holder_from_its_legs(
     assert any("last balance_after 12.00" in p for p in problems)
 
 
+def test_lock_reads_fields_with_their_own_conversions(db, voucher_books):
+    voucher = Voucher.objects.create(currency="CNY", terms={"products": ["ecs"]})
+
+    with transaction.atomic():
+        (locked,) = ledger.lock(voucher)
+
+    assert locked.terms == {"products": ["ecs"]}
+    assert locked.remaining == D("0.00")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_lock_needs_a_transaction(make_account):
     account = make_account()

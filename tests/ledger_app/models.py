@@ -8,6 +8,8 @@ class Voucher(models.Model):
 
     currency = models.CharField(max_length=3, choices=Currency.choices)
     remaining = MoneyField(default=ZERO)
+    # A field with its own conversion from the database (read back by lock()).
+    terms = models.JSONField(default=dict)
 
     class Meta:
         app_label = "ledger_test_app"

@@ -7,6 +7,7 @@ from .billing import (  # noqa: F401
     assign_payers,
     charge_usage_batch,
     create_batch_table,
+    settle_batch,
     top_up_batch,
 )
 from .credit import (  # noqa: F401

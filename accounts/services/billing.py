@@ -265,3 +265,153 @@ def top_up_batch(*, table: str, actor=None) -> int:
             """
         )
     return count
+
+
+def settle_batch(*, after_id: int = 0, size: int = 1000, actor=None) -> tuple[int, int]:
+    """Settle, set-wise, the next ``size`` accounts after ``after_id`` that hold
+    cash and owe charges; return (accounts settled, last account id looked at).
+
+    The same result as ``settle_account`` account by account: each pays the
+    smaller of its cash and its uncleared amount, oldest charge first (usage
+    start, then id), transferred-in funds before own funds; one settlement
+    movement each with its legs and allocations. Accounts, then their charges,
+    are locked in primary-key order (the global order). Settlement leaves the
+    available balance unchanged, so no overdue episode opens or closes.
+    """
+    if not connection.in_atomic_block:
+        raise LedgerError("settle a batch inside a transaction")
+    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT id FROM accounts_account
+             WHERE id > %s AND uncleared_amount > 0
+               AND own_cash + transferred_in_balance > 0
+             ORDER BY id LIMIT %s FOR UPDATE
+            """,
+            [after_id, size],
+        )
+        ids = [row[0] for row in cur.fetchall()]
+        if not ids:
+            return 0, after_id
+        cur.execute(
+            """
+            SELECT id FROM accounts_charge
+             WHERE payer_account_id = ANY(%s) AND outstanding > 0
+             ORDER BY id FOR UPDATE
+            """,
+            [ids],
+        )
+        cur.execute(
+            """
+            CREATE TEMP TABLE settle_accounts ON COMMIT DROP AS
+            SELECT id, currency, own_cash, transferred_in_balance AS received,
+                   uncleared_amount AS uncleared,
+                   least(own_cash + transferred_in_balance, uncleared_amount)
+                       AS payable,
+                   nextval(pg_get_serial_sequence('accounts_movement', 'id'))
+                       AS movement_id
+              FROM accounts_account WHERE id = ANY(%s)
+            """,
+            [ids],
+        )
+        # Oldest charge first: what each pays of the payable amount, then how
+        # much of that comes out of the transferred-in pool (spent first).
+        cur.execute(
+            """
+            CREATE TEMP TABLE settle_allocations ON COMMIT DROP AS
+            WITH ordered AS (
+                SELECT c.id AS charge_id, c.payer_account_id AS account_id,
+                       c.effective_at, c.outstanding, s.payable, s.received,
+                       s.movement_id,
+                       sum(c.outstanding) OVER (PARTITION BY c.payer_account_id
+                           ORDER BY c.effective_at, c.id) AS through
+                  FROM accounts_charge c JOIN settle_accounts s
+                    ON s.id = c.payer_account_id
+                 WHERE c.outstanding > 0),
+            paid AS (
+                SELECT *, greatest(0, least(outstanding,
+                           payable - (through - outstanding))) AS paid
+                  FROM ordered),
+            split AS (
+                SELECT *, sum(paid) OVER (PARTITION BY account_id
+                           ORDER BY effective_at, charge_id) AS paid_through
+                  FROM paid)
+            SELECT charge_id, account_id, movement_id, effective_at, paid,
+                   greatest(0, least(paid, received - (paid_through - paid)))
+                       AS from_received
+              FROM split WHERE paid > 0
+            """
+        )
+        cur.execute(
+            """
+            CREATE TEMP TABLE settle_totals ON COMMIT DROP AS
+            SELECT s.id, s.currency, s.movement_id, s.own_cash, s.received,
+                   s.uncleared, sum(a.paid) AS paid,
+                   sum(a.from_received) AS from_received,
+                   sum(a.paid - a.from_received) AS from_own
+              FROM settle_accounts s JOIN settle_allocations a ON a.account_id = s.id
+             GROUP BY s.id, s.currency, s.movement_id, s.own_cash, s.received,
+                      s.uncleared
+            """
+        )
+        cur.execute(
+            """
+            INSERT INTO accounts_movement (id, kind, account_id, amount, currency,
+                effective_at, posted_at, actor_id, memo)
+            SELECT movement_id, 'settlement', id, paid, currency, now(), now(),
+                   %s, '' FROM settle_totals ORDER BY id
+            """,
+            [actor_id],
+        )
+        # The legs in the order settle_account writes them: transferred-in,
+        # own cash (both credit-normal, decreased: + amounts), uncleared
+        # (debit-normal, decreased: - amount); a zero leg is not written.
+        cur.execute(
+            """
+            INSERT INTO accounts_posting (movement_id, holder_type, holder_id,
+                book, currency, amount, balance_after)
+            SELECT movement_id, 'account', id, book, currency, signed, after
+              FROM (
+                SELECT id, 1 AS leg, movement_id, 'transferred_in' AS book,
+                       currency, from_received AS signed,
+                       received - from_received AS after
+                  FROM settle_totals WHERE from_received <> 0
+                UNION ALL
+                SELECT id, 2, movement_id, 'own_cash', currency, from_own,
+                       own_cash - from_own FROM settle_totals WHERE from_own <> 0
+                UNION ALL
+                SELECT id, 3, movement_id, 'uncleared', currency, -paid,
+                       uncleared - paid FROM settle_totals
+              ) legs
+             ORDER BY id, leg
+            """
+        )
+        cur.execute(
+            """
+            INSERT INTO accounts_settlementallocation (movement_id, charge_id,
+                from_transferred_in, from_own)
+            SELECT movement_id, charge_id, from_received, paid - from_received
+              FROM settle_allocations ORDER BY account_id, effective_at, charge_id
+            """
+        )
+        cur.execute(
+            """
+            UPDATE accounts_charge c SET outstanding = c.outstanding - a.paid
+              FROM settle_allocations a WHERE a.charge_id = c.id
+            """
+        )
+        cur.execute(
+            """
+            UPDATE accounts_account a
+               SET own_cash = a.own_cash - t.from_own,
+                   transferred_in_balance = a.transferred_in_balance
+                       - t.from_received,
+                   uncleared_amount = a.uncleared_amount - t.paid
+              FROM settle_totals t WHERE a.id = t.id
+            """
+        )
+        cur.execute("SELECT count(*) FROM settle_totals")
+        settled = cur.fetchone()[0]
+        cur.execute("DROP TABLE settle_accounts, settle_allocations, settle_totals")
+    return settled, ids[-1]

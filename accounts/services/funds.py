@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from billing_portal import audit, roles
-from billing_portal.db import service
+from billing_portal.db import run_in_transaction, service
 from billing_portal.errors import (
     AccessRefused,
     RevocationRefused,
@@ -53,6 +53,7 @@ from ..selectors import (
     revocation_refusals,
     transfer_refusals,
 )
+from .billing import settle_batch
 from .structure import create_root_folder
 
 User = get_user_model()
@@ -426,18 +427,17 @@ def _settle_locked(account: Account, *, actor) -> Movement | None:
 
 
 def settle_all(*, actor=None) -> int:
-    """Settle every account that has both cash and uncleared charges; count them."""
-    ids = list(
-        Account.objects.with_cash()
-        .filter(uncleared_amount__gt=0, cash__gt=0)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    settled = 0
-    for pk in ids:
-        if settle_account(account=Account(pk=pk), actor=actor) is not None:
-            settled += 1
-    return settled
+    """Settle every account that has both cash and uncleared charges, set-wise,
+    a thousand accounts per transaction; count them."""
+    settled = after_id = 0
+    while True:
+        count, last = run_in_transaction(
+            settle_batch, after_id=after_id, size=1000, actor=actor
+        )
+        settled += count
+        if last == after_id:
+            return settled
+        after_id = last
 
 
 @service

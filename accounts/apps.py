@@ -32,7 +32,6 @@ class AccountsConfig(AppConfig):
             },
             lock_rank=10,
             # The company comes along for the rules (verified? same company?).
-            queryset=lambda: Account.objects.select_related("company"),
             related=("company",),
             after_post=ledger.account_after_post,
             derived=lambda account: {

@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import connection, models
 from django.db.models import Count, Sum
@@ -78,8 +78,6 @@ class HolderType:
     model: type[models.Model] | None
     books: dict[str, Book]
     lock_rank: int
-    #: The queryset rows are read through (e.g. with select_related).
-    queryset: Callable[[], models.QuerySet] | None = None
     #: Foreign keys read along with a locked row (not locked themselves).
     related: tuple[str, ...] = ()
     #: Called with each holder after a movement changed its cached books.
@@ -90,12 +88,12 @@ class HolderType:
     derived: Callable[[models.Model], dict[str, Decimal]] | None = None
     cached_fields: list[str] = field(default_factory=list)
 
-    def rows(self) -> models.QuerySet:
-        if self.queryset is not None:
-            return self.queryset()
+    @property
+    def row_model(self) -> type[models.Model]:
+        """The model of a type that has rows (every type but the provider)."""
         if self.model is None:
             raise LedgerError(f"{self.name} has no rows")
-        return self.model._default_manager.all()
+        return self.model
 
 
 _TYPES: dict[str, HolderType] = {}
@@ -110,7 +108,6 @@ def register_holder(
     *,
     books: dict[str, tuple[str | None, int]],
     lock_rank: int,
-    queryset: Callable[[], models.QuerySet] | None = None,
     related: tuple[str, ...] = (),
     after_post: Callable | None = None,
     derived: Callable[[models.Model], dict[str, Decimal]] | None = None,
@@ -125,7 +122,6 @@ def register_holder(
         model=model,
         books={b: Book(b, normal, f) for b, (f, normal) in books.items()},
         lock_rank=lock_rank,
-        queryset=queryset,
         related=related,
         after_post=after_post,
         derived=derived,
@@ -237,27 +233,28 @@ def _lock_statement(holder_type: HolderType) -> tuple[str, Callable]:
     Only the holder's own rows are locked (``FOR UPDATE OF``)."""
     if holder_type.name in _LOCK_STATEMENTS:
         return _LOCK_STATEMENTS[holder_type.name]
-    model = holder_type.rows().model
+    model = holder_type.row_model
     quote = connection.ops.quote_name
     meta = model._meta
     fields = list(meta.concrete_fields)
-    select = [f"h.{quote(f.column)}" for f in fields]
+    select = [f"h.{quote(str(f.column))}" for f in fields]
     joins = []
     related = []
     for n, name in enumerate(holder_type.related):
-        key = meta.get_field(name)
-        other = key.related_model
+        key = cast(models.ForeignKey, meta.get_field(name))
+        other = cast(type[models.Model], key.related_model)
         other_fields = list(other._meta.concrete_fields)
-        select += [f"r{n}.{quote(f.column)}" for f in other_fields]
+        select += [f"r{n}.{quote(str(f.column))}" for f in other_fields]
         joins.append(
             f"LEFT JOIN {quote(other._meta.db_table)} r{n}"
-            f" ON r{n}.{quote(other._meta.pk.column)} = h.{quote(key.column)}"
+            f" ON r{n}.{quote(str(other._meta.pk.column))}"
+            f" = h.{quote(str(key.column))}"
         )
         related.append((name, other, other_fields))
     sql = (
         f"SELECT {', '.join(select)} FROM {quote(meta.db_table)} h {' '.join(joins)}"
-        f" WHERE h.{quote(meta.pk.column)} = ANY(%s)"
-        f" ORDER BY h.{quote(meta.pk.column)} FOR UPDATE OF h"
+        f" WHERE h.{quote(str(meta.pk.column))} = ANY(%s)"
+        f" ORDER BY h.{quote(str(meta.pk.column))} FOR UPDATE OF h"
     )
     names = [f.attname for f in fields]
     database = connection.alias
@@ -510,7 +507,7 @@ def _write_cached(planned: dict[int, tuple]) -> None:
         by_type[holder_type.name].append((holder, holder_type, after))
     for rows in by_type.values():
         holder_type = rows[0][1]
-        meta = holder_type.rows().model._meta
+        meta = holder_type.row_model._meta
         quote = connection.ops.quote_name
         columns = [meta.get_field(f).column for f in holder_type.cached_fields]
         row_sql = "(%s" + ", %s::numeric" * len(columns) + ")"
@@ -598,7 +595,7 @@ def reverse(movement: Movement, *, actor=None, memo: str = "") -> Movement:
         )
     postings = list(movement.postings.all())
     stand_ins = [
-        _TYPES[p.holder_type].rows().model(pk=p.holder_id)
+        _TYPES[p.holder_type].row_model(pk=p.holder_id)
         for p in postings
         if p.holder_type != "provider"
     ]
@@ -694,7 +691,7 @@ def _check_holder_type(holder_type: HolderType) -> list[str]:
     """One pass in SQL per holder type, returning only the differences (flat
     memory at any size): each cached book against the sum of its legs and its
     last ``balance_after``."""
-    table = connection.ops.quote_name(holder_type.rows().model._meta.db_table)
+    table = connection.ops.quote_name(holder_type.row_model._meta.db_table)
     cached_books = [b for b in holder_type.books.values() if b.field]
     cached = " UNION ALL ".join(
         f"SELECT id, %s AS book, {connection.ops.quote_name(str(b.field))} AS value"

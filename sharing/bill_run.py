@@ -176,8 +176,8 @@ def _stage(stream, fmt: str) -> int:
         elif fmt == "jsonl":
             sql = f"COPY usage_import_raw ({', '.join(COLUMNS)}) FROM STDIN"
             with cur.copy(sql) as copy:
-                for number, line in enumerate(lines, start=1):
-                    copy.write_row(_json_row(line, number))
+                for line in lines:
+                    copy.write_row(_json_row(line))
         else:
             raise ImportFileError(f"unknown format {fmt!r}: use csv or jsonl")
         # Temporary tables are never analysed automatically: without statistics
@@ -201,7 +201,7 @@ def _columns(header: list[str]) -> list[str]:
     return names
 
 
-def _json_row(line: str, number: int) -> list:
+def _json_row(line: str) -> list:
     """One JSON object as a row of text values (None for a missing key)."""
     row = [None] * len(COLUMNS)
     try:

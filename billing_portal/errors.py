@@ -208,6 +208,27 @@ MESSAGES = {
     "root_folder:delete": _(
         "The root folder is the organization; it cannot be deleted."
     ),
+    # equity asset sharing (§4)
+    "not_owner": _(
+        "Only the administrators of the account that owns asset {asset} can share it."
+    ),
+    "reshare_not_allowed": _(
+        "Asset {asset} was shared with your account; a recipient cannot share it again."
+    ),
+    "recipient_limit_exceeded": _(
+        "An asset can be shared with at most {limit} accounts at a time; this would "
+        "make {count}."
+    ),
+    "same_account:share": _(
+        "Account {account} owns this asset; it cannot also be one of its recipients."
+    ),
+    "invalid_state:not_shared": _(
+        "The asset is not shared with account {account} now."
+    ),
+    "invalid_state:shared_through_folder": _(
+        "Account {account} receives the asset through the share with folder {folder}; "
+        "stop that share or move the account out of the folder."
+    ),
     # usage
     "external_id_conflict": _(
         "Usage record {external_id} was already received with different details."
@@ -304,6 +325,10 @@ class RelationshipRefused(RuleViolation):
 
 class DirectoryRefused(RuleViolation):
     default_detail = _("The resource directory change was refused.")
+
+
+class SharingRefused(RuleViolation):
+    default_detail = _("The sharing change was refused.")
 
 
 class UsageConflict(RuleViolation):

@@ -385,11 +385,11 @@ def _price_chunk(*, source: str, actor, size: int, after_line: int) -> _Chunk | 
             INSERT INTO sharing_usagerecord (source, external_id, account_id,
                 product, bill_type, usage_start, usage_end, amount, currency,
                 billed_at, instance_type, region, quantity, charged_amount,
-                charge_id, payer_id, received_at)
+                charge_id, payer_id, received_at, skipped)
             SELECT %s, i.external_id, i.account_id, i.product, i.bill_type,
                    i.usage_start, i.usage_end, i.amount, i.currency, i.billed_at,
                    i.instance_type, i.region, i.quantity, b.net, b.charge_id,
-                   b.payer_id, now()
+                   b.payer_id, now(), '[]'::jsonb
               FROM usage_batch b JOIN usage_import i ON i.line = b.row_id
              ORDER BY b.row_id
             ON CONFLICT (source, external_id) DO NOTHING

@@ -1,10 +1,12 @@
-"""Usage records (and, with the sharing issue, assets and their deductions)."""
+"""Usage records, assets, their shares and the deduction log (SPEC §4)."""
 
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Account, Charge
+from accounts.models import Account, Charge, Folder
 from billing_portal.money import Currency, MoneyField
 
 
@@ -40,6 +42,9 @@ class UsageRecord(models.Model):
     )
     payer = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     received_at = models.DateTimeField(auto_now_add=True)
+    #: Assets that could have deducted but did not, each with why (SPEC §4.4):
+    #: [{"asset": id, "reason": code}], decided when the record was priced.
+    skipped = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-usage_start", "-id"]
@@ -60,3 +65,341 @@ class UsageRecord(models.Model):
 
     def __str__(self):
         return f"{self.source}:{self.external_id}"
+
+
+def active_at_q(at, prefix: str = "") -> Q:
+    """Periods ``[start, end)`` that cover the instant ``at`` (SPEC §9)."""
+    return Q(**{f"{prefix}start__lte": at}) & (
+        Q(**{f"{prefix}end__isnull": True}) | Q(**{f"{prefix}end__gt": at})
+    )
+
+
+class Asset(models.Model):
+    """A benefit that deducts usage (SPEC §4.1); a ledger holder: its
+    ``remaining`` capacity (SCU packages, coupons) is a book, and the hourly
+    capacity of savings plans and reserved instances is drawn through
+    ``AssetHour`` holders."""
+
+    class Type(models.TextChoices):
+        SAVINGS_PLAN = "savings_plan", _("Savings plan")
+        RESERVED_INSTANCE = "reserved_instance", _("Reserved instance")
+        SCU_PACKAGE = "scu_package", _("Storage capacity unit package")
+        COUPON = "coupon", _("Coupon")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        EXHAUSTED = "exhausted", _("Used up")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+
+    type = models.CharField(_("type"), max_length=24, choices=Type.choices)
+    owner = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="assets",
+        verbose_name=_("owner"),
+    )
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_until = models.DateTimeField(_("valid until"))
+    #: Product codes it deducts; empty means every product.
+    products = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        blank=True,
+        verbose_name=_("products"),
+    )
+    #: Bill types it deducts (coupons); empty means both.
+    bill_types = ArrayField(
+        models.CharField(max_length=16, choices=UsageRecord.BillType.choices),
+        default=list,
+        blank=True,
+        verbose_name=_("bill types"),
+    )
+    commitment_per_hour = MoneyField(_("commitment per hour"), null=True, blank=True)
+    instance_type = models.CharField(_("instance type"), max_length=64, blank=True)
+    region = models.CharField(_("region"), max_length=64, blank=True)
+    count = models.PositiveIntegerField(_("instances"), null=True, blank=True)
+    #: The capacity provisioned (SCU packages; a coupon's face value).
+    capacity = MoneyField(_("capacity"), null=True, blank=True)
+    #: Cached ledger book ``remaining`` (SCU packages and coupons).
+    remaining = MoneyField(_("remaining"), default=0)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    provisioned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("asset")
+        verbose_name_plural = _("assets")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0), name="asset_remaining_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=F("valid_from")),
+                name="asset_valid_until_after_from",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type="savings_plan") | Q(commitment_per_hour__gt=0),
+                name="asset_savings_plan_commitment",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type="reserved_instance")
+                | (Q(count__gt=0) & ~Q(instance_type="") & ~Q(region="")),
+                name="asset_reserved_instance_shape",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type__in=["scu_package", "coupon"])
+                | (Q(capacity__gt=0) & Q(remaining__lte=F("capacity"))),
+                name="asset_capacity_shape",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_type_display()} #{self.pk}"
+
+    @property
+    def has_capacity_book(self) -> bool:
+        return self.type in (self.Type.SCU_PACKAGE, self.Type.COUPON)
+
+    @property
+    def face_value(self):
+        return self.capacity if self.type == self.Type.COUPON else None
+
+
+class AssetHour(models.Model):
+    """One clock hour of a savings plan or reserved instance: a ledger holder
+    whose ``drawn`` book is what usage of that hour deducted, up to ``cap``
+    (the hourly commitment); ``units_used`` counts a reserved instance's
+    instance-hours, up to ``unit_cap`` (its count)."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="hours")
+    hour = models.DateTimeField()
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    drawn = MoneyField(default=0)
+    cap = MoneyField(null=True, blank=True)
+    units_used = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    unit_cap = models.DecimalField(
+        max_digits=18, decimal_places=6, null=True, blank=True
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "hour"], name="asset_hour_unique"),
+            models.CheckConstraint(
+                condition=Q(drawn__gte=0)
+                & (Q(cap__isnull=True) | Q(drawn__lte=F("cap"))),
+                name="asset_hour_drawn_within_cap",
+            ),
+            models.CheckConstraint(
+                condition=Q(units_used__gte=0)
+                & (Q(unit_cap__isnull=True) | Q(units_used__lte=F("unit_cap"))),
+                name="asset_hour_units_within_cap",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.asset} {self.hour:%Y-%m-%d %H:00}"
+
+
+class SharingRule(models.Model):
+    """An automatic sharing rule (SPEC §4.3): new assets of ``asset_types``
+    owned by ``owner`` are shared with ``accounts`` or ``folder`` by the worker
+    about a minute after they are provisioned."""
+
+    owner = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="sharing_rules"
+    )
+    asset_types = ArrayField(
+        models.CharField(max_length=24, choices=Asset.Type.choices),
+        verbose_name=_("asset types"),
+    )
+    accounts = models.ManyToManyField(Account, blank=True, related_name="+")
+    folder = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("automatic sharing rule")
+        verbose_name_plural = _("automatic sharing rules")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return _("Rule #%(id)s of %(owner)s") % {"id": self.pk, "owner": self.owner}
+
+
+class Share(models.Model):
+    """One act of sharing an asset: with one account, or with a folder (whose
+    members the worker resolves into recipients)."""
+
+    class Target(models.TextChoices):
+        ACCOUNT = "account", _("Account")
+        FOLDER = "folder", _("Folder")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACTIVE = "active", _("Active")
+        FAILED = "failed", _("Failed")
+        STOPPED = "stopped", _("Stopped")
+
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="shares")
+    target = models.CharField(max_length=8, choices=Target.choices)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    folder = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    #: When the worker is expected to resolve it (folder shares, rule shares).
+    due_at = models.DateTimeField(null=True, blank=True)
+    active_since = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    rule = models.ForeignKey(
+        SharingRule,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="shares",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(target="account", account__isnull=False, folder__isnull=True)
+                    | Q(target="folder", folder__isnull=False, account__isnull=True)
+                ),
+                name="share_target_shape",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.asset} → {self.account or self.folder}"
+
+
+class SharePeriod(models.Model):
+    """A recipient's ``[start, end)`` with a shared asset; history is kept."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="periods")
+    recipient = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="shared_asset_periods"
+    )
+    share = models.ForeignKey(Share, on_delete=models.PROTECT, related_name="periods")
+    start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "recipient"],
+                condition=Q(end__isnull=True),
+                name="share_period_one_open_per_recipient",
+            ),
+            models.CheckConstraint(
+                condition=Q(end__isnull=True) | Q(end__gte=F("start")),
+                name="share_period_end_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["recipient", "asset"])]
+
+    def __str__(self):
+        return f"{self.recipient} [{self.start:%Y-%m-%d %H:%M}, {self.end or '…'})"
+
+
+class RecipientRule(models.Model):
+    """A recipient's own deduct rule for a shared asset: products it skips."""
+
+    asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="recipient_rules"
+    )
+    recipient = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    excluded_products = ArrayField(models.CharField(max_length=64), default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "recipient"], name="recipient_rule_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.recipient} skips {', '.join(self.excluded_products)}"
+
+
+class Deduction(models.Model):
+    """The deduction log (SPEC §4.4, §9): a sub-ledger of what each asset
+    deducted from each usage record, with the capacity before and after
+    (for hourly assets, the capacity of that hour)."""
+
+    usage = models.ForeignKey(
+        UsageRecord, on_delete=models.PROTECT, related_name="deductions"
+    )
+    position = models.PositiveSmallIntegerField()
+    asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="deductions"
+    )
+    owner = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    beneficiary = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    amount = MoneyField()
+    #: Money capacity before and after (remaining, or the hour's commitment
+    #: left); None for reserved instances, whose hour is counted in ``units``.
+    capacity_before = MoneyField(null=True, blank=True)
+    capacity_after = MoneyField(null=True, blank=True)
+    hour = models.ForeignKey(
+        AssetHour, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    units = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    usage_start = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("deduction")
+        verbose_name_plural = _("deduction log")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["usage", "position"], name="deduction_usage_position"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="deduction_amount_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity_after=F("capacity_before") - F("amount")),
+                name="deduction_capacity_arithmetic",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["asset", "usage_start"]),
+            models.Index(fields=["beneficiary", "usage_start"]),
+        ]
+
+    def __str__(self):
+        return f"{self.asset} → {self.usage}: {self.amount}"

@@ -1,15 +1,598 @@
-"""Usage pricing. For now the whole amount is charged to the payer; the
-deduction engine (assets, coupons) slots in before the charge (SPEC §4.4)."""
+"""Writes of equity asset sharing (SPEC §4): provisioning, shares and their
+periods, automatic sharing rules, and usage pricing through the deduction
+engine.
 
+Lock order (the ledger's global order): accounts (the payer of a usage
+record) → assets by primary key → asset hours by asset. Every change to an
+asset's shares and periods holds the asset's row lock, so pricing (which
+locks the asset too) sees periods that cannot change under it.
+"""
+
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
 
+from accounts import ledger
+from accounts.ledger import PROVIDER, decrease, increase, lock, lock_accounts
+from accounts.models import Account, AccountAccess, Company, Folder, Movement
+from accounts.selectors import MANAGING, can_manage, get_subtree_ids
 from accounts.services import charge_usage, payer_for
+from billing_portal import audit, roles
 from billing_portal.db import service
-from billing_portal.errors import UsageConflict, reason
+from billing_portal.errors import (
+    ActionForbidden,
+    SharingRefused,
+    UsageConflict,
+    reason,
+)
 
-from .models import UsageRecord
+from . import deduction
+from .models import (
+    Asset,
+    AssetHour,
+    Deduction,
+    RecipientRule,
+    Share,
+    SharePeriod,
+    SharingRule,
+    UsageRecord,
+)
+
+#: SPEC §4.2: an asset is shared with at most this many accounts at a time.
+RECIPIENT_LIMIT = 100
+
+Status = Share.Status
+
+
+def resolve_delay() -> timedelta:
+    """How long after a change the worker resolves folder and rule shares."""
+    return timedelta(seconds=settings.SHARING_RESOLVE_DELAY_SECONDS)
+
+
+# --- provisioning (operators) -----------------------------------------------------
+
+
+@service
+def provision_asset(
+    *,
+    type: str,
+    owner: Account,
+    valid_from: datetime,
+    valid_until: datetime,
+    products: list[str] | None = None,
+    bill_types: list[str] | None = None,
+    commitment_per_hour: Decimal | None = None,
+    instance_type: str = "",
+    region: str = "",
+    count: int | None = None,
+    capacity: Decimal | None = None,
+    actor,
+) -> Asset:
+    """Provision an asset for ``owner`` (an operator action). Its capacity, if
+    it has a capacity book, is granted by one movement; matching automatic
+    sharing rules schedule its shares."""
+    roles.ensure_operator(actor)
+    return create_asset(
+        type=type,
+        owner=owner,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        products=products or [],
+        bill_types=bill_types or [],
+        commitment_per_hour=commitment_per_hour,
+        instance_type=instance_type,
+        region=region,
+        count=count,
+        capacity=capacity,
+        actor=actor,
+    )
+
+
+def create_asset(*, owner: Account, actor, **fields) -> Asset:
+    """Create an asset inside the caller's transaction (provisioning; coupon
+    issuance from a credit pool): grant its capacity, apply the owner's rules."""
+    asset = Asset.objects.create(
+        owner=owner,
+        currency=owner.currency,
+        provisioned_by=actor if getattr(actor, "is_authenticated", False) else None,
+        **fields,
+    )
+    capacity = asset.capacity
+    if asset.has_capacity_book and capacity is not None:
+        ledger.adopt_locked(asset)  # created in this transaction: ours alone
+        ledger.post(
+            kind=Movement.Kind.ASSET_PROVISION,
+            account=owner,
+            amount=capacity,
+            actor=actor,
+            memo=f"{asset.type} #{asset.pk}",
+            legs=[
+                increase(asset, "remaining", capacity),
+                increase(PROVIDER, "benefits_granted", capacity),
+            ],
+        )
+    _schedule_rule_shares(asset, actor)
+    audit.record(
+        actor=actor,
+        action="asset.provision",
+        target=asset,
+        after={"type": asset.type, "owner": owner.pk},
+    )
+    return asset
+
+
+# --- who may share -------------------------------------------------------------
+
+
+def ensure_can_share(user, asset: Asset) -> None:
+    """403 unless the user administers the asset's owner (SPEC §4.2): a
+    recipient's administrator gets ``reshare_not_allowed``, anyone else who
+    may see the asset ``not_owner``."""
+    if can_manage(user, asset.owner):
+        return
+    administers_a_recipient = AccountAccess.objects.filter(
+        user=user,
+        permission__in=MANAGING,
+        account__in=SharePeriod.objects.filter(asset=asset).values("recipient"),
+    ).exists()
+    if administers_a_recipient:
+        raise ActionForbidden([reason("reshare_not_allowed", asset=asset.pk)])
+    raise ActionForbidden([reason("not_owner", asset=asset.pk)])
+
+
+def _company_reasons(owner: Account, recipients: list[Account]) -> list:
+    reasons = []
+    company: Company | None = owner.company
+    if company is None or company.verification_status != Company.Verification.VERIFIED:
+        reasons.append(reason("company_not_verified", account=owner.uid))
+    for account in recipients:
+        if account.pk == owner.pk:
+            reasons.append(reason("same_account", variant="share", account=owner.uid))
+        elif account.company_id != owner.company_id:
+            reasons.append(
+                reason("different_company", source=owner.uid, destination=account.uid)
+            )
+    return reasons
+
+
+def _open_periods(asset: Asset) -> dict[int, SharePeriod]:
+    return {
+        p.recipient_id: p
+        for p in SharePeriod.objects.filter(asset=asset, end__isnull=True)
+    }
+
+
+def _limit_reason(count: int):
+    return reason("recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=count)
+
+
+# --- sharing with accounts --------------------------------------------------------
+
+
+@service
+def share_with_accounts(*, asset: Asset, accounts: list[Account], actor) -> list[Share]:
+    """Share with specific accounts: effective the moment it is saved."""
+    ensure_can_share(actor, asset)
+    (asset,) = lock(asset)
+    reasons = _company_reasons(asset.owner, accounts)
+    open_periods = _open_periods(asset)
+    new = [a for a in dict.fromkeys(accounts) if a.pk not in open_periods]
+    if len(open_periods) + len(new) > RECIPIENT_LIMIT:
+        reasons.append(_limit_reason(len(open_periods) + len(new)))
+    if reasons:
+        raise SharingRefused(reasons)
+    now = timezone.now()
+    shares = []
+    for account in dict.fromkeys(accounts):
+        share = Share.objects.filter(
+            asset=asset,
+            target=Share.Target.ACCOUNT,
+            account=account,
+            status=Status.ACTIVE,
+        ).first()
+        if share is None:
+            share = Share.objects.create(
+                asset=asset,
+                target=Share.Target.ACCOUNT,
+                account=account,
+                status=Status.ACTIVE,
+                active_since=now,
+                resolved_at=now,
+                created_by=actor,
+            )
+            if account.pk not in open_periods:
+                SharePeriod.objects.create(
+                    asset=asset, recipient=account, share=share, start=now
+                )
+        shares.append(share)
+    audit.record(
+        actor=actor,
+        action="asset.share_accounts",
+        target=asset,
+        after={"accounts": [a.pk for a in accounts]},
+    )
+    return shares
+
+
+@service
+def stop_share(*, asset: Asset, account: Account, actor) -> SharePeriod:
+    """End ``account``'s share period now (DELETE /assets/{id}/shares/{account}/)."""
+    ensure_can_share(actor, asset)
+    (asset,) = lock(asset)
+    period = SharePeriod.objects.filter(
+        asset=asset, recipient=account, end__isnull=True
+    ).first()
+    if period is None:
+        raise SharingRefused(
+            [reason("invalid_state", variant="not_shared", account=account.uid)]
+        )
+    folder_id = Account.objects.filter(pk=account.pk).values_list("folder", flat=True)[
+        0
+    ]
+    through = [
+        s
+        for s in _active_folder_shares(asset)
+        if folder_id in get_subtree_ids(_folder_of(s))
+    ]
+    if through:
+        raise SharingRefused(
+            [
+                reason(
+                    "invalid_state",
+                    variant="shared_through_folder",
+                    account=account.uid,
+                    folder=_folder_of(through[0]).name,
+                )
+            ]
+        )
+    now = timezone.now()
+    period.end = now
+    period.save(update_fields=["end"])
+    Share.objects.filter(
+        asset=asset, target=Share.Target.ACCOUNT, account=account, status=Status.ACTIVE
+    ).update(status=Status.STOPPED, stopped_at=now)
+    audit.record(
+        actor=actor,
+        action="asset.stop_share",
+        target=asset,
+        after={"account": account.pk},
+    )
+    return period
+
+
+# --- sharing with a folder (resolved by the worker) -----------------------------------
+
+
+def _folder_of(share: Share) -> Folder:
+    assert share.folder is not None, "a folder share has its folder"
+    return share.folder
+
+
+def _active_folder_shares(asset: Asset) -> list[Share]:
+    return list(
+        Share.objects.select_related("folder").filter(
+            asset=asset, target=Share.Target.FOLDER, status=Status.ACTIVE
+        )
+    )
+
+
+@service
+def share_with_folder(*, asset: Asset, folder: Folder, actor) -> Share:
+    """Share with an organization folder: pending until the worker resolves it
+    about a minute later (and again after each membership change)."""
+    ensure_can_share(actor, asset)
+    (asset,) = lock(asset)
+    reasons = _company_reasons(asset.owner, [])
+    if folder.company_id != asset.owner.company_id:
+        reasons.append(
+            reason("different_company", source=asset.owner.uid, destination=folder.name)
+        )
+    if reasons:
+        raise SharingRefused(reasons)
+    existing = Share.objects.filter(
+        asset=asset,
+        target=Share.Target.FOLDER,
+        folder=folder,
+        status__in=[Status.PENDING, Status.ACTIVE, Status.FAILED],
+    ).first()
+    if existing is not None:
+        return existing
+    share = Share.objects.create(
+        asset=asset,
+        target=Share.Target.FOLDER,
+        folder=folder,
+        status=Status.PENDING,
+        due_at=timezone.now() + resolve_delay(),
+        created_by=actor,
+    )
+    _enqueue_resolution(share)
+    audit.record(
+        actor=actor,
+        action="asset.share_folder",
+        target=asset,
+        after={"folder": folder.pk},
+    )
+    return share
+
+
+@service
+def stop_folder_share(*, share: Share, actor) -> Share:
+    """Stop a folder share: its recipients' periods end now (except accounts
+    that also have an account share of their own)."""
+    ensure_can_share(actor, share.asset)
+    (asset,) = lock(share.asset)
+    share = Share.objects.get(pk=share.pk)
+    if share.status == Status.STOPPED:
+        return share
+    now = timezone.now()
+    keep = _account_share_ids(asset)
+    for period in SharePeriod.objects.filter(share=share, end__isnull=True):
+        if period.recipient_id in keep:
+            period.share_id = keep[period.recipient_id]
+            period.save(update_fields=["share"])
+        else:
+            period.end = now
+            period.save(update_fields=["end"])
+    share.status = Status.STOPPED
+    share.stopped_at = now
+    share.save(update_fields=["status", "stopped_at"])
+    audit.record(
+        actor=actor, action="asset.stop_share", target=asset, after={"share": share.pk}
+    )
+    return share
+
+
+def _account_share_ids(asset: Asset) -> dict[int, int]:
+    return dict(
+        Share.objects.filter(
+            asset=asset, target=Share.Target.ACCOUNT, status=Status.ACTIVE
+        ).values_list("account_id", "pk")
+    )
+
+
+def _enqueue_resolution(share: Share) -> None:
+    from .tasks import resolve_share
+
+    due_at, pk = share.due_at, share.pk
+
+    def enqueue():
+        task = resolve_share
+        if task.get_backend().supports_defer:
+            task = task.using(run_after=due_at)
+        # A backend that runs tasks at once (tests) finds the share not yet due
+        # and leaves it pending: only the worker, at ``due_at``, applies it.
+        task.enqueue(pk)
+
+    transaction.on_commit(enqueue)
+
+
+def on_directory_changed(sender, *, company_id: int, **kwargs) -> None:
+    """Accounts joined or left folders of a company: its folder shares are
+    resolved again about a minute later (SPEC §4.2)."""
+    schedule_folder_shares(company_id)
+
+
+@service
+def schedule_folder_shares(company_id: int) -> int:
+    shares = list(
+        Share.objects.filter(
+            target=Share.Target.FOLDER,
+            folder__company_id=company_id,
+            status__in=[Status.PENDING, Status.ACTIVE, Status.FAILED],
+        )
+    )
+    due_at = timezone.now() + resolve_delay()
+    for share in shares:
+        share.due_at = due_at
+        share.save(update_fields=["due_at"])
+        _enqueue_resolution(share)
+    return len(shares)
+
+
+@service
+def resolve_share(share_id: int) -> str:
+    """The worker's job: apply a pending or due share (folder or rule)."""
+    share = Share.objects.select_related("asset").filter(pk=share_id).first()
+    if share is None:
+        return "missing"
+    (asset,) = lock(share.asset)
+    share = Share.objects.select_related("folder", "account").get(pk=share_id)
+    now = timezone.now()
+    if share.status == Status.STOPPED:
+        return "stopped"
+    if share.due_at is not None and share.due_at > now + timedelta(seconds=1):
+        return "not_due"  # a later change rescheduled it; that run applies it
+    if share.target == Share.Target.ACCOUNT:
+        if share.status != Status.PENDING:
+            return "done"  # an automatic share fires once
+        return _resolve_account_share(asset, share, now)
+    return _resolve_folder_share(asset, share, now)
+
+
+def _fail(share: Share, detail_reasons: list, now) -> str:
+    share.status = Status.FAILED
+    share.detail = " ".join(str(r.message) for r in detail_reasons)[:500]
+    share.resolved_at = now
+    share.due_at = None
+    share.save(update_fields=["status", "detail", "resolved_at", "due_at"])
+    return "failed"
+
+
+def _resolve_account_share(asset: Asset, share: Share, now) -> str:
+    account = share.account
+    assert account is not None, "an account share has its account"
+    reasons = _company_reasons(asset.owner, [account])
+    open_periods = _open_periods(asset)
+    if account.pk not in open_periods and len(open_periods) + 1 > RECIPIENT_LIMIT:
+        reasons.append(_limit_reason(len(open_periods) + 1))
+    if reasons:
+        return _fail(share, reasons, now)
+    if account.pk not in open_periods:
+        SharePeriod.objects.create(
+            asset=asset, recipient=account, share=share, start=now
+        )
+    share.status = Status.ACTIVE
+    share.active_since = now
+    share.resolved_at = now
+    share.due_at = None
+    share.detail = ""
+    share.save(
+        update_fields=["status", "active_since", "resolved_at", "due_at", "detail"]
+    )
+    return "active"
+
+
+def _resolve_folder_share(asset: Asset, share: Share, now) -> str:
+    owner = asset.owner
+    reasons = _company_reasons(owner, [])
+    if reasons:
+        return _fail(share, reasons, now)
+    members = set(
+        Account.objects.filter(
+            folder__in=get_subtree_ids(_folder_of(share)), company=owner.company
+        )
+        .exclude(pk=owner.pk)
+        .values_list("pk", flat=True)
+    )
+    open_periods = _open_periods(asset)
+    mine = {pk for pk, p in open_periods.items() if p.share_id == share.pk}
+    joiners = members - set(open_periods)
+    leavers = mine - members
+    total = len(open_periods) + len(joiners) - len(leavers)
+    if total > RECIPIENT_LIMIT:
+        return _fail(share, [_limit_reason(total)], now)
+    keep = _account_share_ids(asset)
+    for pk in leavers:
+        period = open_periods[pk]
+        if pk in keep:
+            period.share_id = keep[pk]
+            period.save(update_fields=["share"])
+        else:
+            period.end = now
+            period.save(update_fields=["end"])
+    SharePeriod.objects.bulk_create(
+        SharePeriod(asset=asset, recipient_id=pk, share=share, start=now)
+        for pk in sorted(joiners)
+    )
+    if share.status != Status.ACTIVE:
+        share.active_since = now
+    share.status = Status.ACTIVE
+    share.detail = ""
+    share.resolved_at = now
+    share.due_at = None
+    share.save(
+        update_fields=["status", "active_since", "detail", "resolved_at", "due_at"]
+    )
+    return "active"
+
+
+# --- automatic sharing rules -------------------------------------------------------
+
+
+@service
+def create_sharing_rule(
+    *,
+    owner: Account,
+    asset_types: list[str],
+    accounts: list[Account] | None = None,
+    folder: Folder | None = None,
+    actor,
+) -> SharingRule:
+    """A rule shares the owner's new assets of ``asset_types`` (SPEC §4.3)."""
+    if not can_manage(actor, owner):
+        raise ActionForbidden([reason("no_permission", account=owner.uid)])
+    reasons = _company_reasons(owner, list(accounts or []))
+    if folder is not None and folder.company_id != owner.company_id:
+        reasons.append(
+            reason("different_company", source=owner.uid, destination=folder.name)
+        )
+    if len(accounts or []) > RECIPIENT_LIMIT:
+        reasons.append(_limit_reason(len(accounts or [])))
+    if reasons:
+        raise SharingRefused(reasons)
+    rule = SharingRule.objects.create(
+        owner=owner,
+        asset_types=sorted(set(asset_types)),
+        folder=folder,
+        created_by=actor,
+    )
+    rule.accounts.set(accounts or [])
+    audit.record(
+        actor=actor,
+        action="sharing_rule.create",
+        target=rule,
+        after={"asset_types": rule.asset_types},
+    )
+    return rule
+
+
+def _schedule_rule_shares(asset: Asset, actor) -> None:
+    """Pending shares for each active rule of the owner matching the asset."""
+    rules = SharingRule.objects.filter(
+        owner=asset.owner, active=True, asset_types__contains=[asset.type]
+    ).prefetch_related("accounts")
+    due_at = timezone.now() + resolve_delay()
+    for rule in rules:
+        targets = [
+            Share(
+                asset=asset,
+                target=Share.Target.ACCOUNT,
+                account=account,
+                status=Status.PENDING,
+                due_at=due_at,
+                rule=rule,
+            )
+            for account in rule.accounts.all()
+        ]
+        if rule.folder_id:
+            targets.append(
+                Share(
+                    asset=asset,
+                    target=Share.Target.FOLDER,
+                    folder_id=rule.folder_id,
+                    status=Status.PENDING,
+                    due_at=due_at,
+                    rule=rule,
+                )
+            )
+        for share in Share.objects.bulk_create(targets):
+            _enqueue_resolution(share)
+
+
+# --- per-recipient deduct rules ---------------------------------------------------
+
+
+@service
+def set_recipient_rule(
+    *, asset: Asset, recipient: Account, excluded_products: list[str], actor
+) -> RecipientRule:
+    """A recipient's administrators choose products a shared asset skips."""
+    if not can_manage(actor, recipient):
+        raise ActionForbidden([reason("no_permission", account=recipient.uid)])
+    (asset,) = lock(asset)
+    if not SharePeriod.objects.filter(asset=asset, recipient=recipient).exists():
+        raise SharingRefused(
+            [reason("invalid_state", variant="not_shared", account=recipient.uid)]
+        )
+    rule, _created = RecipientRule.objects.update_or_create(
+        asset=asset,
+        recipient=recipient,
+        defaults={"excluded_products": sorted(set(excluded_products))},
+    )
+    audit.record(
+        actor=actor,
+        action="asset.recipient_rule",
+        target=asset,
+        after={"recipient": recipient.pk, "excluded_products": rule.excluded_products},
+    )
+    return rule
+
+
+# --- usage pricing ------------------------------------------------------------------
 
 #: Fields that identify the content of a usage record; a re-send must match them.
 CONTENT_FIELDS = (
@@ -46,6 +629,7 @@ def record_usage(
     """Price a usage record once; a re-send returns the first result unchanged.
 
     Returns (record, created). A re-send with different content is refused.
+    The record, its deductions and what remains to the payer are one movement.
     """
     candidate = UsageRecord(
         source=source,
@@ -77,17 +661,129 @@ def record_usage(
     except IntegrityError:
         existing = UsageRecord.objects.get(source=source, external_id=external_id)
         return _same_or_conflict(existing, candidate), False
+    candidates = deduction.fetch_candidates(candidate)
+    decision = deduction.Decision(draws=[], skipped=[])
+    legs: list[ledger.Leg] = []
+    if candidates:
+        # Global order: the payer, then the assets, then their hours.
+        lock_accounts(payer.pk)
+        decision, legs = _decide_locked(candidate, candidates)
     charge = charge_usage(
         usage_account=account,
         amount=amount,
         effective_at=usage_start,
+        deductions=legs,
         actor=actor,
         memo=f"usage {source}:{external_id}",
     )
     candidate.charge = charge
     candidate.payer = charge.payer_account
-    candidate.save(update_fields=["charge", "payer"])
+    candidate.charged_amount = charge.amount
+    candidate.skipped = decision.skipped
+    candidate.save(update_fields=["charge", "payer", "charged_amount", "skipped"])
+    _write_deductions(candidate, decision)
     return candidate, True
+
+
+def _decide_locked(usage: UsageRecord, candidates: list) -> tuple:
+    """Lock the candidates that may deduct, re-read what can change under us
+    (status, share periods), decide, and build the deduction legs."""
+    possible = [c for c in candidates if deduction.static_refusal(c, usage) is None]
+    if not possible:
+        return deduction.decide(usage, candidates, {}), []
+    locked = {a.pk: a for a in lock(*(c.asset for c in possible))}
+    fresh = deduction.fetch_candidates(usage)  # periods as of our locks
+    for c in fresh:
+        if c.asset.pk in locked:
+            c.asset = locked[c.asset.pk]
+    hour = deduction.hour_of(usage.usage_start)
+    capacities: dict[int, deduction.Capacity] = {}
+    hours: dict[int, AssetHour] = {}
+    for c in fresh:
+        asset = c.asset
+        if asset.pk not in locked or deduction.static_refusal(c, usage):
+            continue
+        deductor = deduction.deductor_for(asset.type)
+        if deductor.hourly:
+            money_cap, unit_cap = deductor.hour_caps(asset)
+            bucket = lock_hour(asset, hour, cap=money_cap, unit_cap=unit_cap)
+            hours[asset.pk] = bucket
+            capacities[asset.pk] = deduction.Capacity(
+                money=None if money_cap is None else money_cap - bucket.drawn,
+                units=None if unit_cap is None else unit_cap - bucket.units_used,
+                hour_id=bucket.pk,
+            )
+        else:
+            capacities[asset.pk] = deduction.Capacity(money=asset.remaining)
+    decision = deduction.decide(usage, fresh, capacities)
+    legs = []
+    for draw in decision.draws:
+        if draw.hour_id is not None:
+            bucket = hours[draw.asset.pk]
+            legs.append(increase(bucket, "drawn", draw.amount))
+        else:
+            legs.append(decrease(draw.asset, "remaining", draw.amount))
+    return decision, legs
+
+
+def lock_hour(asset: Asset, hour: datetime, *, cap, unit_cap) -> AssetHour:
+    """Lock (creating it if need be) one hour of an hourly asset; the asset
+    is locked already (assets rank before their hours)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO sharing_assethour (asset_id, hour, currency, drawn, cap,"
+            " units_used, unit_cap) VALUES (%s, %s, %s, 0, %s, 0, %s)"
+            " ON CONFLICT (asset_id, hour)"
+            " DO UPDATE SET drawn = sharing_assethour.drawn"
+            " RETURNING id, drawn, units_used",
+            [asset.pk, hour, asset.currency, cap, unit_cap],
+        )
+        pk, drawn, units_used = cursor.fetchone()
+    bucket = AssetHour(
+        id=pk,
+        asset=asset,
+        hour=hour,
+        currency=asset.currency,
+        drawn=drawn,
+        cap=cap,
+        units_used=units_used,
+        unit_cap=unit_cap,
+    )
+    bucket._state.adding = False
+    return ledger.adopt_locked(bucket)
+
+
+def _write_deductions(usage: UsageRecord, decision) -> None:
+    if not decision.draws:
+        return
+    Deduction.objects.bulk_create(
+        Deduction(
+            usage=usage,
+            position=n,
+            asset=draw.asset,
+            owner_id=draw.asset.owner_id,
+            beneficiary_id=usage.account_id,
+            amount=draw.amount,
+            capacity_before=draw.before,
+            capacity_after=draw.after,
+            hour_id=draw.hour_id,
+            units=draw.units,
+            usage_start=usage.usage_start,
+        )
+        for n, draw in enumerate(decision.draws)
+    )
+    units = [(d.hour_id, d.units) for d in decision.draws if d.units]
+    for hour_id, used in units:
+        AssetHour.objects.filter(pk=hour_id).update(units_used=F("units_used") + used)
+    exhausted = [
+        d.asset.pk
+        for d in decision.draws
+        if d.hour_id is None and d.after is not None and d.after <= 0
+    ]
+    if exhausted:
+        Asset.objects.filter(pk__in=exhausted, status=Asset.Status.ACTIVE).update(
+            status=Asset.Status.EXHAUSTED
+        )
 
 
 def _same_or_conflict(existing: UsageRecord, candidate: UsageRecord) -> UsageRecord:
@@ -97,3 +793,62 @@ def _same_or_conflict(existing: UsageRecord, candidate: UsageRecord) -> UsageRec
                 [reason("external_id_conflict", external_id=existing.external_id)]
             )
     return existing
+
+
+# --- sweeps and checks ----------------------------------------------------------------
+
+
+def expire_assets() -> int:
+    """Mark assets whose validity ended (the periodic sweep); their capacity
+    stays on the book (late bills for usage inside validity still deduct)."""
+    return Asset.objects.filter(
+        valid_until__lte=timezone.now(),
+        status__in=[Asset.Status.ACTIVE, Asset.Status.EXHAUSTED],
+    ).update(status=Asset.Status.EXPIRED)
+
+
+def check_deductions() -> list[str]:
+    """The deduction log against the ledger (a ``check_ledger`` check): each
+    asset hour's drawn amount and instance-hours are its deductions', and each
+    asset's usage legs on its remaining book are its deductions'."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT h.id, h.drawn, coalesce(sum(d.amount), 0),
+                   h.units_used, coalesce(sum(d.units), 0)
+              FROM sharing_assethour h
+              LEFT JOIN sharing_deduction d ON d.hour_id = h.id
+             GROUP BY h.id
+            HAVING h.drawn <> coalesce(sum(d.amount), 0)
+                OR h.units_used <> coalesce(sum(d.units), 0)
+             ORDER BY h.id
+            """
+        )
+        problems = [
+            f"asset hour {pk}: drawn {drawn} / {units} instance-hours, deductions "
+            f"{logged} / {logged_units}"
+            for pk, drawn, logged, units, logged_units in cur
+        ]
+        cur.execute(
+            """
+            WITH legs AS (
+                SELECT p.holder_id AS asset_id, sum(p.amount) AS total
+                  FROM accounts_posting p
+                  JOIN accounts_movement m ON m.id = p.movement_id
+                 WHERE p.holder_type = 'asset' AND p.book = 'remaining'
+                   AND m.kind = 'usage_charge'
+                 GROUP BY p.holder_id),
+            logged AS (
+                SELECT asset_id, sum(amount) AS total FROM sharing_deduction
+                 WHERE hour_id IS NULL GROUP BY asset_id)
+            SELECT coalesce(l.asset_id, g.asset_id), coalesce(l.total, 0),
+                   coalesce(g.total, 0)
+              FROM legs l FULL JOIN logged g ON g.asset_id = l.asset_id
+             WHERE coalesce(l.total, 0) <> coalesce(g.total, 0)
+            """
+        )
+        problems += [
+            f"asset {pk}: usage legs {legs}, deductions {logged}"
+            for pk, legs, logged in cur
+        ]
+    return problems

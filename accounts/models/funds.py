@@ -298,6 +298,7 @@ class Movement(ImmutableModel):
         TRANSFER = "transfer", _("Transfer")
         REVOCATION = "revocation", _("Revocation")
         REVERSAL = "reversal", _("Reversal")
+        ASSET_PROVISION = "asset_provision", _("Asset provisioned")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     account = models.ForeignKey(

@@ -54,7 +54,7 @@ from ..selectors import (
     transfer_refusals,
 )
 from .billing import settle_batch
-from .structure import create_root_folder
+from .structure import announce_directory_change, create_root_folder
 
 User = get_user_model()
 
@@ -149,6 +149,8 @@ def create_account(
         mobile=mobile,
         folder=folder,
     )
+    if folder is not None:
+        announce_directory_change(folder.company_id)
     audit.record(
         actor=actor,
         action="account.create",

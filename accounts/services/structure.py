@@ -5,6 +5,7 @@ Lock order, as for money: accounts by primary key first, then the relationship
 row; the directory of a company is changed under a lock on its root folder.
 """
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,6 +30,7 @@ from ..selectors import (
     management_account_refusals,
     member_overdue_reason,
 )
+from ..signals import directory_changed
 
 Status = FinancialRelationship.Status
 Type = FinancialRelationship.Type
@@ -318,6 +320,7 @@ def update_folder(
         _ensure_name_free(parent, folder.name if name is None else name)
         shift = parent.depth + 1 - folder.depth
         Folder.objects.filter(pk__in=subtree).update(depth=F("depth") + shift)
+        announce_directory_change(folder.company_id)
         folder.refresh_from_db()
         folder.parent = parent
     elif name is not None and name != folder.name and folder.parent is not None:
@@ -354,6 +357,13 @@ def delete_folder(*, folder: Folder, actor) -> None:
     folder.delete()
 
 
+def announce_directory_change(company_id: int) -> None:
+    """Tell listeners (organization shares) once the change is committed."""
+    transaction.on_commit(
+        lambda: directory_changed.send(sender=Folder, company_id=company_id)
+    )
+
+
 @service
 def place_accounts(*, folder: Folder, accounts: list[Account], actor) -> Folder:
     """Put accounts of the folder's company in the folder (an account is in at most
@@ -377,6 +387,7 @@ def place_accounts(*, folder: Folder, accounts: list[Account], actor) -> Folder:
         )
     )
     Account.objects.filter(pk__in=list(moved)).update(folder=folder)
+    announce_directory_change(folder.company_id)
     audit.record(
         actor=actor,
         action="folder.place_accounts",

@@ -163,7 +163,22 @@ NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", def
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
 #: Jobs the periodic sweep runs, name -> dotted path of a function without
 #: arguments returning a count (django-tasks-db has no scheduler of its own).
-PERIODIC_JOBS = {"settled": "accounts.services.settle_all"}
+PERIODIC_JOBS = {
+    "settled": "accounts.services.settle_all",
+    "assets_expired": "sharing.services.expire_assets",
+    "shares_resolved": "sharing.tasks.resolve_due_shares",
+}
+# Equity asset sharing (SPEC §4): the deduction order (one deductor per asset
+# type) and extra rules other apps add, as dotted paths; how long after a
+# change the worker resolves folder and automatic shares.
+SHARING_DEDUCTORS = [
+    "sharing.deduction.ReservedInstances",
+    "sharing.deduction.ScuPackages",
+    "sharing.deduction.SavingsPlans",
+    "sharing.deduction.Coupons",
+]
+SHARING_DEDUCTION_RULES: list[str] = []
+SHARING_RESOLVE_DELAY_SECONDS = env.int("SHARING_RESOLVE_DELAY_SECONDS", default=60)
 ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_SMS_SIGN_NAME = env("ALIYUN_SMS_SIGN_NAME", default="")

@@ -1,12 +1,14 @@
 """The fund ledger (SPEC §3.1, §9): balanced legs, balance-after, append-only rows
 at every level, check_ledger, reversal, rollback and the posting guards."""
 
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from accounts import ledger, services
 from accounts.ledger import LedgerError, decrease, increase, lock_accounts, post
@@ -19,6 +21,7 @@ from accounts.models import (
     SettlementAllocation,
     TransferPair,
 )
+from sharing.services import provision_asset
 
 
 def D(value) -> Decimal:
@@ -37,6 +40,15 @@ def busy_ledger(make_account, fund, charge, transfer, revoke, operator):
     top_up = services.top_up(account=e, amount=D("5.00"), actor=operator)
     ledger.reverse(top_up, actor=operator)
     charge(e, "1.00")
+    now = timezone.now()
+    provision_asset(
+        type="scu_package",
+        owner=e,
+        valid_from=now,
+        valid_until=now + timedelta(days=30),
+        capacity=D("40.00"),
+        actor=operator,
+    )
     return s, d, e
 
 

@@ -101,7 +101,12 @@ def test_the_real_worker_sends_the_sms_of_a_confirmed_limit(
     swept = DBTaskResult.objects.get(
         task_path=tasks.SWEEP_TASK_PATH, status="SUCCESSFUL"
     )
-    assert swept.return_value == {"resent": 0, "settled": 1}
+    assert swept.return_value == {
+        "resent": 0,
+        "settled": 1,
+        "assets_expired": 0,
+        "shares_resolved": 0,
+    }
     main.refresh_from_db()
     assert (main.cash_balance, main.uncleared_amount) == (D("30.00"), D("0.00"))
     following = DBTaskResult.objects.get(
@@ -135,7 +140,12 @@ def test_the_sweep_resends_stale_rows_settles_and_schedules_no_duplicate(
     charge(main, "15.00")
     tasks.schedule_sweep()
 
-    assert tasks.periodic_sweep.call() == {"resent": 1, "settled": 1}
+    assert tasks.periodic_sweep.call() == {
+        "resent": 1,
+        "settled": 1,
+        "assets_expired": 0,
+        "shares_resolved": 0,
+    }
 
     main.refresh_from_db()
     assert (main.cash_balance, main.uncleared_amount) == (D("25.00"), D("0.00"))

@@ -202,7 +202,7 @@ _LOCKED: "weakref.WeakValueDictionary[int, models.Model]" = (
 
 
 def lock(*holders: models.Model) -> list:
-    """Lock holder rows ``SELECT … FOR UPDATE`` in the global order and return
+    """Lock holder rows ``SELECT … FOR NO KEY UPDATE`` in the global order and return
     fresh locked instances, in the order given (a repeated holder gives the same
     instance). Must run inside a transaction."""
     if not connection.in_atomic_block:
@@ -230,7 +230,11 @@ def _lock_statement(holder_type: HolderType) -> tuple[str, Callable]:
     """The lock of a holder type as SQL built once (the hottest statement of
     every movement, so not compiled by the ORM each time), and the function
     that makes a model instance (with its ``related`` rows) of a result row.
-    Only the holder's own rows are locked (``FOR UPDATE OF``)."""
+    Only the holder's own rows are locked (``FOR NO KEY UPDATE OF``): writers
+    exclude each other, but a row that merely refers to a locked holder by a
+    foreign key (a deduction naming an asset's owner account, whose payer lock
+    another transaction holds) does not wait for it, which would invert the
+    global order and deadlock."""
     if holder_type.name in _LOCK_STATEMENTS:
         return _LOCK_STATEMENTS[holder_type.name]
     model = holder_type.row_model
@@ -254,7 +258,7 @@ def _lock_statement(holder_type: HolderType) -> tuple[str, Callable]:
     sql = (
         f"SELECT {', '.join(select)} FROM {quote(meta.db_table)} h {' '.join(joins)}"
         f" WHERE h.{quote(str(meta.pk.column))} = ANY(%s)"
-        f" ORDER BY h.{quote(str(meta.pk.column))} FOR UPDATE OF h"
+        f" ORDER BY h.{quote(str(meta.pk.column))} FOR NO KEY UPDATE OF h"
     )
     names = [f.attname for f in fields]
     database = connection.alias

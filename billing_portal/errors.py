@@ -229,6 +229,44 @@ MESSAGES = {
         "Account {account} receives the asset through the share with folder {folder}; "
         "stop that share or move the account out of the folder."
     ),
+    # coupon credit pools (§5)
+    "not_cbm": _(
+        "Only the company's customer business manager (CBM) can request a coupon "
+        "credit pool."
+    ),
+    "invalid_distribution_target": _(
+        'A coupon credit pool must choose the distribution target "Specify '
+        'Enterprise Management Account".'
+    ),
+    "invalid_distribution_target:not_management_account": _(
+        "Account {account} is not the enterprise management account of company "
+        "{company}; a pool is distributed to that account."
+    ),
+    "pool_not_active": _(
+        "Coupon credit pool {pool} is not approved and valid now; coupons can only "
+        "be issued from an approved pool inside its validity."
+    ),
+    "exceeds_pool_remaining": _(
+        "{count} coupons of {face_value} make {amount}, more than the {remaining} "
+        "left in the pool."
+    ),
+    "scope_not_editable": _(
+        "The products, bill types and validity of coupons are set by the pool "
+        "(chosen by your business manager); request another pool for another scope."
+    ),
+    "account_not_eligible": _(
+        "Account {account} is neither the management account nor a member with an "
+        "active payment relationship; coupons cannot be issued to it."
+    ),
+    "invalid_state:pool_approve": _(
+        "Pool {pool} is no longer waiting for a decision; only a requested pool can "
+        "be approved."
+    ),
+    "invalid_state:pool_reject": _(
+        "Pool {pool} is no longer waiting for a decision; only a requested pool can "
+        "be rejected."
+    ),
+    "invalid_state:coupon_revoked": _("This coupon has already been revoked."),
     # usage
     "external_id_conflict": _(
         "Usage record {external_id} was already received with different details."
@@ -329,6 +367,10 @@ class DirectoryRefused(RuleViolation):
 
 class SharingRefused(RuleViolation):
     default_detail = _("The sharing change was refused.")
+
+
+class CouponPoolRefused(RuleViolation):
+    default_detail = _("The coupon credit pool request was refused.")
 
 
 class UsageConflict(RuleViolation):

@@ -21,7 +21,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models import Exists, OuterRef, Q
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
@@ -186,6 +188,13 @@ def extra_rules() -> tuple[Callable[[Asset, UsageRecord], str | None], ...]:
     return tuple(import_string(path) for path in settings.SHARING_DEDUCTION_RULES)
 
 
+@receiver(setting_changed)
+def _forget_configuration(*, setting: str, **kwargs) -> None:
+    if setting in ("SHARING_DEDUCTORS", "SHARING_DEDUCTION_RULES"):
+        deductors.cache_clear()
+        extra_rules.cache_clear()
+
+
 def deductor_for(asset_type: str) -> Deductor:
     for deductor in deductors():
         if deductor.asset_type == asset_type:
@@ -342,9 +351,18 @@ def decide(
     return Decision(draws=draws, skipped=skipped)
 
 
+def skip_message(code: str) -> str:
+    """The sentence of a skip reason: this app's, or an extra rule's own
+    (a rule callable may carry a ``messages`` dict of its codes)."""
+    if code in SKIP_MESSAGES:
+        return str(SKIP_MESSAGES[code])
+    for rule in extra_rules():
+        messages = getattr(rule, "messages", {})
+        if code in messages:
+            return str(messages[code])
+    return code
+
+
 def explain(record: UsageRecord) -> list[dict]:
     """The record's skipped assets with their sentences (for its page)."""
-    return [
-        {**s, "message": SKIP_MESSAGES.get(s["reason"], s["reason"])}
-        for s in record.skipped
-    ]
+    return [{**s, "message": skip_message(s["reason"])} for s in record.skipped]

@@ -92,9 +92,14 @@ def provision_asset(
     )
 
 
-def create_asset(*, owner: Account, actor, **fields) -> Asset:
-    """Create an asset inside the caller's transaction (provisioning; coupon
-    issuance from a credit pool): grant its capacity, apply the owner's rules."""
+def create_asset(
+    *, owner: Account, actor, grant: bool = True, apply_rules: bool = True, **fields
+) -> Asset:
+    """Create an asset inside the caller's transaction: grant its capacity
+    (``grant=False``: the caller funds it, e.g. coupons issued from a credit
+    pool, and the asset comes back locked for that) and apply the owner's
+    automatic sharing rules (unless ``apply_rules=False``: a pool's coupons
+    apply to the accounts they were issued for, nobody else)."""
     asset = Asset.objects.create(
         owner=owner,
         currency=owner.currency,
@@ -102,7 +107,9 @@ def create_asset(*, owner: Account, actor, **fields) -> Asset:
         **fields,
     )
     capacity = asset.capacity
-    if asset.has_capacity_book and capacity is not None:
+    if not grant:
+        ledger.adopt_locked(asset)  # created in this transaction: ours alone
+    elif asset.has_capacity_book and capacity is not None:
         ledger.adopt_locked(asset)  # created in this transaction: ours alone
         ledger.post(
             kind=Movement.Kind.ASSET_PROVISION,
@@ -115,7 +122,8 @@ def create_asset(*, owner: Account, actor, **fields) -> Asset:
                 increase(PROVIDER, "benefits_granted", capacity),
             ],
         )
-    _schedule_rule_shares(asset, actor)
+    if apply_rules:
+        _schedule_rule_shares(asset, actor)
     audit.record(
         actor=actor,
         action="asset.provision",

@@ -299,6 +299,9 @@ class Movement(ImmutableModel):
         REVOCATION = "revocation", _("Revocation")
         REVERSAL = "reversal", _("Reversal")
         ASSET_PROVISION = "asset_provision", _("Asset provisioned")
+        POOL_APPROVAL = "pool_approval", _("Coupon credit pool approved")
+        COUPON_ISSUE = "coupon_issue", _("Coupons issued")
+        COUPON_REVOKE = "coupon_revoke", _("Coupon revoked")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     account = models.ForeignKey(

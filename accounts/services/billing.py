@@ -100,7 +100,7 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
               FROM accounts_account a
              WHERE a.id IN (SELECT DISTINCT payer_id FROM {table})
              ORDER BY a.id
-               FOR UPDATE OF a
+               FOR NO KEY UPDATE OF a
             """
         )
         payers = {row[0]: row[1:] for row in cur}
@@ -215,7 +215,7 @@ def top_up_batch(*, table: str, actor=None) -> int:
             f"""
             SELECT a.id, a.uncleared_amount FROM accounts_account a
              WHERE a.id IN (SELECT account_id FROM {table})
-             ORDER BY a.id FOR UPDATE OF a
+             ORDER BY a.id FOR NO KEY UPDATE OF a
             """
         )
         if any(uncleared for _pk, uncleared in cur.fetchall()):
@@ -287,7 +287,7 @@ def settle_batch(*, after_id: int = 0, size: int = 1000, actor=None) -> tuple[in
             SELECT id FROM accounts_account
              WHERE id > %s AND uncleared_amount > 0
                AND own_cash + transferred_in_balance > 0
-             ORDER BY id LIMIT %s FOR UPDATE
+             ORDER BY id LIMIT %s FOR NO KEY UPDATE
             """,
             [after_id, size],
         )

@@ -167,6 +167,7 @@ PERIODIC_JOBS = {
     "settled": "accounts.services.settle_all",
     "assets_expired": "sharing.services.expire_assets",
     "shares_resolved": "sharing.tasks.resolve_due_shares",
+    "pools_expired": "coupons.services.expire_pools",
 }
 # Equity asset sharing (SPEC §4): the deduction order (one deductor per asset
 # type) and extra rules other apps add, as dotted paths; how long after a
@@ -177,7 +178,7 @@ SHARING_DEDUCTORS = [
     "sharing.deduction.SavingsPlans",
     "sharing.deduction.Coupons",
 ]
-SHARING_DEDUCTION_RULES: list[str] = []
+SHARING_DEDUCTION_RULES = ["coupons.rules.payment_relationship"]
 SHARING_RESOLVE_DELAY_SECONDS = env.int("SHARING_RESOLVE_DELAY_SECONDS", default=60)
 ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")

@@ -21,7 +21,9 @@ from accounts.models import (
     SettlementAllocation,
     TransferPair,
 )
+from coupons.services import approve_pool, issue_coupons, request_pool, revoke_coupon
 from sharing.services import provision_asset
+from tests.credit_helpers import make_cbm
 
 
 def D(value) -> Decimal:
@@ -49,6 +51,29 @@ def busy_ledger(make_account, fund, charge, transfer, revoke, operator):
         capacity=D("40.00"),
         actor=operator,
     )
+    # A coupon credit pool: approved, one coupon issued, then revoked.
+    company = e.company
+    services.set_management_account(company=company, account=e, actor=operator)
+    company.business_manager = make_cbm("cbm-busy")
+    company.save(update_fields=["business_manager"])
+    pool = approve_pool(
+        pool=request_pool(
+            company=company,
+            distribution_target="enterprise_management_account",
+            management_account=e,
+            products=[],
+            bill_types=["subscription"],
+            valid_from=now,
+            valid_until=now + timedelta(days=30),
+            amount=D("10.00"),
+            actor=company.business_manager,
+        ),
+        actor=operator,
+    )
+    (coupon,) = issue_coupons(
+        pool=pool, accounts=[e], count=1, face_value=D("4.00"), actor=operator
+    )
+    revoke_coupon(coupon=coupon, actor=operator)
     return s, d, e
 
 

@@ -154,14 +154,16 @@ def test_lock_follows_the_rank_then_the_primary_key(make_account, issue_voucher)
     tables = [
         "accounts_account" if '"accounts_account"' in q["sql"] else "voucher"
         for q in queries.captured_queries
-        if "FOR UPDATE" in q["sql"]
+        if "FOR NO KEY UPDATE" in q["sql"]
     ]
     assert tables == ["accounts_account", "voucher"]
     account_sql = next(
-        q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]
+        q["sql"] for q in queries.captured_queries if "FOR NO KEY UPDATE" in q["sql"]
     )
     assert "ORDER BY" in account_sql
-    assert "FOR UPDATE OF" in account_sql  # the holder rows only, not the company
+    assert (
+        "FOR NO KEY UPDATE OF" in account_sql
+    )  # the holder rows only, not the company
     ids = queries.captured_queries[0]["sql"]
     assert str(first.pk) in ids
     assert str(second.pk) in ids

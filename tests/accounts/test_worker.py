@@ -106,6 +106,7 @@ def test_the_real_worker_sends_the_sms_of_a_confirmed_limit(
         "settled": 1,
         "assets_expired": 0,
         "shares_resolved": 0,
+        "pools_expired": 0,
     }
     main.refresh_from_db()
     assert (main.cash_balance, main.uncleared_amount) == (D("30.00"), D("0.00"))
@@ -145,6 +146,7 @@ def test_the_sweep_resends_stale_rows_settles_and_schedules_no_duplicate(
         "settled": 1,
         "assets_expired": 0,
         "shares_resolved": 0,
+        "pools_expired": 0,
     }
 
     main.refresh_from_db()

@@ -1,0 +1,318 @@
+"""Writes of coupon credit pools (SPEC §5): request (CBM), approval or
+rejection (operator), coupon issuance and revocation (the enterprise
+administrators), and expiry (the sweep).
+
+Money: approval funds the pool's ``unissued`` book from the provider;
+issuance moves ``count x face`` from it to the coupons' ``remaining`` books
+in one movement; revocation moves a coupon's remaining value back to the pool
+while the pool is valid, else to the provider's ``benefits_expired``. Lock
+order: coupon assets (rank 30) before pools (rank 50).
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from accounts import ledger
+from accounts.ledger import PROVIDER, decrease, increase, lock
+from accounts.models import Account, Company, FinancialRelationship, Movement
+from accounts.selectors import can_manage
+from billing_portal import audit, roles
+from billing_portal.db import service
+from billing_portal.errors import ActionForbidden, CouponPoolRefused, reason
+from sharing.models import Asset
+from sharing.services import RECIPIENT_LIMIT, create_asset, share_with_accounts
+
+from .models import Coupon, CreditPool
+
+Status = CreditPool.Status
+
+#: At most this many coupons are issued by one request.
+MAX_COUPONS_PER_ISSUE = 1000
+
+
+def _not_cbm():
+    return ActionForbidden([reason("not_cbm")])
+
+
+# --- the CBM's request and the operator's decision ------------------------------------
+
+
+@service
+def request_pool(
+    *,
+    company: Company,
+    distribution_target: str,
+    management_account: Account,
+    products: list[str],
+    bill_types: list[str],
+    valid_from: datetime,
+    valid_until: datetime,
+    amount: Decimal,
+    actor,
+) -> CreditPool:
+    """A CBM requests a pool for a company assigned to it (SPEC §5)."""
+    company = Company.objects.get(pk=company.pk)  # as stored, not as passed
+    if not roles.is_cbm(actor) or company.business_manager_id != actor.pk:
+        raise _not_cbm()
+    reasons = []
+    if distribution_target != CreditPool.DISTRIBUTION_TARGET:
+        reasons.append(reason("invalid_distribution_target"))
+    elif company.management_account_id != management_account.pk:
+        reasons.append(
+            reason(
+                "invalid_distribution_target",
+                variant="not_management_account",
+                account=management_account.uid,
+                company=company.name,
+            )
+        )
+    if company.verification_status != Company.Verification.VERIFIED:
+        reasons.append(reason("company_not_verified", account=management_account.uid))
+    if reasons:
+        raise CouponPoolRefused(reasons)
+    pool = CreditPool.objects.create(
+        company=company,
+        management_account=management_account,
+        products=sorted(set(products)),
+        bill_types=sorted(set(bill_types)),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        amount=amount,
+        currency=management_account.currency,
+        requested_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="pool.request",
+        target=pool,
+        after={"amount": str(amount), "company": company.pk},
+    )
+    return pool
+
+
+def _lock_pool(pool: CreditPool) -> CreditPool:
+    (pool,) = lock(pool)
+    return pool
+
+
+def _state_reason(pool: CreditPool, action: str):
+    return reason("invalid_state", variant=f"pool_{action}", pool=pool.pk)
+
+
+@service
+def approve_pool(*, pool: CreditPool, actor) -> CreditPool:
+    """An operator approves a requested pool: its amount becomes issuable."""
+    roles.ensure_operator(actor)
+    pool = _lock_pool(pool)
+    if pool.status != Status.REQUESTED:
+        raise CouponPoolRefused([_state_reason(pool, "approve")])
+    ledger.post(
+        kind=Movement.Kind.POOL_APPROVAL,
+        account=pool.management_account,
+        amount=pool.amount,
+        actor=actor,
+        memo=f"pool #{pool.pk}",
+        legs=[
+            increase(pool, "unissued", pool.amount),
+            increase(PROVIDER, "pool_funding", pool.amount),
+        ],
+    )
+    pool.status = Status.APPROVED
+    pool.decided_by = actor
+    pool.decided_at = timezone.now()
+    pool.save(update_fields=["status", "decided_by", "decided_at"])
+    audit.record(actor=actor, action="pool.approve", target=pool)
+    return pool
+
+
+@service
+def reject_pool(*, pool: CreditPool, reason_text: str, actor) -> CreditPool:
+    """An operator rejects a requested pool; the reason is kept and shown."""
+    roles.ensure_operator(actor)
+    pool = _lock_pool(pool)
+    if pool.status != Status.REQUESTED:
+        raise CouponPoolRefused([_state_reason(pool, "reject")])
+    pool.status = Status.REJECTED
+    pool.rejection_reason = reason_text
+    pool.decided_by = actor
+    pool.decided_at = timezone.now()
+    pool.save(update_fields=["status", "rejection_reason", "decided_by", "decided_at"])
+    audit.record(
+        actor=actor, action="pool.reject", target=pool, after={"reason": reason_text}
+    )
+    return pool
+
+
+def expire_pools() -> int:
+    """The sweep: approved pools past their window become expired (what was
+    not issued stays on the book, no longer issuable)."""
+    return CreditPool.objects.filter(
+        status=Status.APPROVED, valid_until__lte=timezone.now()
+    ).update(status=Status.EXPIRED)
+
+
+# --- coupons ------------------------------------------------------------------------
+
+
+def eligible_account_reason(pool: CreditPool, account: Account, at: datetime):
+    """None if the account may receive the pool's coupons at ``at``: the
+    management account, or a member with an active payment relationship."""
+    if account.pk == pool.management_account_id:
+        return None
+    if has_payment_relationship(pool.management_account_id, account.pk, at):
+        return None
+    return reason("account_not_eligible", account=account.uid)
+
+
+def has_payment_relationship(management_id: int, member_id: int, at) -> bool:
+    return (
+        FinancialRelationship.objects.active_at(at)
+        .filter(management_account_id=management_id, member_account_id=member_id)
+        .exists()
+    )
+
+
+@service
+def issue_coupons(
+    *,
+    pool: CreditPool,
+    accounts: list[Account],
+    count: int,
+    face_value: Decimal,
+    actor,
+) -> list[Coupon]:
+    """Issue ``count`` coupons of ``face_value``, each applicable to all of
+    ``accounts``; scope and validity come from the pool (SPEC §5)."""
+    manager = pool.management_account
+    if not can_manage(actor, manager):
+        raise ActionForbidden([reason("no_permission", account=manager.uid)])
+    pool = _lock_pool(pool)
+    now = timezone.now()
+    reasons = []
+    active = pool.status == Status.APPROVED and pool.is_valid_at(now)
+    if not active:
+        reasons.append(reason("pool_not_active", pool=pool.pk))
+    accounts = list(dict.fromkeys(accounts))
+    members = [a for a in accounts if a.pk != manager.pk]
+    reasons += [
+        r for r in (eligible_account_reason(pool, a, now) for a in accounts) if r
+    ]
+    if len(members) > RECIPIENT_LIMIT:
+        reasons.append(
+            reason(
+                "recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=len(members)
+            )
+        )
+    total = face_value * count
+    if active and total > pool.remaining:
+        reasons.append(
+            reason(
+                "exceeds_pool_remaining",
+                amount=f"{total:.2f}",
+                count=count,
+                face_value=f"{face_value:.2f}",
+                remaining=f"{pool.remaining:.2f}",
+            )
+        )
+    if reasons:
+        raise CouponPoolRefused(reasons)
+    coupons = []
+    for _n in range(count):
+        asset = create_asset(
+            type=Asset.Type.COUPON,
+            owner=manager,
+            actor=actor,
+            grant=False,
+            apply_rules=False,
+            valid_from=pool.valid_from,
+            valid_until=pool.valid_until,
+            products=list(pool.products),
+            bill_types=list(pool.bill_types),
+            capacity=face_value,
+        )
+        coupon = Coupon.objects.create(
+            asset=asset, pool=pool, face_value=face_value, issued_by=actor
+        )
+        coupon.accounts.set(accounts)
+        coupons.append(coupon)
+    ledger.post(
+        kind=Movement.Kind.COUPON_ISSUE,
+        account=manager,
+        amount=total,
+        actor=actor,
+        memo=f"pool #{pool.pk}: {count} x {face_value:.2f}",
+        legs=[
+            decrease(pool, "unissued", total),
+            *(increase(c.asset, "remaining", face_value) for c in coupons),
+        ],
+    )
+    CreditPool.objects.filter(pk=pool.pk).update(
+        issued_amount=pool.issued_amount + total
+    )
+    if members:
+        for coupon in coupons:
+            share_with_accounts(asset=coupon.asset, accounts=members, actor=actor)
+    audit.record(
+        actor=actor,
+        action="pool.issue_coupons",
+        target=pool,
+        after={
+            "count": count,
+            "face_value": f"{face_value:.2f}",
+            "accounts": [a.pk for a in accounts],
+        },
+    )
+    return coupons
+
+
+@service
+def revoke_coupon(*, coupon: Coupon, actor) -> Coupon:
+    """The management account's administrators revoke a coupon's remaining
+    value: back to the pool while it is valid, else recorded as expired;
+    what was already deducted stays (SPEC §5)."""
+    pool = coupon.pool
+    manager = pool.management_account
+    if not can_manage(actor, manager):
+        raise ActionForbidden([reason("no_permission", account=manager.uid)])
+    (asset, pool) = lock(coupon.asset, pool)  # assets rank before pools
+    coupon = Coupon.objects.get(pk=coupon.pk)
+    if asset.status == Asset.Status.REVOKED:
+        raise CouponPoolRefused([reason("invalid_state", variant="coupon_revoked")])
+    now = timezone.now()
+    value = asset.remaining
+    to_pool = pool.status == Status.APPROVED and pool.is_valid_at(now)
+    if value > 0:
+        ledger.post(
+            kind=Movement.Kind.COUPON_REVOKE,
+            account=manager,
+            amount=value,
+            actor=actor,
+            memo=f"coupon #{coupon.pk}",
+            legs=[
+                decrease(asset, "remaining", value),
+                increase(pool, "unissued", value)
+                if to_pool
+                else increase(PROVIDER, "benefits_expired", value),
+            ],
+        )
+    if to_pool:
+        CreditPool.objects.filter(pk=pool.pk).update(
+            revoked_amount=pool.revoked_amount + value
+        )
+    Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.REVOKED)
+    coupon.revoked_amount = value
+    coupon.revoked_to_pool = to_pool
+    coupon.revoked_at = now
+    coupon.revoked_by = actor
+    coupon.save(
+        update_fields=["revoked_amount", "revoked_to_pool", "revoked_at", "revoked_by"]
+    )
+    audit.record(
+        actor=actor,
+        action="coupon.revoke",
+        target=coupon,
+        after={"revoked": f"{value:.2f}", "to_pool": to_pool},
+    )
+    return coupon

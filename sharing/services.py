@@ -683,6 +683,7 @@ def record_usage(
         deductions=legs,
         actor=actor,
         memo=f"usage {source}:{external_id}",
+        payer=payer,
     )
     candidate.charge = charge
     candidate.payer = charge.payer_account

@@ -1605,3 +1605,37 @@ def test_the_deduction_log_is_read_only(world, client_for):
     for method in ("post", "put", "patch", "delete"):
         response = getattr(client, method)(f"{API}/deductions/", {}, format="json")
         assert response.status_code == 405, (method, response.content)
+
+
+# --- the resource directory keeps folders that sharing names -------------------------
+
+
+@pytest.mark.parametrize("by", ["share", "rule"])
+def test_a_folder_named_by_a_share_or_rule_cannot_be_deleted(
+    world, client_for, operator, by
+):
+    """Was a 500 (the share's and the rule's foreign keys protect the folder)."""
+    empty = account_services.create_folder(
+        company=world.company, name="Empty", actor=operator
+    )
+    plan = provision(world)
+    if by == "share":
+        services.share_with_folder(asset=plan, folder=empty, actor=world.owner)
+    else:
+        services.create_sharing_rule(
+            owner=world.a, asset_types=["coupon"], folder=empty, actor=world.owner
+        )
+    before = written()
+
+    response = client_for(operator).delete(f"{API}/folders/{empty.pk}/")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["reasons"] == [
+        {
+            "code": "folder_in_use",
+            "message": "Folder Empty is named by asset shares or automatic sharing "
+            "rules, which keep their history; it cannot be deleted.",
+        }
+    ]
+    assert Folder.objects.filter(pk=empty.pk).exists()
+    assert written() == before

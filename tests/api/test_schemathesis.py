@@ -12,6 +12,7 @@ operation's ``as_strategy()`` here.
 
 import itertools
 import os
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -19,6 +20,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
@@ -31,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts import services
+from sharing import services as sharing_services
 from tests.factories import AccountFactory
 
 CHECKS = [
@@ -52,7 +55,11 @@ PATH_OBJECTS = [
     ("/api/v1/access-exceptions/", "access_exception"),
     ("/api/v1/transfers/", "transfer"),
     ("/api/v1/revocations/", "revocation"),
+    ("/api/v1/assets/", "asset"),
 ]
+
+#: Other path parameters → the world's object they name in the real cases.
+PATH_PARAMETERS = {"account": "member", "folder": "folder"}
 
 
 @pytest.fixture
@@ -95,6 +102,7 @@ def world(db, company, make_account, operator, owner, grant, fund, cbm):
     request = services.request_access(account=other, actor=owner)
     exception = services.grant_access_request(request=request, actor=cbm)
     AccountFactory()  # another company's account: never visible to the customer
+    asset = _shared_plan(hq, member, folder, operator, owner)
     return {
         "account": hq.pk,
         "member": member.pk,
@@ -107,7 +115,39 @@ def world(db, company, make_account, operator, owner, grant, fund, cbm):
         "access_exception": exception.pk,
         "transfer": transfer.pk,
         "revocation": revocation.pk,
+        "asset": asset.pk,
     }
+
+
+def _shared_plan(owner_account, recipient, folder, operator, user):
+    """A savings plan shared with ``recipient`` and with ``folder`` (pending),
+    a rule, and usage of the recipient that the plan deducted."""
+    now = timezone.now()
+    plan = sharing_services.provision_asset(
+        type="savings_plan",
+        owner=owner_account,
+        valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=30),
+        commitment_per_hour=D("5.00"),
+        actor=operator,
+    )
+    sharing_services.share_with_accounts(asset=plan, accounts=[recipient], actor=user)
+    sharing_services.share_with_folder(asset=plan, folder=folder, actor=user)
+    sharing_services.create_sharing_rule(
+        owner=owner_account, asset_types=["coupon"], folder=folder, actor=user
+    )
+    sharing_services.record_usage(
+        external_id="fuzz-1",
+        account=recipient,
+        product="ecs",
+        bill_type="pay_as_you_go",
+        usage_start=now + timedelta(seconds=1),
+        usage_end=now + timedelta(hours=1),
+        amount=D("8.00"),
+        billed_at=now + timedelta(hours=2),
+        actor=operator,
+    )
+    return plan
 
 
 @pytest.fixture(params=["operator", "customer"])
@@ -152,6 +192,7 @@ BODY_OBJECTS = {
     "parent": "folder",
     "folder": "folder",
     "accounts": "member",
+    "owner": "account",
 }
 
 
@@ -174,8 +215,13 @@ def _strategy(operation, mode, headers, world):
     kind = next(
         kind for prefix, kind in PATH_OBJECTS if operation.path.startswith(prefix)
     )
+    named = {
+        name: world[kind]
+        for name, kind in PATH_PARAMETERS.items()
+        if f"{{{name}}}" in operation.path
+    }
     real = operation.as_strategy(
-        mode, headers=headers, path_parameters={"id": world[kind]}
+        mode, headers=headers, path_parameters={"id": world[kind], **named}
     )
     return st.one_of(real, real, generated)
 

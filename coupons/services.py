@@ -21,8 +21,8 @@ from accounts.selectors import can_manage
 from billing_portal import audit, roles
 from billing_portal.db import service
 from billing_portal.errors import ActionForbidden, CouponPoolRefused, reason
-from sharing.models import Asset
-from sharing.services import RECIPIENT_LIMIT, create_asset, share_with_accounts
+from sharing.models import RECIPIENT_LIMIT, Asset
+from sharing.services import create_asset, share_with_accounts
 
 from .models import Coupon, CreditPool
 

@@ -28,6 +28,7 @@ from accounts.selectors import (
 from billing_portal import roles
 
 from .models import (
+    RECIPIENT_LIMIT,
     Asset,
     Deduction,
     Share,
@@ -36,7 +37,6 @@ from .models import (
     UsageRecord,
     active_at_q,
 )
-from .services import RECIPIENT_LIMIT
 
 
 def _visible(user, ref: str) -> Exists:

@@ -306,6 +306,11 @@ def share_with_folder(*, asset: Asset, folder: Folder, actor) -> Share:
         status__in=[Status.PENDING, Status.ACTIVE, Status.FAILED],
     ).first()
     if existing is not None:
+        if existing.status == Status.FAILED:
+            # Asked again: try again (e.g. after accounts left the folder).
+            existing.due_at = timezone.now() + resolve_delay()
+            existing.save(update_fields=["due_at"])
+            _enqueue_resolution(existing)
         return existing
     share = Share.objects.create(
         asset=asset,

@@ -213,6 +213,16 @@ def test_a_folder_share_over_the_limit_fails_visibly_and_changes_nothing(
     assert share.status == "failed"
     assert "101" in share.detail
     assert open_recipients(plan) == set()
+    # One account leaves; sharing the folder again tries again.
+    root_members = [members[0]]
+    place_accounts(folder=root, accounts=root_members, actor=operator)
+    again = share_with_folder(asset=plan, folder=big, actor=owner)
+    assert again.pk == share.pk
+    again.refresh_from_db()
+    assert again.due_at > timezone.now()
+    due_now(again)
+    assert resolve_share(again.pk) == "active"
+    assert len(open_recipients(plan)) == 100
 
 
 def test_account_in_a_shared_folder_cannot_be_stopped_alone(owned, owner, tree):

@@ -6,6 +6,9 @@ from accounts.api import access as access_api
 from accounts.api import credit as credit_api
 from accounts.api import funds as accounts_api
 from accounts.api import structure as structure_api
+from coupons.api import coupons as coupons_api
+from coupons.api import pools as pools_api
+from coupons.api import products as products_api
 from sharing import api as sharing_api
 
 urlpatterns = [
@@ -86,4 +89,13 @@ urlpatterns = [
     ),
     path("notifications/", credit_api.NotificationListApi.as_view()),
     path("usage/", sharing_api.UsageCreateApi.as_view()),
+    path("products/", products_api.ProductListCreateApi.as_view()),
+    path("credit-pools/", pools_api.PoolListCreateApi.as_view()),
+    path("credit-pools/<int:pk>/", pools_api.PoolDetailApi.as_view()),
+    path("credit-pools/<int:pk>/approve/", pools_api.PoolApproveApi.as_view()),
+    path("credit-pools/<int:pk>/reject/", pools_api.PoolRejectApi.as_view()),
+    path("credit-pools/<int:pk>/coupons/", pools_api.PoolCouponIssueApi.as_view()),
+    path("coupons/", coupons_api.CouponListApi.as_view()),
+    path("coupons/<int:pk>/", coupons_api.CouponDetailApi.as_view()),
+    path("coupons/<int:pk>/revoke/", coupons_api.CouponRevokeApi.as_view()),
 ]

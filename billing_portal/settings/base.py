@@ -134,6 +134,9 @@ SPECTACULAR_SETTINGS = {
         "RelationshipStatusEnum": "accounts.models.FinancialRelationship.Status",
         "AccessRequestStatusEnum": "accounts.models.AccessRequest.Status",
         "NotificationStatusEnum": "billing_portal.models.Notification.Status",
+        "PoolStatusEnum": "coupons.models.CreditPool.Status",
+        "AssetStatusEnum": "sharing.models.Asset.Status",
+        "BillTypeEnum": "sharing.models.UsageRecord.BillType",
         "CreditLimitStatusEnum": [
             ("pending_contract", "pending_contract"),
             ("active", "active"),

@@ -126,6 +126,45 @@ def written():
     }
 
 
+# --- authentication first -----------------------------------------------------------
+
+UNAUTHENTICATED = [
+    ("get", "/products/"),
+    ("post", "/products/"),
+    ("get", "/credit-pools/"),
+    ("post", "/credit-pools/"),
+    ("get", "/credit-pools/{pool}/"),
+    ("get", f"/credit-pools/{MISSING}/"),
+    ("post", "/credit-pools/{pool}/approve/"),
+    ("post", "/credit-pools/{pool}/reject/"),
+    ("post", "/credit-pools/{pool}/coupons/"),
+    ("post", f"/credit-pools/{MISSING}/coupons/"),
+    ("get", "/coupons/?pool=x"),
+    ("get", "/coupons/{coupon}/"),
+    ("post", "/coupons/{coupon}/revoke/"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), UNAUTHENTICATED)
+def test_unauthenticated_is_401_before_anything(api_client, theirs, method, path):
+    ids = {"pool": theirs["pool"].pk, "coupon": theirs["coupon"].pk}
+    before = written()
+
+    url = API + path.format(**ids)
+    if method == "get":
+        response = api_client.get(url)
+    else:
+        response = api_client.post(
+            url, '{"products": ["x"], "bad', content_type="application/json"
+        )
+
+    assert response.status_code == 401, response.content
+    assert response.json() == {
+        "detail": "Authentication credentials were not provided."
+    }
+    assert written() == before
+
+
 # --- the product catalogue ------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ operation's ``as_strategy()`` here.
 
 import itertools
 import os
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -19,6 +20,7 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
@@ -31,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts import services
+from coupons import services as coupon_services
 from tests.factories import AccountFactory
 
 CHECKS = [
@@ -52,14 +55,17 @@ PATH_OBJECTS = [
     ("/api/v1/access-exceptions/", "access_exception"),
     ("/api/v1/transfers/", "transfer"),
     ("/api/v1/revocations/", "revocation"),
+    ("/api/v1/credit-pools/", "pool"),
+    ("/api/v1/coupons/", "coupon"),
 ]
 
 
 @pytest.fixture
 def world(db, company, make_account, operator, owner, grant, fund, cbm):
     """One company with money, a transfer, a revocation, a relationship, a
-    folder, a pending contract, an access request and its exception: so that
-    generated ids in paths reach real objects as well as missing ones."""
+    folder, a pending contract, an access request and its exception, a product,
+    an approved credit pool and a coupon: so that generated ids in paths reach
+    real objects as well as missing ones."""
     hq, member, other = make_account(), make_account(), make_account()
     for account in (hq, member, other):
         grant(owner, account)
@@ -94,8 +100,28 @@ def world(db, company, make_account, operator, owner, grant, fund, cbm):
     )
     request = services.request_access(account=other, actor=owner)
     exception = services.grant_access_request(request=request, actor=cbm)
+    coupon_services.create_product(code="ecs", name="ECS", actor=operator)
+    # A small pool: generated issuances (up to 1000 coupons) stay few and cheap.
+    pool = coupon_services.request_pool(
+        company=company,
+        distribution_target="enterprise_management_account",
+        management_account=hq,
+        products=["ecs"],
+        bill_types=["subscription"],
+        valid_from=timezone.now() - timedelta(days=1),
+        valid_until=timezone.now() + timedelta(days=30),
+        amount=D("1.00"),
+        actor=cbm,
+    )
+    pool = coupon_services.approve_pool(pool=pool, actor=operator)
+    (coupon,) = coupon_services.issue_coupons(
+        pool=pool, accounts=[hq], count=1, face_value=D("0.50"), actor=owner
+    )
     AccountFactory()  # another company's account: never visible to the customer
     return {
+        "product": "ecs",
+        "pool": pool.pk,
+        "coupon": coupon.pk,
         "account": hq.pk,
         "member": member.pk,
         "user": owner.pk,
@@ -152,6 +178,7 @@ BODY_OBJECTS = {
     "parent": "folder",
     "folder": "folder",
     "accounts": "member",
+    "products": "product",
 }
 
 

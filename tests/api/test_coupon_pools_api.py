@@ -451,6 +451,25 @@ def test_the_operator_approves_a_requested_pool(
     )
 
 
+def test_an_approval_with_a_key_funds_the_pool_once(
+    make_pool, operator, client_for, assert_ledger_clean
+):
+    pool = make_pool("300.00", approve=False)
+    client = client_for(operator)
+    url = f"{API}/credit-pools/{pool.pk}/approve/"
+
+    first = client.post(url, HTTP_IDEMPOTENCY_KEY="approve-1")
+    replay = client.post(url, HTTP_IDEMPOTENCY_KEY="approve-1")
+    unkeyed = client.post(url)
+
+    assert first.status_code == replay.status_code == 200
+    assert replay.json() == first.json()
+    assert_refused(unkeyed, 409, ["invalid_state"])
+    pool.refresh_from_db()
+    assert pool.remaining == D("300.00")
+    assert_ledger_clean()
+
+
 def test_the_operator_rejects_with_a_reason(
     make_pool, operator, owner, enterprise, client_for
 ):

@@ -25,6 +25,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import (
     HttpResponseBadRequest,
     HttpResponseRedirect,
@@ -358,6 +359,7 @@ class CsvExportMixin:
     def export_csv_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        request._csv_export = True  # the changelist without its counts
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
@@ -369,14 +371,30 @@ class CsvExportMixin:
 
         def stream():
             yield writer.writerow([header for header, _ in self.csv_fields])
-            for row in rows.iterator(chunk_size=2000):
-                yield writer.writerow(
-                    [_csv_safe(str(getter(row))) for _, getter in self.csv_fields]
-                )
+            # Inside a (read-only) transaction the iterator's server-side cursor
+            # is a plain one, not WITH HOLD: PostgreSQL sends the first rows at
+            # once instead of materialising the whole result first.
+            with transaction.atomic():
+                for row in rows.iterator(chunk_size=2000):
+                    yield writer.writerow(
+                        [_csv_safe(str(getter(row))) for _, getter in self.csv_fields]
+                    )
 
         response = StreamingHttpResponse(stream(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{self.csv_filename}"'
         return response
+
+    def get_changelist(self, request, **kwargs):
+        changelist = super().get_changelist(request, **kwargs)
+        if not getattr(request, "_csv_export", False):
+            return changelist
+
+        class ExportList(changelist):
+            def get_results(self, request):
+                """An export needs the filtered queryset only: no page, and no
+                COUNT(*) of the filtered and unfiltered rows."""
+
+        return ExportList
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}

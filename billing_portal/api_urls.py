@@ -9,7 +9,10 @@ from accounts.api import structure as structure_api
 from coupons.api import coupons as coupons_api
 from coupons.api import pools as pools_api
 from coupons.api import products as products_api
-from sharing import api as sharing_api
+from sharing.api import assets as assets_api
+from sharing.api import rules as rules_api
+from sharing.api import shares as shares_api
+from sharing.api import usage as usage_api
 
 urlpatterns = [
     path("auth/token/", accounts_api.TokenObtainApi.as_view(), name="api-token"),
@@ -88,7 +91,25 @@ urlpatterns = [
         credit_api.AccessExceptionRevokeApi.as_view(),
     ),
     path("notifications/", credit_api.NotificationListApi.as_view()),
-    path("usage/", sharing_api.UsageCreateApi.as_view()),
+    path("assets/", assets_api.AssetListCreateApi.as_view()),
+    path("assets/<int:pk>/", assets_api.AssetDetailApi.as_view()),
+    path("assets/<int:pk>/shares/", shares_api.AssetShareListCreateApi.as_view()),
+    path(
+        "assets/<int:pk>/shares/<int:account>/",
+        shares_api.AssetShareStopApi.as_view(),
+    ),
+    path(
+        "assets/<int:pk>/folder-shares/<int:folder>/",
+        shares_api.AssetFolderShareStopApi.as_view(),
+    ),
+    path("assets/<int:pk>/recipients/", assets_api.AssetRecipientListApi.as_view()),
+    path(
+        "assets/<int:pk>/recipient-rules/<int:account>/",
+        assets_api.AssetRecipientRuleApi.as_view(),
+    ),
+    path("sharing-rules/", rules_api.SharingRuleListCreateApi.as_view()),
+    path("usage/", usage_api.UsageListCreateApi.as_view()),
+    path("deductions/", usage_api.DeductionListApi.as_view()),
     path("products/", products_api.ProductListCreateApi.as_view()),
     path("credit-pools/", pools_api.PoolListCreateApi.as_view()),
     path("credit-pools/<int:pk>/", pools_api.PoolDetailApi.as_view()),

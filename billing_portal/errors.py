@@ -201,6 +201,10 @@ MESSAGES = {
     "folder_not_empty": _(
         "Folder {folder} still holds accounts or folders; empty it first."
     ),
+    "folder_in_use": _(
+        "Folder {folder} is named by asset shares or automatic sharing rules, "
+        "which keep their history; it cannot be deleted."
+    ),
     "folder_name_taken": _("Folder {parent} already has a subfolder named {name}."),
     "folder_cycle": _("A folder cannot be moved into itself or one of its subfolders."),
     "root_folder": _("The root folder is the organization; it cannot be changed."),

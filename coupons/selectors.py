@@ -1,6 +1,6 @@
-"""Reads of coupon credit pools (SPEC §5): who sees which pool and coupon, who
-may request a pool, why an issuance is refused (the service re-checks it under
-its lock), and to which accounts a coupon applies now.
+"""Reads of coupon credit pools: who may see which pools and coupons (SPEC §1,
+§5), who may request a pool, why an issuance is refused (the service re-checks
+it under the pool's lock), and the questions their pages answer.
 
 Visibility goes through the accounts app's rules as correlated EXISTS, so one
 pool or coupon is checked through an index whatever the user can see.
@@ -21,85 +21,59 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import Account, Company, FinancialRelationship
-from accounts.selectors import list_visible_accounts
+from accounts.selectors import list_visible_accounts, list_visible_companies
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
-from sharing.models import Deduction
-from sharing.services import RECIPIENT_LIMIT
+from billing_portal.money import ZERO
+from sharing.models import RECIPIENT_LIMIT, Deduction
 
 from .models import Coupon, CreditPool, Product
 
-# --- who may request, who sees --------------------------------------------------------
-
-
-def can_request_pool(user, company: Company) -> bool:
-    """Only the company's own CBM requests its pools (SPEC §5)."""
-    return roles.is_cbm(user) and company.business_manager_id == user.pk
-
-
-def ensure_can_request_pool(user, company: Company) -> None:
-    """Raise the 403 ``not_cbm`` refusal unless the user is the company's CBM."""
-    if not can_request_pool(user, company):
-        raise ActionForbidden([reason("not_cbm")])
-
-
-def _visible_account(user, ref: str) -> Exists:
-    return Exists(list_visible_accounts(user).filter(pk=OuterRef(ref)))
+# --- who sees, who may request --------------------------------------------------------
 
 
 def list_visible_pools(user) -> QuerySet[CreditPool]:
-    """Pools whose management account the user may see: its administrators
-    (any permission), the company's CBM, operators. A member's administrators
-    see the coupons issued to them, not the pool."""
+    """Operators: all; a CBM: its companies' pools; an administrator: the pools
+    of management accounts it may see (requested ones too: the Contracts view
+    shows what the business manager asked for)."""
     qs = CreditPool.objects.select_related("company", "management_account")
     if roles.is_operator(user):
         return qs
-    return qs.filter(_visible_account(user, "management_account_id"))
+    if roles.is_cbm(user):
+        return qs.filter(company__business_manager=user)
+    visible = list_visible_accounts(user).filter(pk=OuterRef("management_account_id"))
+    return qs.filter(Exists(visible))
 
 
-def _deducted_subquery() -> Subquery:
-    return Subquery(
+_MONEY = DecimalField(max_digits=15, decimal_places=2)
+
+
+def list_visible_coupons(user) -> QuerySet[Coupon]:
+    """Coupons of visible pools, and coupons applicable to an account the user
+    may see; each with its accounts and ``deducted`` (what usage took from it,
+    summed from the deduction log)."""
+    deducted = Subquery(
         Deduction.objects.filter(asset_id=OuterRef("asset_id"))
         .values("asset_id")
         .annotate(total=Sum("amount"))
         .values("total"),
-        output_field=DecimalField(max_digits=15, decimal_places=2),
+        output_field=_MONEY,
     )
-
-
-def list_visible_coupons(user) -> QuerySet[Coupon]:
-    """Coupons of the pools the user sees, and coupons issued for an account
-    the user may see; ``deducted`` (what usage took from each) is annotated."""
     qs = (
-        Coupon.objects.select_related("asset", "pool")
+        Coupon.objects.select_related("asset", "pool", "pool__management_account")
         .prefetch_related("accounts")
-        .annotate(
-            deducted=Coalesce(
-                _deducted_subquery(),
-                Value(Decimal("0.00")),
-                output_field=DecimalField(max_digits=15, decimal_places=2),
-            )
-        )
+        .annotate(deducted=Coalesce(deducted, Value(ZERO), output_field=_MONEY))
     )
     if roles.is_operator(user):
         return qs
-    applies_to_visible = Coupon.accounts.through.objects.filter(
+    pools = list_visible_pools(user).filter(pk=OuterRef("pool_id"))
+    applicable = Coupon.accounts.through.objects.filter(
         coupon_id=OuterRef("pk")
-    ).filter(_visible_account(user, "account_id"))
-    return qs.filter(
-        Q(_visible_account(user, "pool__management_account_id"))
-        | Q(Exists(applies_to_visible))
-    )
-
-
-def coupon_deducted(coupon: Coupon) -> Decimal:
-    """What usage has deducted from the coupon (its deduction log)."""
-    total = Deduction.objects.filter(asset_id=coupon.asset_id).aggregate(
-        total=Sum("amount")
-    )["total"]
-    return total or Decimal("0.00")
+    ).filter(Exists(list_visible_accounts(user).filter(pk=OuterRef("account_id"))))
+    return qs.filter(Q(Exists(pools)) | Q(Exists(applicable)))
 
 
 def list_visible_account_ids(user, ids) -> set[int]:
@@ -113,11 +87,33 @@ def list_visible_account_ids(user, ids) -> set[int]:
     )
 
 
+def list_requestable_companies(user) -> QuerySet[Company]:
+    """Companies a CBM may request pools for (its verified companies with a
+    management account); nothing for anyone else."""
+    if not roles.is_cbm(user):
+        return Company.objects.none()
+    return list_visible_companies(user).filter(
+        verification_status=Company.Verification.VERIFIED,
+        management_account__isnull=False,
+    )
+
+
+def can_request_pool(user, company: Company) -> bool:
+    """Only the company's own CBM requests its pools (SPEC §5)."""
+    return roles.is_cbm(user) and company.business_manager_id == user.pk
+
+
+def ensure_can_request_pool(user, company: Company) -> None:
+    """Raise the 403 ``not_cbm`` refusal unless the user is the company's CBM."""
+    if not can_request_pool(user, company):
+        raise ActionForbidden([reason("not_cbm")])
+
+
 # --- the product catalogue ------------------------------------------------------------
 
 
 def list_products() -> QuerySet[Product]:
-    return Product.objects.order_by("code")
+    return Product.objects.all()
 
 
 def list_unknown_product_codes(codes: list[str]) -> set[str]:
@@ -135,6 +131,18 @@ def has_payment_relationship(management_id: int, member_id: int, at) -> bool:
         .filter(management_account_id=management_id, member_account_id=member_id)
         .exists()
     )
+
+
+def list_issuable_accounts(pool: CreditPool, at: datetime | None = None):
+    """The accounts a pool's coupons may be issued to now: the management
+    account and members with an active payment relationship."""
+    at = at or timezone.now()
+    members = FinancialRelationship.objects.active_at(at).filter(
+        management_account_id=pool.management_account_id
+    )
+    return Account.objects.filter(
+        Q(pk=pool.management_account_id) | Q(pk__in=members.values("member_account_id"))
+    ).order_by("uid")
 
 
 def eligible_account_reason(pool: CreditPool, account: Account, at: datetime):
@@ -187,26 +195,43 @@ def issuance_refusals(
     return reasons
 
 
-# --- where a coupon applies -----------------------------------------------------------
+# --- what a coupon did and where it applies -------------------------------------------
 
 
-@dataclass(frozen=True)
+def coupon_deducted(coupon: Coupon):
+    return (
+        Deduction.objects.filter(asset_id=coupon.asset_id).aggregate(s=Sum("amount"))[
+            "s"
+        ]
+        or ZERO
+    )
+
+
+@dataclass
 class Applicability:
-    """Whether usage of ``account`` starting at the instant asked would be in
-    the coupon's reach by the payment-relationship rule (SPEC §5), and since
-    when it is not (the end of its last relationship)."""
-
-    account: int
+    account: Account
     applies_now: bool
-    not_applying_since: datetime | None
+    #: When a member's payment relationship ended (it no longer applies).
+    not_since: datetime | None
 
 
 def coupon_applicability(
-    coupons: list[Coupon], *, at: datetime
+    coupon: Coupon, at: datetime | None = None
+) -> list[Applicability]:
+    """For each applicable account: does the coupon apply now, and if not,
+    since when (SPEC §5: the relationship ended; the coupon stays valid)."""
+    return list_coupon_applicability([coupon], at=at)[coupon.pk]
+
+
+def list_coupon_applicability(
+    coupons: list[Coupon], *, at: datetime | None = None
 ) -> dict[int, list[Applicability]]:
-    """For each coupon (its pool and accounts loaded), every account it was
-    issued for: the management account always, a member while its payment
-    relationship with the management account is active. One query for all."""
+    """``coupon_applicability`` of many coupons (their pools and assets loaded)
+    in one query: a coupon applies at ``at`` inside its validity, to the
+    management account, and to a member while a payment relationship (either
+    type) with the management account is active; a member's ``not_since`` is
+    the end of its last relationship."""
+    at = at or timezone.now()
     pairs = {
         (coupon.pool.management_account_id, account.pk)
         for coupon in coupons
@@ -225,16 +250,27 @@ def coupon_applicability(
             ends.setdefault((manager, member), []).append(end)
     result = {}
     for coupon in coupons:
-        manager = coupon.pool.management_account_id
+        manager_id = coupon.pool.management_account_id
+        valid = coupon.asset.valid_from <= at < coupon.asset.valid_until
         rows_out = []
-        for account in sorted(coupon.accounts.all(), key=lambda a: a.pk):
-            if account.pk == manager:
-                rows_out.append(Applicability(account.pk, True, None))
+        for account in sorted(coupon.accounts.all(), key=lambda a: a.uid):
+            if account.pk == manager_id:
+                rows_out.append(Applicability(account, valid, None))
                 continue
-            pair = ends.get((manager, account.pk), [])
+            pair = ends.get((manager_id, account.pk), [])
             active = any(end is None or at < end for end in pair)
             ended = [end for end in pair if end is not None and end <= at]
             since = None if active or not ended else max(ended)
-            rows_out.append(Applicability(account.pk, active, since))
+            rows_out.append(Applicability(account, valid and active, since))
         result[coupon.pk] = rows_out
     return result
+
+
+def pool_summary(pool: CreditPool) -> dict:
+    """The pool's sums (SPEC §5): total = remaining + issued - revoked back."""
+    return {
+        "amount": pool.amount,
+        "issued_amount": pool.issued_amount,
+        "revoked_amount": pool.revoked_amount,
+        "remaining_amount": pool.remaining,
+    }

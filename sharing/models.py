@@ -48,6 +48,13 @@ class UsageRecord(models.Model):
 
     class Meta:
         ordering = ["-usage_start", "-id"]
+        indexes = [
+            # Lists newest first (GET /usage/, the admin), all or per account.
+            models.Index(fields=["-usage_start", "-id"], name="usage_newest_first"),
+            models.Index(
+                fields=["account", "-usage_start", "-id"], name="usage_account_newest"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "external_id"], name="usage_source_external_id"
@@ -65,6 +72,10 @@ class UsageRecord(models.Model):
 
     def __str__(self):
         return f"{self.source}:{self.external_id}"
+
+
+#: SPEC §4.2: an asset is shared with at most this many accounts at a time.
+RECIPIENT_LIMIT = 100
 
 
 def active_at_q(at, prefix: str = "") -> Q:

@@ -5,14 +5,30 @@ an account receives, what each beneficiary saved)."""
 
 from datetime import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account, Company
-from accounts.selectors import list_visible_accounts
+from accounts.selectors import (
+    can_see_account,
+    list_visible_accounts,
+    list_visible_companies,
+)
 from billing_portal import roles
 
 from .models import (
+    RECIPIENT_LIMIT,
     Asset,
     Deduction,
     Share,
@@ -21,7 +37,6 @@ from .models import (
     UsageRecord,
     active_at_q,
 )
-from .services import RECIPIENT_LIMIT
 
 
 def _visible(user, ref: str) -> Exists:
@@ -40,6 +55,55 @@ def list_visible_assets(user) -> QuerySet[Asset]:
     return qs.filter(Q(_visible(user, "owner_id")) | Q(Exists(received)))
 
 
+def with_recipient_count(assets: QuerySet[Asset]) -> QuerySet[Asset]:
+    """Annotate ``recipient_count``: the accounts each asset is shared with now
+    (open periods), one subquery for a whole list (``count_recipients`` for one)."""
+    open_periods = (
+        SharePeriod.objects.filter(asset=OuterRef("pk"), end__isnull=True)
+        .order_by()
+        .values("asset")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return assets.annotate(recipient_count=Coalesce(Subquery(open_periods), Value(0)))
+
+
+def get_folder_share(asset: Asset, folder) -> Share | None:
+    """The asset's share with ``folder``: the one in force (pending, active or
+    failed), else the latest stopped one; None if it was never shared with it."""
+    shares = asset.shares.filter(target=Share.Target.FOLDER, folder=folder)
+    in_force = shares.exclude(status=Share.Status.STOPPED).order_by("-id").first()
+    return in_force or shares.order_by("-id").first()
+
+
+def sees_every_recipient(user, asset: Asset) -> bool:
+    """Whoever may see the asset's owner sees all its shares and recipients;
+    a recipient's administrators see only what concerns accounts they see."""
+    return roles.is_operator(user) or can_see_account(user, asset.owner)
+
+
+def list_visible_shares(user, asset: Asset) -> QuerySet[Share]:
+    """The asset's shares the user may see: all of them for those who see the
+    owner; else shares with accounts it sees and with its companies' folders."""
+    qs = list_shares(asset)
+    if sees_every_recipient(user, asset):
+        return qs
+    return qs.filter(
+        Q(_visible(user, "account_id"))
+        | Q(folder__company__in=list_visible_companies(user))
+    )
+
+
+def list_visible_recipients(
+    user, asset: Asset, *, active_at: datetime | None = None
+) -> QuerySet[SharePeriod]:
+    """``list_recipients`` limited like ``list_visible_shares``."""
+    qs = list_recipients(asset, active_at=active_at)
+    if sees_every_recipient(user, asset):
+        return qs
+    return qs.filter(_visible(user, "recipient_id"))
+
+
 def list_visible_usage(user) -> QuerySet[UsageRecord]:
     """Usage records of accounts the user may see (also members' under
     ``CHECK_TARGET_CONSUMPTION``, which the accounts' visibility includes)."""
@@ -47,6 +111,17 @@ def list_visible_usage(user) -> QuerySet[UsageRecord]:
     if roles.is_operator(user):
         return qs
     return qs.filter(_visible(user, "account_id"))
+
+
+def with_deductions(usage: QuerySet[UsageRecord]) -> QuerySet[UsageRecord]:
+    """Usage records with their deductions (and each one's asset) in one more
+    query for a whole list, in deduction order."""
+    return usage.prefetch_related(
+        Prefetch(
+            "deductions",
+            queryset=Deduction.objects.select_related("asset").order_by("position"),
+        )
+    )
 
 
 def list_visible_deductions(user) -> QuerySet[Deduction]:
@@ -61,7 +136,9 @@ def list_visible_deductions(user) -> QuerySet[Deduction]:
 
 
 def list_visible_sharing_rules(user) -> QuerySet[SharingRule]:
-    qs = SharingRule.objects.select_related("owner", "folder")
+    qs = SharingRule.objects.select_related("owner", "folder").prefetch_related(
+        "accounts"
+    )
     if roles.is_operator(user):
         return qs
     return qs.filter(_visible(user, "owner_id"))

@@ -32,6 +32,7 @@ from billing_portal.errors import (
 
 from . import deduction
 from .models import (
+    RECIPIENT_LIMIT,
     Asset,
     AssetHour,
     Deduction,
@@ -41,9 +42,6 @@ from .models import (
     SharingRule,
     UsageRecord,
 )
-
-#: SPEC §4.2: an asset is shared with at most this many accounts at a time.
-RECIPIENT_LIMIT = 100
 
 Status = Share.Status
 
@@ -683,6 +681,7 @@ def record_usage(
         deductions=legs,
         actor=actor,
         memo=f"usage {source}:{external_id}",
+        payer=payer,
     )
     candidate.charge = charge
     candidate.payer = charge.payer_account

@@ -328,16 +328,18 @@ def charge_usage(
     deductions: Sequence[Leg] = (),
     actor=None,
     memo: str = "",
+    payer: Account | None = None,
 ) -> Charge:
     """Post one usage record as one movement (SPEC §4.4, §9): the gross
     ``amount`` as revenue, each deduction leg (a benefit's or coupon's book), and
     what remains to the payer's uncleared amount, which settlement pays later.
 
     Deduction holders rank after accounts in the lock order, so a caller that
-    deducts locks the payer (``payer_for``) before them; the charge's own lock
-    of the payer is then a no-op.
+    deducts locks the payer (``payer_for``) before them and passes it as
+    ``payer``; the charge's own lock of the payer is then a no-op.
     """
-    payer = payer_for(usage_account, at=effective_at)
+    if payer is None:
+        payer = payer_for(usage_account, at=effective_at)
     payer = lock_accounts(payer.pk)[payer.pk]
     deducted = sum((leg.signed for leg in deductions), ZERO)
     if not ZERO <= deducted <= amount:

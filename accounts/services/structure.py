@@ -6,7 +6,7 @@ row; the directory of a company is changed under a lock on its root folder.
 """
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 
 from billing_portal import audit
@@ -354,7 +354,13 @@ def delete_folder(*, folder: Folder, actor) -> None:
         target=folder,
         before={"name": folder.name, "parent": folder.parent_id},
     )
-    folder.delete()
+    try:
+        folder.delete()
+    except ProtectedError as exc:
+        # Rows of later apps name folders (asset shares, sharing rules) and keep
+        # their history; refused before anything is deleted, so the transaction
+        # (and this audit row) rolls back whole.
+        raise DirectoryRefused([reason("folder_in_use", folder=folder.name)]) from exc
 
 
 def announce_directory_change(company_id: int) -> None:

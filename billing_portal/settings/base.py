@@ -119,7 +119,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Billing portal API",
     "DESCRIPTION": "Account sharing finance: fund accounts, transfers, "
-    "revocations, settlement, usage.",
+    "revocations, settlement, equity asset sharing, usage and deductions.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc from the installed sidecar package: no CDN.
@@ -135,8 +135,15 @@ SPECTACULAR_SETTINGS = {
         "AccessRequestStatusEnum": "accounts.models.AccessRequest.Status",
         "NotificationStatusEnum": "billing_portal.models.Notification.Status",
         "PoolStatusEnum": "coupons.models.CreditPool.Status",
+        # The relationship type kept its name when assets brought another "type".
+        "TypeEnum": "accounts.models.FinancialRelationship.Type",
+        "AssetTypeEnum": "sharing.models.Asset.Type",
         "AssetStatusEnum": "sharing.models.Asset.Status",
         "BillTypeEnum": "sharing.models.UsageRecord.BillType",
+        "ShareStatusEnum": "sharing.models.Share.Status",
+        "ShareTargetEnum": "sharing.models.Share.Target",
+        # Why an asset did not deduct a usage record (its keys are the codes).
+        "SkipReasonEnum": "sharing.deduction.SKIP_MESSAGES",
         "CreditLimitStatusEnum": [
             ("pending_contract", "pending_contract"),
             ("active", "active"),

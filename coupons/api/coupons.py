@@ -27,14 +27,17 @@ BILL_TYPES = UsageRecord.BillType.choices
 
 
 class ApplicabilityOut(serializers.Serializer):
-    account = serializers.IntegerField()
+    account = serializers.IntegerField(source="account.pk")
     applies_now = serializers.BooleanField(
-        help_text="The management account always; a member while its payment "
-        "relationship with the management account is active."
+        help_text="Inside the coupon's validity: the management account always, "
+        "a member while its payment relationship with the management account is "
+        "active."
     )
     not_applying_since = serializers.DateTimeField(
+        source="not_since",
         allow_null=True,
-        help_text="When the member's last relationship ended (null while it applies).",
+        help_text="When the member's last payment relationship ended (null while "
+        "one is active, and for the management account).",
     )
 
 
@@ -93,7 +96,7 @@ class CouponOut(serializers.ModelSerializer):
     def get_applicability(self, coupon) -> list[dict]:
         rows = self.context["applicability"][coupon.pk]
         return ApplicabilityOut(
-            [row for row in rows if self._shown(coupon, row.account)], many=True
+            [row for row in rows if self._shown(coupon, row.account.pk)], many=True
         ).data
 
 
@@ -114,7 +117,9 @@ def coupon_context(user, coupons: list[Coupon]) -> dict:
     ids |= {c.pool.management_account_id for c in coupons}
     return {
         "visible_accounts": selectors.list_visible_account_ids(user, ids),
-        "applicability": selectors.coupon_applicability(coupons, at=timezone.now()),
+        "applicability": selectors.list_coupon_applicability(
+            coupons, at=timezone.now()
+        ),
     }
 
 

@@ -14,7 +14,9 @@ from decimal import Decimal
 import pytest
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import services
@@ -491,6 +493,19 @@ def _csv_line(posting, uid, name, change):
         f"{posting.balance_after:.2f}",
         "CNY",
     ]
+
+
+def test_csv_export_streams_without_counting(client, portal):
+    """Issue 9: an export sends rows as the database yields them; the
+    changelist's COUNT(*) queries (filtered and total) are not run for it."""
+    login(client, portal, "owner")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url("accounts_posting_export"))
+        body = b"".join(response.streaming_content).decode()
+    assert body.splitlines()[0].split(",")[:3] == CSV_HEADER[:3]
+    assert len(body.splitlines()) > 3
+    sql = [q["sql"].upper() for q in queries.captured_queries]
+    assert not [q for q in sql if "COUNT(" in q]
 
 
 def test_ledger_csv_export_is_exactly_what_the_filter_shows(client, portal):

@@ -1,8 +1,12 @@
 """The order of checks (SPEC §8): 401 → 404 → 400 → 403 → idempotency → 409."""
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 
-from accounts.models import Company, Movement
+from accounts.models import Account, Company, Movement
+from sharing.services import provision_asset
 from tests.api.helpers import API
 from tests.factories import UserFactory
 
@@ -529,3 +533,193 @@ def test_creates_are_201_and_actions_are_200(
     )
     assert revocation.status_code == 201
     assert Movement.objects.filter(account_id=pk).count() == 3
+
+
+# --- equity asset sharing (SPEC §4) ------------------------------------------------
+
+
+@pytest.fixture
+def assets(world, operator):
+    """A savings plan of the customer's account and one of company B's."""
+
+    def plan(owner_pk):
+        return provision_asset(
+            type="savings_plan",
+            owner=Account.objects.get(pk=owner_pk),
+            valid_from=datetime(2025, 3, 1, tzinfo=UTC),
+            valid_until=datetime(2025, 4, 1, tzinfo=UTC),
+            commitment_per_hour=Decimal("5.00"),
+            actor=operator,
+        ).pk
+
+    return {"my_asset": plan(world["mine"]), "their_asset": plan(world["theirs"])}
+
+
+SHARING_UNAUTHENTICATED = [
+    ("get", "/assets/"),
+    ("post", "/assets/"),
+    ("get", "/assets/{my_asset}/"),
+    ("get", "/assets/{their_asset}/"),
+    ("get", "/assets/{my_asset}/shares/"),
+    ("post", "/assets/{my_asset}/shares/"),
+    ("delete", "/assets/{my_asset}/shares/{mine}/"),
+    ("delete", "/assets/{my_asset}/folder-shares/999999/"),
+    ("get", "/assets/{my_asset}/recipients/?active_at=bad"),
+    ("put", "/assets/{my_asset}/recipient-rules/{mine}/"),
+    ("get", "/sharing-rules/"),
+    ("post", "/sharing-rules/"),
+    ("get", "/usage/?account=x"),
+    ("get", "/deductions/?asset=x"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), SHARING_UNAUTHENTICATED)
+def test_sharing_endpoints_are_401_before_anything(
+    api_client, world, assets, db_state, method, path
+):
+    before = db_state()
+
+    url = API + path.format(**world, **assets)
+    if method == "get":
+        response = api_client.get(url)
+    else:
+        response = getattr(api_client, method)(
+            url, '{"accounts": [1], "bad', content_type="application/json"
+        )
+
+    assert response.status_code == 401, response.content
+    assert response.json() == NO_CREDENTIALS
+    assert db_state() == before
+
+
+ASSET_PATH_REQUESTS = [
+    ("get", "/assets/{id}/", None),
+    ("get", "/assets/{id}/shares/", None),
+    ("post", "/assets/{id}/shares/", {"accounts": "all", "surprise": 1}),
+    ("delete", "/assets/{id}/shares/{mine}/", {"surprise": 1}),
+    ("get", "/assets/{id}/recipients/", {"active_at": "yesterday"}),
+    ("put", "/assets/{id}/recipient-rules/{mine}/", {"excluded_products": 1}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ASSET_PATH_REQUESTS)
+@pytest.mark.parametrize("target", ["theirs", "missing"])
+def test_an_asset_out_of_reach_is_404_even_with_a_bad_body(
+    owner, client_for, world, assets, db_state, method, path, body, target
+):
+    pk = assets["their_asset"] if target == "theirs" else 999999
+    url = API + path.format(id=pk, mine=world["mine"])
+    before = db_state()
+    client = client_for(owner)
+
+    if method == "get":
+        response = client.get(url, body)
+    else:
+        response = getattr(client, method)(url, body, format="json")
+
+    assert response.status_code == 404, response.content
+    assert response.json() == {"detail": "Not found."}
+    assert db_state() == before
+
+
+def _asset_body(world, **overrides):
+    return {
+        "type": "savings_plan",
+        "owner": world["mine"],
+        "valid_from": "2025-03-01T00:00:00Z",
+        "valid_until": "2025-04-01T00:00:00Z",
+        "products": [],
+        "commitment_per_hour": "5.00",
+        **overrides,
+    }
+
+
+def test_a_customer_provisioning_with_a_bad_body_gets_the_400_first(
+    owner, client_for, world, db_state
+):
+    before = db_state()
+
+    bad = client_for(owner).post(
+        f"{API}/assets/", _asset_body(world, capacity="1.00"), format="json"
+    )
+    good = client_for(owner).post(
+        f"{API}/assets/",
+        _asset_body(world),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="key-asset",
+    )
+
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"capacity"}
+    _assert_no_permission(good)
+    assert db_state() == before
+
+
+def test_a_viewer_sharing_badly_gets_the_400_then_only_the_403(
+    make_account, grant, client_for, world, assets, other_company, db_state
+):
+    """``use`` on the owner: a bad body is a 400; a body that breaks every
+    rule (the owner itself, a full asset) is only the 403 not_owner."""
+    viewer = UserFactory()
+    grant(viewer, Account.objects.get(pk=world["mine"]), "use")
+    client = client_for(viewer)
+    url = f"{API}/assets/{assets['my_asset']}/shares/"
+    before = db_state()
+
+    bad = client.post(url, {"accounts": [], "folder": None}, format="json")
+    refused = client.post(
+        url,
+        {"accounts": [world["mine"]]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="key-share",
+    )
+
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"accounts", "folder"}
+    assert refused.status_code == 403
+    assert [r["code"] for r in refused.json()["reasons"]] == ["not_owner"]
+    assert db_state() == before
+
+
+def test_a_sharing_rule_without_manage_rights_is_400_then_403(
+    grant, client_for, world, db_state
+):
+    viewer = UserFactory()
+    grant(viewer, Account.objects.get(pk=world["mine"]), "use")
+    client = client_for(viewer)
+    before = db_state()
+
+    bad = client.post(
+        f"{API}/sharing-rules/",
+        {"owner": world["mine"], "asset_types": [], "accounts": [world["mine"]]},
+        format="json",
+    )
+    refused = client.post(
+        f"{API}/sharing-rules/",
+        {
+            "owner": world["mine"],
+            "asset_types": ["coupon"],
+            "accounts": [world["mine"]],
+        },
+        format="json",
+    )
+
+    assert bad.status_code == 400
+    assert set(bad.json()) == {"asset_types"}
+    _assert_no_permission(refused)
+    assert db_state() == before
+
+
+def test_sharing_refusals_are_409_after_the_permission(
+    owner, client_for, world, assets, db_state
+):
+    before = db_state()
+
+    response = client_for(owner).post(
+        f"{API}/assets/{assets['my_asset']}/shares/",
+        {"accounts": [world["mine"]]},
+        format="json",
+    )
+
+    _assert_refusal(response, ["same_account"])
+    assert db_state() == before

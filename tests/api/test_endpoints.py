@@ -534,6 +534,7 @@ def test_usage_is_charged_once_per_external_id(
         "region": "cn-hangzhou",
         "quantity": "1.500000",
         "deductions": [],
+        "skipped": [],
         "charged_amount": "30.01",
         "payer": account.pk,
         "charge": record.charge_id,

@@ -1,7 +1,8 @@
 """Tenant isolation (SPEC §1, §8): outside its reach, an object does not exist."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -10,6 +11,7 @@ from accounts import services
 from accounts.models import Folder
 from coupons import services as coupon_services
 from coupons.models import Coupon, CreditPool
+from sharing import services as sharing_services
 from tests.api.helpers import API
 from tests.credit_helpers import make_cbm
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
@@ -560,6 +562,239 @@ def test_the_folder_company_filter_must_be_an_id(tenants, owner, client_for):
     assert set(response.json()) == {"company"}
 
 
+# --- equity asset sharing (SPEC §4) ------------------------------------------------
+
+T_SHARE = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sharing(tenants, operator, company, other_company):
+    """Each company's savings plan shared with its second account, a folder
+    share, a rule, and usage that the plan deducted (company B's out of reach)."""
+    made = {}
+    for side, owner_key, recipient_key, its_company in (
+        ("a", "a1", "a2", company),
+        ("b", "b1", "b2", other_company),
+    ):
+        owner, recipient = tenants[owner_key], tenants[recipient_key]
+        plan = sharing_services.provision_asset(
+            type="savings_plan",
+            owner=owner,
+            valid_from=datetime(2025, 3, 1, tzinfo=UTC),
+            valid_until=datetime(2025, 4, 1, tzinfo=UTC),
+            products=[],
+            commitment_per_hour=Decimal("5.00"),
+            actor=operator,
+        )
+        folder = services.create_folder(
+            company=its_company, name=f"Shared {side}", actor=operator
+        )
+        with mock.patch("django.utils.timezone.now", return_value=T_SHARE):
+            sharing_services.share_with_accounts(
+                asset=plan, accounts=[recipient], actor=operator
+            )
+            sharing_services.share_with_folder(
+                asset=plan, folder=folder, actor=operator
+            )
+        usage, _created = sharing_services.record_usage(
+            external_id=f"{side}-1",
+            account=recipient,
+            product="ecs",
+            bill_type="pay_as_you_go",
+            usage_start=T_SHARE + timedelta(hours=1),
+            usage_end=T_SHARE + timedelta(hours=2),
+            amount=Decimal("3.00"),
+            billed_at=T_SHARE + timedelta(days=1),
+            actor=operator,
+        )
+        rule = sharing_services.create_sharing_rule(
+            owner=owner, asset_types=["coupon"], accounts=[recipient], actor=operator
+        )
+        made.update(
+            {
+                f"{side}_plan": plan.pk,
+                f"{side}_folder": folder.pk,
+                f"{side}_usage": usage.pk,
+                f"{side}_deduction": usage.deductions.get().pk,
+                f"{side}_rule": rule.pk,
+            }
+        )
+    return made
+
+
+#: Every URL of an asset; ``{account}`` and ``{folder}`` are the customer's own.
+ASSET_URLS = [
+    ("get", "/assets/{id}/", None),
+    ("get", "/assets/{id}/shares/", None),
+    ("post", "/assets/{id}/shares/", {"accounts": ["{account}"]}),
+    ("post", "/assets/{id}/shares/", {"folder": "{folder}"}),
+    ("delete", "/assets/{id}/shares/{account}/", None),
+    ("delete", "/assets/{id}/folder-shares/{folder}/", None),
+    ("get", "/assets/{id}/recipients/", None),
+    ("get", "/assets/{id}/recipients/?active_at=2025-03-20T00:00:00Z", None),
+    ("put", "/assets/{id}/recipient-rules/{account}/", {"excluded_products": []}),
+]
+
+
+def _fill_ids(body, ids):
+    if body is None:
+        return None
+    fill = {f"{{{k}}}": v for k, v in ids.items()}
+    return {
+        k: [fill.get(x, x) for x in v] if isinstance(v, list) else fill.get(v, v)
+        for k, v in body.items()
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ASSET_URLS)
+def test_another_companys_asset_answers_like_a_missing_id(
+    tenants, sharing, owner, client_for, db_state, method, path, body
+):
+    client = client_for(owner)
+    ids = {"account": tenants["a2"].pk, "folder": sharing["a_folder"]}
+    before = db_state()
+
+    def send(asset):
+        url = API + path.format(id=asset, **ids)
+        return _request(client, method, url, _fill_ids(body, ids))
+
+    _assert_same_404(send(sharing["b_plan"]), send(MISSING))
+    assert db_state() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "kind"),
+    [
+        ("delete", "/assets/{id}/shares/{other}/", None, "account"),
+        ("delete", "/assets/{id}/folder-shares/{other}/", None, "folder"),
+        (
+            "put",
+            "/assets/{id}/recipient-rules/{other}/",
+            {"excluded_products": []},
+            "account",
+        ),
+    ],
+)
+def test_another_companys_account_or_folder_in_the_path_is_a_missing_id(
+    tenants, sharing, owner, client_for, db_state, method, path, body, kind
+):
+    client = client_for(owner)
+    theirs = tenants["b2"].pk if kind == "account" else sharing["b_folder"]
+    before = db_state()
+
+    def send(other):
+        url = API + path.format(id=sharing["a_plan"], other=other)
+        return _request(client, method, url, body)
+
+    _assert_same_404(send(theirs), send(MISSING))
+    assert db_state() == before
+
+
+def test_a_recipient_rule_of_an_account_the_customer_only_names_is_a_missing_id(
+    tenants, sharing, owner, client_for
+):
+    """a_hidden may be named as a target (shared with), never administered."""
+    client = client_for(owner)
+    url = f"{API}/assets/{sharing['a_plan']}/recipient-rules/"
+    body = {"excluded_products": []}
+
+    hidden = client.put(f"{url}{tenants['a_hidden'].pk}/", body, format="json")
+    missing = client.put(f"{url}{MISSING}/", body, format="json")
+
+    _assert_same_404(hidden, missing)
+
+
+def test_sharing_lists_show_only_what_the_customer_may_see(
+    tenants, sharing, owner, client_for
+):
+    client = client_for(owner)
+
+    def ids(path, **query):
+        response = client.get(f"{API}/{path}/", query)
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    assert ids("assets") == [sharing["a_plan"]]
+    assert ids("assets", owner=tenants["b1"].pk) == []
+    assert ids("usage") == [sharing["a_usage"]]
+    assert ids("usage", account=tenants["b2"].pk) == []
+    assert ids("deductions") == [sharing["a_deduction"]]
+    assert ids("deductions", asset=sharing["b_plan"]) == []
+    assert ids("deductions", account=tenants["b1"].pk) == []
+    assert ids("sharing-rules") == [sharing["a_rule"]]
+    assert ids("sharing-rules", owner=tenants["b1"].pk) == []
+    assert ids(f"assets/{sharing['a_plan']}/recipients") != []
+
+
+def test_the_operator_sees_every_companys_sharing(
+    tenants, sharing, operator, client_for
+):
+    client = client_for(operator)
+
+    for path, key in [
+        ("assets", "plan"),
+        ("usage", "usage"),
+        ("deductions", "deduction"),
+        ("sharing-rules", "rule"),
+    ]:
+        listed = {row["id"] for row in client.get(f"{API}/{path}/").json()["results"]}
+        assert listed == {sharing[f"a_{key}"], sharing[f"b_{key}"]}, path
+
+
+SHARING_BODIES = [
+    ("/assets/", {"owner": "{theirs}"}, "owner", "account"),
+    ("/assets/{a_plan}/shares/", {"accounts": ["{theirs}"]}, "accounts", "account"),
+    ("/assets/{a_plan}/shares/", {"folder": "{theirs}"}, "folder", "folder"),
+    ("/sharing-rules/", {"owner": "{theirs}"}, "owner", "account"),
+    ("/sharing-rules/", {"accounts": ["{theirs}"]}, "accounts", "account"),
+    ("/sharing-rules/", {"folder": "{theirs}"}, "folder", "folder"),
+]
+
+
+@pytest.mark.parametrize(("path", "override", "field", "kind"), SHARING_BODIES)
+def test_naming_another_companys_object_in_a_sharing_body_reads_like_a_missing_id(
+    tenants, sharing, owner, client_for, db_state, path, override, field, kind
+):
+    client = client_for(owner)
+    url = API + path.format(a_plan=sharing["a_plan"])
+    base = {
+        "/assets/": {
+            "type": "coupon",
+            "owner": tenants["a1"].pk,
+            "valid_from": "2025-03-01T00:00:00Z",
+            "valid_until": "2025-04-01T00:00:00Z",
+            "products": [],
+            "face_value": "10.00",
+            "bill_types": [],
+        },
+        "/sharing-rules/": {
+            "owner": tenants["a1"].pk,
+            "asset_types": ["coupon"],
+        },
+    }.get(path, {})
+    theirs = tenants["b2"].pk if kind == "account" else sharing["b_folder"]
+    before = db_state()
+
+    def send(pk):
+        body = {**base, **_fill_ids(override, {"theirs": pk})}
+        return client.post(url, body, format="json")
+
+    assert _flat_messages(send(theirs), field, theirs) == _flat_messages(
+        send(MISSING), field, MISSING
+    )
+    assert db_state() == before
+
+
+def _flat_messages(response, field, pk):
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert set(body) == {field}
+    errors = body[field]
+    if isinstance(errors, dict):  # a list field's errors, by index
+        errors = [m for messages in errors.values() for m in messages]
+    return [m.replace(f'"{pk}"', '"ID"') for m in errors]
+
+
 # --- coupon credit pools (SPEC §5) ------------------------------------------------
 
 
@@ -718,23 +953,3 @@ def test_naming_another_companys_object_in_a_pool_body_reads_like_a_missing_id(
         send(MISSING), field, MISSING
     )
     assert (db_state(), _pool_state()) == before
-
-
-def _flat_messages(response, field, pk):
-    assert response.status_code == 400, response.content
-    body = response.json()
-    assert set(body) == {field}
-    errors = body[field]
-    if isinstance(errors, dict):  # a list field's errors, by index
-        errors = [m for messages in errors.values() for m in messages]
-    return [m.replace(f'"{pk}"', '"ID"') for m in errors]
-
-
-def _fill_ids(body, ids):
-    if body is None:
-        return None
-    fill = {f"{{{k}}}": v for k, v in ids.items()}
-    return {
-        k: [fill.get(x, x) for x in v] if isinstance(v, list) else fill.get(v, v)
-        for k, v in body.items()
-    }

@@ -1,7 +1,7 @@
 """Lists cost a fixed number of queries, however many rows they show, and their
 numbers are those of the per-object path."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
 
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts import selectors, services
 from accounts.models import Account, Contract
+from sharing import services as sharing_services
 from tests.api.helpers import API
 
 #: Statements of GET /accounts/ as an operator (token and user, its groups,
@@ -178,3 +179,95 @@ def test_admin_account_changelist_queries_do_not_grow(
     assert first.status_code == second.status_code == 200
     assert len(few.captured_queries) == ADMIN_CHANGELIST_QUERIES
     assert second.content.count(b"5000.00") >= 3
+
+
+# --- equity asset sharing ------------------------------------------------------------
+
+#: Statements of each sharing list as a customer (token and user, its groups,
+#: the count, the page; usage adds its deductions, rules their accounts, and the
+#: lists under an asset the asset and whether the user sees its owner).
+SHARING_LIST_QUERIES = {
+    "assets/": 4,
+    "usage/": 5,
+    "deductions/": 4,
+    "sharing-rules/": 5,
+    "assets/{plan}/shares/": 6,
+    "assets/{plan}/recipients/": 6,
+}
+
+
+def _share_and_bill(owner_account, recipients, operator, rounds, batch):
+    """Per round: a savings plan and an SCU package shared with every
+    recipient, a rule, and usage of each recipient deducted by the plan."""
+    at = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
+    plans = []
+    for n in range(rounds):
+        for kind, amount in (
+            ("savings_plan", "commitment_per_hour"),
+            ("scu_package", "capacity"),
+        ):
+            asset = sharing_services.provision_asset(
+                type=kind,
+                owner=owner_account,
+                valid_from=at - timedelta(days=9),
+                valid_until=at + timedelta(days=20),
+                actor=operator,
+                **{amount: Decimal("50.00")},
+            )
+            with _at(at):
+                sharing_services.share_with_accounts(
+                    asset=asset, accounts=recipients, actor=operator
+                )
+            plans.append(asset)
+        sharing_services.create_sharing_rule(
+            owner=owner_account,
+            asset_types=["coupon"],
+            accounts=recipients,
+            actor=operator,
+        )
+        for m, account in enumerate(recipients):
+            sharing_services.record_usage(
+                external_id=f"{batch}-{n}-{m}",
+                account=account,
+                product="ecs",
+                bill_type="pay_as_you_go",
+                usage_start=at + timedelta(hours=1 + n),
+                usage_end=at + timedelta(hours=2 + n),
+                amount=Decimal("3.00"),
+                billed_at=at + timedelta(days=1),
+                actor=operator,
+            )
+    return plans[0]
+
+
+def test_sharing_lists_cost_the_same_statements_whatever_the_rows(
+    make_account, operator, owner, grant, client_for, django_assert_num_queries
+):
+    mine = make_account()
+    grant(owner, mine)
+    recipients = [make_account() for _ in range(3)]
+    for account in recipients:
+        grant(owner, account, "use")
+    client = client_for(owner)
+    plan = _share_and_bill(mine, recipients[:1], operator, rounds=1, batch="few")
+
+    def run(path):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"{API}/{path.format(plan=plan.pk)}?page_size=500")
+        assert response.status_code == 200, response.content
+        return len(captured.captured_queries), response.json()["count"]
+
+    few = {path: run(path) for path in SHARING_LIST_QUERIES}
+    _share_and_bill(mine, recipients, operator, rounds=4, batch="many")
+    plan.refresh_from_db()
+    sharing_services.share_with_accounts(
+        asset=plan, accounts=recipients, actor=operator
+    )
+    many = {path: run(path) for path in SHARING_LIST_QUERIES}
+
+    for path, queries in SHARING_LIST_QUERIES.items():
+        assert few[path][0] == many[path][0] == queries, (path, few, many)
+        assert many[path][1] > few[path][1], path
+    usage = client.get(f"{API}/usage/?page_size=500").json()["results"]
+    assert len(usage) == 13
+    assert all(len(r["deductions"]) == 1 for r in usage)

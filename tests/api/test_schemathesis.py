@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts import services
 from coupons import services as coupon_services
+from sharing import services as sharing_services
 from tests.factories import AccountFactory
 
 CHECKS = [
@@ -55,17 +56,21 @@ PATH_OBJECTS = [
     ("/api/v1/access-exceptions/", "access_exception"),
     ("/api/v1/transfers/", "transfer"),
     ("/api/v1/revocations/", "revocation"),
+    ("/api/v1/assets/", "asset"),
     ("/api/v1/credit-pools/", "pool"),
     ("/api/v1/coupons/", "coupon"),
 ]
+
+#: Other path parameters → the world's object they name in the real cases.
+PATH_PARAMETERS = {"account": "member", "folder": "folder"}
 
 
 @pytest.fixture
 def world(db, company, make_account, operator, owner, grant, fund, cbm):
     """One company with money, a transfer, a revocation, a relationship, a
-    folder, a pending contract, an access request and its exception, a product,
-    an approved credit pool and a coupon: so that generated ids in paths reach
-    real objects as well as missing ones."""
+    folder, a pending contract, an access request and its exception, a shared
+    savings plan, a product, an approved credit pool and a coupon: so that
+    generated ids in paths reach real objects as well as missing ones."""
     hq, member, other = make_account(), make_account(), make_account()
     for account in (hq, member, other):
         grant(owner, account)
@@ -118,6 +123,7 @@ def world(db, company, make_account, operator, owner, grant, fund, cbm):
         pool=pool, accounts=[hq], count=1, face_value=D("0.50"), actor=owner
     )
     AccountFactory()  # another company's account: never visible to the customer
+    asset = _shared_plan(hq, member, folder, operator, owner)
     return {
         "product": "ecs",
         "pool": pool.pk,
@@ -133,7 +139,39 @@ def world(db, company, make_account, operator, owner, grant, fund, cbm):
         "access_exception": exception.pk,
         "transfer": transfer.pk,
         "revocation": revocation.pk,
+        "asset": asset.pk,
     }
+
+
+def _shared_plan(owner_account, recipient, folder, operator, user):
+    """A savings plan shared with ``recipient`` and with ``folder`` (pending),
+    a rule, and usage of the recipient that the plan deducted."""
+    now = timezone.now()
+    plan = sharing_services.provision_asset(
+        type="savings_plan",
+        owner=owner_account,
+        valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=30),
+        commitment_per_hour=D("5.00"),
+        actor=operator,
+    )
+    sharing_services.share_with_accounts(asset=plan, accounts=[recipient], actor=user)
+    sharing_services.share_with_folder(asset=plan, folder=folder, actor=user)
+    sharing_services.create_sharing_rule(
+        owner=owner_account, asset_types=["coupon"], folder=folder, actor=user
+    )
+    sharing_services.record_usage(
+        external_id="fuzz-1",
+        account=recipient,
+        product="ecs",
+        bill_type="pay_as_you_go",
+        usage_start=now + timedelta(seconds=1),
+        usage_end=now + timedelta(hours=1),
+        amount=D("8.00"),
+        billed_at=now + timedelta(hours=2),
+        actor=operator,
+    )
+    return plan
 
 
 @pytest.fixture(params=["operator", "customer"])
@@ -178,6 +216,7 @@ BODY_OBJECTS = {
     "parent": "folder",
     "folder": "folder",
     "accounts": "member",
+    "owner": "account",
     "products": "product",
 }
 
@@ -201,8 +240,13 @@ def _strategy(operation, mode, headers, world):
     kind = next(
         kind for prefix, kind in PATH_OBJECTS if operation.path.startswith(prefix)
     )
+    named = {
+        name: world[kind]
+        for name, kind in PATH_PARAMETERS.items()
+        if f"{{{name}}}" in operation.path
+    }
     real = operation.as_strategy(
-        mode, headers=headers, path_parameters={"id": world[kind]}
+        mode, headers=headers, path_parameters={"id": world[kind], **named}
     )
     return st.one_of(real, real, generated)
 

@@ -922,6 +922,21 @@ def test_a_coupon_shows_what_was_deducted_and_where_it_applies(
     assert listed["results"] == [after_end]
 
 
+def test_a_coupon_past_its_validity_applies_to_nobody(
+    issued, enterprise, owner, client_for
+):
+    manager, m1, _m2 = enterprise
+    _pool, coupon = issued
+    Asset.objects.filter(pk=coupon.asset_id).update(valid_until=timezone.now())
+
+    body = client_for(owner).get(f"{API}/coupons/{coupon.pk}/").json()
+
+    assert body["applicability"] == [
+        {"account": a, "applies_now": False, "not_applying_since": None}
+        for a in sorted([manager.pk, m1.pk])
+    ]
+
+
 def test_coupons_filters(issued, make_pool, enterprise, owner, client_for):
     manager, _m1, m2 = enterprise
     pool, coupon = issued

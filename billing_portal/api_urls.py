@@ -6,6 +6,9 @@ from accounts.api import access as access_api
 from accounts.api import credit as credit_api
 from accounts.api import funds as accounts_api
 from accounts.api import structure as structure_api
+from coupons.api import coupons as coupons_api
+from coupons.api import pools as pools_api
+from coupons.api import products as products_api
 from sharing.api import assets as assets_api
 from sharing.api import rules as rules_api
 from sharing.api import shares as shares_api
@@ -107,4 +110,13 @@ urlpatterns = [
     path("sharing-rules/", rules_api.SharingRuleListCreateApi.as_view()),
     path("usage/", usage_api.UsageListCreateApi.as_view()),
     path("deductions/", usage_api.DeductionListApi.as_view()),
+    path("products/", products_api.ProductListCreateApi.as_view()),
+    path("credit-pools/", pools_api.PoolListCreateApi.as_view()),
+    path("credit-pools/<int:pk>/", pools_api.PoolDetailApi.as_view()),
+    path("credit-pools/<int:pk>/approve/", pools_api.PoolApproveApi.as_view()),
+    path("credit-pools/<int:pk>/reject/", pools_api.PoolRejectApi.as_view()),
+    path("credit-pools/<int:pk>/coupons/", pools_api.PoolCouponIssueApi.as_view()),
+    path("coupons/", coupons_api.CouponListApi.as_view()),
+    path("coupons/<int:pk>/", coupons_api.CouponDetailApi.as_view()),
+    path("coupons/<int:pk>/revoke/", coupons_api.CouponRevokeApi.as_view()),
 ]

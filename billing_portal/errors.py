@@ -271,6 +271,7 @@ MESSAGES = {
         "be rejected."
     ),
     "invalid_state:coupon_revoked": _("This coupon has already been revoked."),
+    "product_code_taken": _("Product code {product} is already in the catalogue."),
     # usage
     "external_id_conflict": _(
         "Usage record {external_id} was already received with different details."
@@ -375,6 +376,10 @@ class SharingRefused(RuleViolation):
 
 class CouponPoolRefused(RuleViolation):
     default_detail = _("The coupon credit pool request was refused.")
+
+
+class CatalogueRefused(RuleViolation):
+    default_detail = _("The product catalogue was not changed.")
 
 
 class UsageConflict(RuleViolation):

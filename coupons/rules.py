@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from sharing.models import Asset
 
 from .models import Coupon
-from .services import has_payment_relationship
+from .selectors import has_payment_relationship
 
 
 def payment_relationship(asset: Asset, usage) -> str | None:

@@ -1,19 +1,38 @@
 """Reads of coupon credit pools: who may see which pools and coupons (SPEC §1,
-§5) and the questions their pages answer."""
+§5), who may request a pool, why an issuance is refused (the service re-checks
+it under the pool's lock), and the questions their pages answer.
+
+Visibility goes through the accounts app's rules as correlated EXISTS, so one
+pool or coupon is checked through an index whatever the user can see.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    DecimalField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account, Company, FinancialRelationship
 from accounts.selectors import list_visible_accounts, list_visible_companies
 from billing_portal import roles
+from billing_portal.errors import ActionForbidden, Reason, reason
 from billing_portal.money import ZERO
-from sharing.models import Deduction
+from sharing.models import RECIPIENT_LIMIT, Deduction
 
 from .models import Coupon, CreditPool, Product
+
+# --- who sees, who may request --------------------------------------------------------
 
 
 def list_visible_pools(user) -> QuerySet[CreditPool]:
@@ -29,18 +48,43 @@ def list_visible_pools(user) -> QuerySet[CreditPool]:
     return qs.filter(Exists(visible))
 
 
+_MONEY = DecimalField(max_digits=15, decimal_places=2)
+
+
 def list_visible_coupons(user) -> QuerySet[Coupon]:
     """Coupons of visible pools, and coupons applicable to an account the user
-    may see."""
-    qs = Coupon.objects.select_related("asset", "pool", "pool__management_account")
+    may see; each with its accounts and ``deducted`` (what usage took from it,
+    summed from the deduction log)."""
+    deducted = Subquery(
+        Deduction.objects.filter(asset_id=OuterRef("asset_id"))
+        .values("asset_id")
+        .annotate(total=Sum("amount"))
+        .values("total"),
+        output_field=_MONEY,
+    )
+    qs = (
+        Coupon.objects.select_related("asset", "pool", "pool__management_account")
+        .prefetch_related("accounts")
+        .annotate(deducted=Coalesce(deducted, Value(ZERO), output_field=_MONEY))
+    )
     if roles.is_operator(user):
         return qs
     pools = list_visible_pools(user).filter(pk=OuterRef("pool_id"))
     applicable = Coupon.accounts.through.objects.filter(
-        coupon_id=OuterRef("pk"),
-        account_id__in=list_visible_accounts(user).values("pk"),
-    )
+        coupon_id=OuterRef("pk")
+    ).filter(Exists(list_visible_accounts(user).filter(pk=OuterRef("account_id"))))
     return qs.filter(Q(Exists(pools)) | Q(Exists(applicable)))
+
+
+def list_visible_account_ids(user, ids) -> set[int]:
+    """Those of ``ids`` that are accounts the user may see (one query)."""
+    if roles.is_operator(user):
+        return set(ids)
+    return set(
+        list_visible_accounts(user)
+        .filter(pk__in=list(ids))
+        .values_list("pk", flat=True)
+    )
 
 
 def list_requestable_companies(user) -> QuerySet[Company]:
@@ -54,8 +98,39 @@ def list_requestable_companies(user) -> QuerySet[Company]:
     )
 
 
+def can_request_pool(user, company: Company) -> bool:
+    """Only the company's own CBM requests its pools (SPEC §5)."""
+    return roles.is_cbm(user) and company.business_manager_id == user.pk
+
+
+def ensure_can_request_pool(user, company: Company) -> None:
+    """Raise the 403 ``not_cbm`` refusal unless the user is the company's CBM."""
+    if not can_request_pool(user, company):
+        raise ActionForbidden([reason("not_cbm")])
+
+
+# --- the product catalogue ------------------------------------------------------------
+
+
 def list_products() -> QuerySet[Product]:
     return Product.objects.all()
+
+
+def list_unknown_product_codes(codes: list[str]) -> set[str]:
+    """The codes that are not in the product catalogue."""
+    known = set(Product.objects.filter(code__in=codes).values_list("code", flat=True))
+    return set(codes) - known
+
+
+# --- issuance: eligibility and refusals -----------------------------------------------
+
+
+def has_payment_relationship(management_id: int, member_id: int, at) -> bool:
+    return (
+        FinancialRelationship.objects.active_at(at)
+        .filter(management_account_id=management_id, member_account_id=member_id)
+        .exists()
+    )
 
 
 def list_issuable_accounts(pool: CreditPool, at: datetime | None = None):
@@ -68,6 +143,59 @@ def list_issuable_accounts(pool: CreditPool, at: datetime | None = None):
     return Account.objects.filter(
         Q(pk=pool.management_account_id) | Q(pk__in=members.values("member_account_id"))
     ).order_by("uid")
+
+
+def eligible_account_reason(pool: CreditPool, account: Account, at: datetime):
+    """None if the account may receive the pool's coupons at ``at``: the
+    management account, or a member with an active payment relationship."""
+    if account.pk == pool.management_account_id:
+        return None
+    if has_payment_relationship(pool.management_account_id, account.pk, at):
+        return None
+    return reason("account_not_eligible", account=account.uid)
+
+
+def issuance_refusals(
+    *,
+    pool: CreditPool,
+    accounts: list[Account],
+    count: int,
+    face_value: Decimal,
+    at: datetime,
+) -> list[Reason]:
+    """Every reason ``count`` coupons of ``face_value`` for ``accounts`` cannot
+    be issued from ``pool`` at ``at`` (SPEC §5); the service calls it under the
+    pool's lock, a screen or the API to preview."""
+    reasons = []
+    active = pool.status == CreditPool.Status.APPROVED and pool.is_valid_at(at)
+    if not active:
+        reasons.append(reason("pool_not_active", pool=pool.pk))
+    accounts = list(dict.fromkeys(accounts))
+    members = [a for a in accounts if a.pk != pool.management_account_id]
+    reasons += [
+        r for r in (eligible_account_reason(pool, a, at) for a in accounts) if r
+    ]
+    if len(members) > RECIPIENT_LIMIT:
+        reasons.append(
+            reason(
+                "recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=len(members)
+            )
+        )
+    total = face_value * count
+    if active and total > pool.remaining:
+        reasons.append(
+            reason(
+                "exceeds_pool_remaining",
+                amount=f"{total:.2f}",
+                count=count,
+                face_value=f"{face_value:.2f}",
+                remaining=f"{pool.remaining:.2f}",
+            )
+        )
+    return reasons
+
+
+# --- what a coupon did and where it applies -------------------------------------------
 
 
 def coupon_deducted(coupon: Coupon):
@@ -87,36 +215,55 @@ class Applicability:
     not_since: datetime | None
 
 
-def coupon_applicability(coupon: Coupon) -> list[Applicability]:
+def coupon_applicability(
+    coupon: Coupon, at: datetime | None = None
+) -> list[Applicability]:
     """For each applicable account: does the coupon apply now, and if not,
     since when (SPEC §5: the relationship ended; the coupon stays valid)."""
-    now = timezone.now()
-    manager_id = coupon.pool.management_account_id
-    valid = coupon.asset.valid_from <= now < coupon.asset.valid_until
-    rows = []
-    for account in coupon.accounts.order_by("uid"):
-        if account.pk == manager_id:
-            rows.append(Applicability(account, valid, None))
-            continue
-        active = (
-            FinancialRelationship.objects.active_at(now)
-            .filter(management_account_id=manager_id, member_account=account)
-            .exists()
-        )
-        ended = None
-        if not active:
-            ended = (
-                FinancialRelationship.objects.filter(
-                    management_account_id=manager_id,
-                    member_account=account,
-                    end__isnull=False,
-                )
-                .order_by("-end")
-                .values_list("end", flat=True)
-                .first()
-            )
-        rows.append(Applicability(account, valid and active, ended))
-    return rows
+    return list_coupon_applicability([coupon], at=at)[coupon.pk]
+
+
+def list_coupon_applicability(
+    coupons: list[Coupon], *, at: datetime | None = None
+) -> dict[int, list[Applicability]]:
+    """``coupon_applicability`` of many coupons (their pools and assets loaded)
+    in one query: a coupon applies at ``at`` inside its validity, to the
+    management account, and to a member while a payment relationship (either
+    type) with the management account is active; a member's ``not_since`` is
+    the end of its last relationship."""
+    at = at or timezone.now()
+    pairs = {
+        (coupon.pool.management_account_id, account.pk)
+        for coupon in coupons
+        for account in coupon.accounts.all()
+        if account.pk != coupon.pool.management_account_id
+    }
+    # The ends of the periods begun by ``at`` (None: still open), by pair.
+    ends: dict[tuple[int, int], list[datetime | None]] = {}
+    if pairs:
+        rows = FinancialRelationship.objects.filter(
+            management_account_id__in={m for m, _ in pairs},
+            member_account_id__in={a for _, a in pairs},
+            start__lte=at,
+        ).values_list("management_account_id", "member_account_id", "end")
+        for manager, member, end in rows:
+            ends.setdefault((manager, member), []).append(end)
+    result = {}
+    for coupon in coupons:
+        manager_id = coupon.pool.management_account_id
+        valid = coupon.asset.valid_from <= at < coupon.asset.valid_until
+        rows_out = []
+        for account in sorted(coupon.accounts.all(), key=lambda a: a.uid):
+            if account.pk == manager_id:
+                rows_out.append(Applicability(account, valid, None))
+                continue
+            pair = ends.get((manager_id, account.pk), [])
+            active = any(end is None or at < end for end in pair)
+            ended = [end for end in pair if end is not None and end <= at]
+            since = None if active or not ended else max(ended)
+            rows_out.append(Applicability(account, valid and active, since))
+        result[coupon.pk] = rows_out
+    return result
 
 
 def pool_summary(pool: CreditPool) -> dict:

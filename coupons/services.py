@@ -12,19 +12,26 @@ order: coupon assets (rank 30) before pools (rank 50).
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import ledger
 from accounts.ledger import PROVIDER, decrease, increase, lock
-from accounts.models import Account, Company, FinancialRelationship, Movement
+from accounts.models import Account, Company, Movement
 from accounts.selectors import can_manage
 from billing_portal import audit, roles
 from billing_portal.db import service
-from billing_portal.errors import ActionForbidden, CouponPoolRefused, reason
-from sharing.models import RECIPIENT_LIMIT, Asset
+from billing_portal.errors import (
+    ActionForbidden,
+    CatalogueRefused,
+    CouponPoolRefused,
+    reason,
+)
+from sharing.models import Asset
 from sharing.services import create_asset, share_with_accounts
 
-from .models import Coupon, CreditPool
+from .models import Coupon, CreditPool, Product
+from .selectors import ensure_can_request_pool, issuance_refusals
 
 Status = CreditPool.Status
 
@@ -32,8 +39,28 @@ Status = CreditPool.Status
 MAX_COUPONS_PER_ISSUE = 1000
 
 
-def _not_cbm():
-    return ActionForbidden([reason("not_cbm")])
+# --- the product catalogue -----------------------------------------------------------
+
+
+def _code_taken(code: str) -> CatalogueRefused:
+    return CatalogueRefused([reason("product_code_taken", product=code)])
+
+
+@service
+def create_product(*, code: str, name: str, actor) -> Product:
+    """An operator adds a product to the catalogue; codes are unique."""
+    roles.ensure_operator(actor)
+    if Product.objects.filter(code=code).exists():
+        raise _code_taken(code)
+    try:
+        with transaction.atomic():
+            product = Product.objects.create(code=code, name=name)
+    except IntegrityError:  # the same code added concurrently
+        raise _code_taken(code) from None
+    audit.record(
+        actor=actor, action="product.create", target=product, after={"code": code}
+    )
+    return product
 
 
 # --- the CBM's request and the operator's decision ------------------------------------
@@ -54,8 +81,7 @@ def request_pool(
 ) -> CreditPool:
     """A CBM requests a pool for a company assigned to it (SPEC §5)."""
     company = Company.objects.get(pk=company.pk)  # as stored, not as passed
-    if not roles.is_cbm(actor) or company.business_manager_id != actor.pk:
-        raise _not_cbm()
+    ensure_can_request_pool(actor, company)
     reasons = []
     if distribution_target != CreditPool.DISTRIBUTION_TARGET:
         reasons.append(reason("invalid_distribution_target"))
@@ -156,24 +182,6 @@ def expire_pools() -> int:
 # --- coupons ------------------------------------------------------------------------
 
 
-def eligible_account_reason(pool: CreditPool, account: Account, at: datetime):
-    """None if the account may receive the pool's coupons at ``at``: the
-    management account, or a member with an active payment relationship."""
-    if account.pk == pool.management_account_id:
-        return None
-    if has_payment_relationship(pool.management_account_id, account.pk, at):
-        return None
-    return reason("account_not_eligible", account=account.uid)
-
-
-def has_payment_relationship(management_id: int, member_id: int, at) -> bool:
-    return (
-        FinancialRelationship.objects.active_at(at)
-        .filter(management_account_id=management_id, member_account_id=member_id)
-        .exists()
-    )
-
-
 @service
 def issue_coupons(
     *,
@@ -189,35 +197,18 @@ def issue_coupons(
     if not can_manage(actor, manager):
         raise ActionForbidden([reason("no_permission", account=manager.uid)])
     pool = _lock_pool(pool)
-    now = timezone.now()
-    reasons = []
-    active = pool.status == Status.APPROVED and pool.is_valid_at(now)
-    if not active:
-        reasons.append(reason("pool_not_active", pool=pool.pk))
     accounts = list(dict.fromkeys(accounts))
-    members = [a for a in accounts if a.pk != manager.pk]
-    reasons += [
-        r for r in (eligible_account_reason(pool, a, now) for a in accounts) if r
-    ]
-    if len(members) > RECIPIENT_LIMIT:
-        reasons.append(
-            reason(
-                "recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=len(members)
-            )
-        )
-    total = face_value * count
-    if active and total > pool.remaining:
-        reasons.append(
-            reason(
-                "exceeds_pool_remaining",
-                amount=f"{total:.2f}",
-                count=count,
-                face_value=f"{face_value:.2f}",
-                remaining=f"{pool.remaining:.2f}",
-            )
-        )
+    reasons = issuance_refusals(
+        pool=pool,
+        accounts=accounts,
+        count=count,
+        face_value=face_value,
+        at=timezone.now(),
+    )
     if reasons:
         raise CouponPoolRefused(reasons)
+    members = [a for a in accounts if a.pk != manager.pk]
+    total = face_value * count
     coupons = []
     for _n in range(count):
         asset = create_asset(

@@ -23,6 +23,8 @@ from accounts.models import (
 from billing_portal import roles
 from tests.factories import AccessFactory, AccountFactory, CompanyFactory, UserFactory
 
+pytest_plugins = ["tests.coupon_fixtures"]
+
 # Hypothesis: the full profile in CI, a quick one for development (override with
 # HYPOTHESIS_PROFILE=ci locally to run what CI runs).
 hypothesis_settings.register_profile(

@@ -134,6 +134,7 @@ SPECTACULAR_SETTINGS = {
         "RelationshipStatusEnum": "accounts.models.FinancialRelationship.Status",
         "AccessRequestStatusEnum": "accounts.models.AccessRequest.Status",
         "NotificationStatusEnum": "billing_portal.models.Notification.Status",
+        "PoolStatusEnum": "coupons.models.CreditPool.Status",
         # The relationship type kept its name when assets brought another "type".
         "TypeEnum": "accounts.models.FinancialRelationship.Type",
         "AssetTypeEnum": "sharing.models.Asset.Type",

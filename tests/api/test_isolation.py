@@ -5,11 +5,15 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import Folder
+from coupons import services as coupon_services
+from coupons.models import Coupon, CreditPool
 from sharing import services as sharing_services
 from tests.api.helpers import API
+from tests.credit_helpers import make_cbm
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
 
 MISSING = 999999
@@ -789,3 +793,163 @@ def _flat_messages(response, field, pk):
     if isinstance(errors, dict):  # a list field's errors, by index
         errors = [m for messages in errors.values() for m in messages]
     return [m.replace(f'"{pk}"', '"ID"') for m in errors]
+
+
+# --- coupon credit pools (SPEC §5) ------------------------------------------------
+
+
+@pytest.fixture
+def pools(tenants, company, other_company, operator, owner):
+    """Each company's CBM, an approved pool of its management account (a1, b1)
+    and a coupon issued from it; a CBM of company A (``a_cbm``)."""
+    made = {}
+    for side, manager_key, its_company in (
+        ("a", "a1", company),
+        ("b", "b1", other_company),
+    ):
+        manager = tenants[manager_key]
+        services.set_management_account(
+            company=its_company, account=manager, actor=operator
+        )
+        cbm = make_cbm(f"cbm-{side}")
+        its_company.business_manager = cbm
+        its_company.save(update_fields=["business_manager"])
+        pool = coupon_services.request_pool(
+            company=its_company,
+            distribution_target="enterprise_management_account",
+            management_account=manager,
+            products=[],
+            bill_types=["subscription"],
+            valid_from=timezone.now() - timedelta(days=1),
+            valid_until=timezone.now() + timedelta(days=30),
+            amount=Decimal("100.00"),
+            actor=cbm,
+        )
+        pool = coupon_services.approve_pool(pool=pool, actor=operator)
+        (coupon,) = coupon_services.issue_coupons(
+            pool=pool,
+            accounts=[manager],
+            count=1,
+            face_value=Decimal("10.00"),
+            actor=operator,
+        )
+        made.update(
+            {f"{side}_cbm": cbm, f"{side}_pool": pool.pk, f"{side}_coupon": coupon.pk}
+        )
+    return made
+
+
+POOL_URLS = [
+    ("get", "/credit-pools/{id}/", None),
+    ("post", "/credit-pools/{id}/approve/", None),
+    ("post", "/credit-pools/{id}/reject/", {"reason": "No."}),
+    (
+        "post",
+        "/credit-pools/{id}/coupons/",
+        {"accounts": ["{account}"], "count": 1, "face_value": "1.00"},
+    ),
+    ("post", "/credit-pools/{id}/coupons/", {"products": ["ecs"]}),
+]
+COUPON_URLS = [
+    ("get", "/coupons/{id}/", None),
+    ("post", "/coupons/{id}/revoke/", None),
+]
+
+
+def _pool_state():
+    return {
+        "pools": list(
+            CreditPool.objects.order_by("pk").values_list("pk", "status", "remaining")
+        ),
+        "coupons": list(
+            Coupon.objects.order_by("pk").values_list(
+                "pk", "revoked_amount", "asset__remaining"
+            )
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "kind"),
+    [(*url, "pool") for url in POOL_URLS] + [(*url, "coupon") for url in COUPON_URLS],
+)
+@pytest.mark.parametrize("role", ["customer", "cbm"])
+def test_another_companys_pool_or_coupon_answers_like_a_missing_id(
+    tenants, pools, owner, client_for, db_state, method, path, body, kind, role
+):
+    """Company A's customer and company A's CBM, for company B's pool and coupon
+    (with the customer's own account in the body)."""
+    client = client_for(owner if role == "customer" else pools["a_cbm"])
+    ids = {"account": tenants["a1"].pk}
+    before = (db_state(), _pool_state())
+
+    def send(pk):
+        url = API + path.format(id=pk)
+        return _request(client, method, url, _fill_ids(body, ids))
+
+    _assert_same_404(send(pools[f"b_{kind}"]), send(MISSING))
+    assert (db_state(), _pool_state()) == before
+
+
+def test_pools_and_coupons_are_listed_within_reach(
+    tenants, pools, owner, operator, client_for
+):
+    def ids(user, path, **query):
+        response = client_for(user).get(f"{API}/{path}/", query)
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    for user in (owner, pools["a_cbm"]):
+        assert ids(user, "credit-pools") == [pools["a_pool"]]
+        assert ids(user, "credit-pools", company=tenants["b1"].company_id) == []
+        assert ids(user, "coupons") == [pools["a_coupon"]]
+        assert ids(user, "coupons", pool=pools["b_pool"]) == []
+        assert ids(user, "coupons", account=tenants["b1"].pk) == []
+    assert ids(pools["b_cbm"], "credit-pools") == [pools["b_pool"]]
+    assert ids(pools["b_cbm"], "coupons") == [pools["b_coupon"]]
+    assert set(ids(operator, "credit-pools")) == {pools["a_pool"], pools["b_pool"]}
+    assert set(ids(operator, "coupons")) == {pools["a_coupon"], pools["b_coupon"]}
+
+
+def _pool_body(tenants, company):
+    return {
+        "company": company.pk,
+        "distribution_target": "enterprise_management_account",
+        "management_account": tenants["a1"].pk,
+        "products": [],
+        "bill_types": ["subscription"],
+        "valid_from": "2030-01-01T00:00:00Z",
+        "valid_until": "2030-02-01T00:00:00Z",
+        "amount": "10.00",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "kind"),
+    [
+        ("/credit-pools/", "company", "company"),
+        ("/credit-pools/", "management_account", "account"),
+        ("/credit-pools/{a_pool}/coupons/", "accounts", "account"),
+    ],
+)
+@pytest.mark.parametrize("role", ["customer", "cbm"])
+def test_naming_another_companys_object_in_a_pool_body_reads_like_a_missing_id(
+    tenants, pools, company, owner, client_for, db_state, path, field, kind, role
+):
+    client = client_for(owner if role == "customer" else pools["a_cbm"])
+    url = API + path.format(a_pool=pools["a_pool"])
+    if "coupons" in path:
+        base = {"accounts": [tenants["a1"].pk], "count": 1, "face_value": "1.00"}
+    else:
+        base = _pool_body(tenants, company)
+    theirs = tenants["b1"].company_id if kind == "company" else tenants["b1"].pk
+    before = (db_state(), _pool_state())
+
+    def send(pk):
+        value = [pk] if isinstance(base[field], list) else pk
+        return client.post(url, {**base, field: value}, format="json")
+
+    assert _flat_messages(send(theirs), field, theirs) == _flat_messages(
+        send(MISSING), field, MISSING
+    )
+    assert (db_state(), _pool_state()) == before

@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts import services
+from coupons import services as coupon_services
 from sharing import services as sharing_services
 from tests.factories import AccountFactory
 
@@ -56,6 +57,8 @@ PATH_OBJECTS = [
     ("/api/v1/transfers/", "transfer"),
     ("/api/v1/revocations/", "revocation"),
     ("/api/v1/assets/", "asset"),
+    ("/api/v1/credit-pools/", "pool"),
+    ("/api/v1/coupons/", "coupon"),
 ]
 
 #: Other path parameters → the world's object they name in the real cases.
@@ -65,7 +68,8 @@ PATH_PARAMETERS = {"account": "member", "folder": "folder"}
 @pytest.fixture
 def world(db, company, make_account, operator, owner, grant, fund, cbm):
     """One company with money, a transfer, a revocation, a relationship, a
-    folder, a pending contract, an access request and its exception: so that
+    folder, a pending contract, an access request and its exception, a shared
+    savings plan, a product, an approved credit pool and a coupon: so that
     generated ids in paths reach real objects as well as missing ones."""
     hq, member, other = make_account(), make_account(), make_account()
     for account in (hq, member, other):
@@ -101,9 +105,29 @@ def world(db, company, make_account, operator, owner, grant, fund, cbm):
     )
     request = services.request_access(account=other, actor=owner)
     exception = services.grant_access_request(request=request, actor=cbm)
+    coupon_services.create_product(code="ecs", name="ECS", actor=operator)
+    # A small pool: generated issuances (up to 1000 coupons) stay few and cheap.
+    pool = coupon_services.request_pool(
+        company=company,
+        distribution_target="enterprise_management_account",
+        management_account=hq,
+        products=["ecs"],
+        bill_types=["subscription"],
+        valid_from=timezone.now() - timedelta(days=1),
+        valid_until=timezone.now() + timedelta(days=30),
+        amount=D("1.00"),
+        actor=cbm,
+    )
+    pool = coupon_services.approve_pool(pool=pool, actor=operator)
+    (coupon,) = coupon_services.issue_coupons(
+        pool=pool, accounts=[hq], count=1, face_value=D("0.50"), actor=owner
+    )
     AccountFactory()  # another company's account: never visible to the customer
     asset = _shared_plan(hq, member, folder, operator, owner)
     return {
+        "product": "ecs",
+        "pool": pool.pk,
+        "coupon": coupon.pk,
         "account": hq.pk,
         "member": member.pk,
         "user": owner.pk,
@@ -193,6 +217,7 @@ BODY_OBJECTS = {
     "folder": "folder",
     "accounts": "member",
     "owner": "account",
+    "products": "product",
 }
 
 

@@ -1,78 +1,14 @@
-"""Fixtures of coupon credit pools: a company with a management account, two
-members with active financial relationships, its CBM, an approved pool."""
-
-from datetime import timedelta
-from decimal import Decimal
+"""Fixtures of the coupon pool tests; the shared ones (``enterprise``,
+``make_pool``, ``company_cbm``) are in tests/coupon_fixtures.py."""
 
 import pytest
-from django.utils import timezone
 
-from accounts.services import (
-    confirm_relationship,
-    invite_member,
-    set_management_account,
-)
-from coupons.services import approve_pool, request_pool
-from tests.credit_helpers import make_cbm
 from tests.factories import UserFactory
 
-NOW = timezone.now()
-
 
 @pytest.fixture
-def cbm(company):
-    user = make_cbm("cbm-acme")
-    company.business_manager = user
-    company.save(update_fields=["business_manager"])
-    return user
-
-
-@pytest.fixture
-def enterprise(company, make_account, owner, grant, operator):
-    """(manager, member1, member2) with ``owner`` administering all three."""
-    manager = make_account(name="Manager")
-    members = [make_account(name="Member 1"), make_account(name="Member 2")]
-    for account in (manager, *members):
-        grant(owner, account, "owner")
-    set_management_account(company=company, account=manager, actor=operator)
-    for member in members:
-        relate(manager, member, owner)
-    return manager, *members
-
-
-def relate(manager, member, actor, type="financial_management"):
-    relationship = invite_member(
-        management_account=manager,
-        member_account=member,
-        type=type,
-        permissions=[],
-        actor=actor,
-    )
-    return confirm_relationship(relationship=relationship, actor=actor)
-
-
-@pytest.fixture
-def make_pool(company, cbm, enterprise, operator):
-    manager = enterprise[0]
-
-    def make(amount="1000.00", approve=True, **scope):
-        scope.setdefault("products", [])
-        scope.setdefault("bill_types", ["pay_as_you_go", "subscription"])
-        scope.setdefault("valid_from", NOW - timedelta(days=1))
-        scope.setdefault("valid_until", NOW + timedelta(days=30))
-        pool = request_pool(
-            company=company,
-            distribution_target="enterprise_management_account",
-            management_account=manager,
-            amount=Decimal(amount),
-            actor=cbm,
-            **scope,
-        )
-        if approve:
-            pool = approve_pool(pool=pool, actor=operator)
-        return pool
-
-    return make
+def cbm(company_cbm):
+    return company_cbm
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from coupons.services import (
 )
 from sharing.models import Asset, Deduction
 from sharing.services import record_usage
-from tests.coupons.conftest import NOW, relate
+from tests.coupon_fixtures import NOW, relate
 from tests.credit_helpers import make_cbm
 
 pytestmark = pytest.mark.django_db

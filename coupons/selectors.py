@@ -3,15 +3,29 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    DecimalField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account, Company, FinancialRelationship
 from accounts.selectors import list_visible_accounts, list_visible_companies
 from billing_portal import roles
+from billing_portal.errors import Reason, reason
 from billing_portal.money import ZERO
-from sharing.models import Deduction
+from sharing.deduction import skip_message
+from sharing.models import Deduction, UsageRecord
+from sharing.selectors import recipient_limit
 
 from .models import Coupon, CreditPool, Product
 
@@ -127,3 +141,141 @@ def pool_summary(pool: CreditPool) -> dict:
         "revoked_amount": pool.revoked_amount,
         "remaining_amount": pool.remaining,
     }
+
+
+def is_pool_active(pool: CreditPool, at: datetime | None = None) -> bool:
+    """Coupons can be issued from it now: approved and inside its validity."""
+    at = at or timezone.now()
+    return pool.status == CreditPool.Status.APPROVED and pool.is_valid_at(at)
+
+
+def issuance_refusals(
+    pool: CreditPool,
+    accounts: list[Account],
+    count: int,
+    face_value: Decimal,
+    at: datetime | None = None,
+) -> list[Reason]:
+    """Every reason ``issue_coupons`` would refuse these coupons now, with the
+    same codes and sentences (the admin's preview, before the review page; the
+    service decides again under the pool's lock)."""
+    at = at or timezone.now()
+    reasons = []
+    active = is_pool_active(pool, at)
+    if not active:
+        reasons.append(reason("pool_not_active", pool=pool.pk))
+    accounts = list(dict.fromkeys(accounts))
+    eligible = set(list_issuable_accounts(pool, at).values_list("pk", flat=True))
+    reasons += [
+        reason("account_not_eligible", account=a.uid)
+        for a in accounts
+        if a.pk not in eligible
+    ]
+    members = [a for a in accounts if a.pk != pool.management_account_id]
+    if len(members) > recipient_limit():
+        reasons.append(
+            reason(
+                "recipient_limit_exceeded", limit=recipient_limit(), count=len(members)
+            )
+        )
+    total = face_value * count
+    if active and total > pool.remaining:
+        reasons.append(
+            reason(
+                "exceeds_pool_remaining",
+                amount=f"{total:.2f}",
+                count=count,
+                face_value=f"{face_value:.2f}",
+                remaining=f"{pool.remaining:.2f}",
+            )
+        )
+    return reasons
+
+
+@dataclass
+class AbsentMember:
+    """A member of the management account that cannot receive coupons now."""
+
+    account: Account
+    relationship: FinancialRelationship
+
+
+def list_absent_members(pool: CreditPool, at: datetime | None = None, limit=50):
+    """Members of the management account without an active payment relationship
+    now (pending, ended, rejected, cancelled): why they are not offered, each
+    with its latest relationship."""
+    at = at or timezone.now()
+    relationships = FinancialRelationship.objects.filter(
+        management_account_id=pool.management_account_id
+    )
+    active = relationships.active_at(at).values("member_account_id")
+    rows = (
+        relationships.exclude(member_account_id__in=active)
+        .select_related("member_account")
+        .order_by("member_account_id", "-invited_at", "-id")
+        .distinct("member_account_id")[:limit]
+    )
+    return [AbsentMember(r.member_account, r) for r in rows]
+
+
+def with_deducted(coupons: QuerySet[Coupon]) -> QuerySet[Coupon]:
+    """Each coupon with ``deducted``: what usage drew from it (the deduction log)."""
+    drawn = (
+        Deduction.objects.filter(asset_id=OuterRef("asset_id"))
+        .order_by()
+        .values("asset_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    return coupons.annotate(
+        deducted=Coalesce(
+            Subquery(drawn, output_field=DecimalField(max_digits=15, decimal_places=2)),
+            Value(ZERO),
+        )
+    )
+
+
+def list_coupon_deductions(coupon: Coupon) -> QuerySet[Deduction]:
+    """What the coupon deducted, latest usage first (the asset's index)."""
+    return (
+        Deduction.objects.filter(asset_id=coupon.asset_id)
+        .select_related("usage", "beneficiary")
+        .order_by("-usage_start", "-id")
+    )
+
+
+@dataclass
+class Skip:
+    usage: UsageRecord
+    code: str
+    message: str
+
+
+def list_coupon_skips(coupon: Coupon, limit: int = 20) -> list[Skip]:
+    """Usage of the coupon's accounts it did not deduct, and why (as decided
+    when each record was priced), latest first."""
+    records = (
+        UsageRecord.objects.filter(
+            account__in=coupon.accounts.all(),
+            usage_start__gte=coupon.asset.valid_from,
+            usage_start__lt=coupon.asset.valid_until,
+            skipped__contains=[{"asset": coupon.asset_id}],
+        )
+        .select_related("account")
+        .order_by("-usage_start", "-id")[:limit]
+    )
+    skips = []
+    for record in records:
+        for entry in record.skipped:
+            if entry.get("asset") == coupon.asset_id:
+                code = entry["reason"]
+                skips.append(Skip(record, code, skip_message(code)))
+    return skips
+
+
+def list_business_managers(user) -> QuerySet[Company]:
+    """The companies the user sees, each with its business manager (the CBM
+    who requests their pools)."""
+    return (
+        list_visible_companies(user).select_related("business_manager").order_by("name")
+    )

@@ -24,7 +24,7 @@ from billing_portal.errors import ActionForbidden, CouponPoolRefused, reason
 from sharing.models import Asset
 from sharing.services import RECIPIENT_LIMIT, create_asset, share_with_accounts
 
-from .models import Coupon, CreditPool
+from .models import Coupon, CreditPool, Product
 
 Status = CreditPool.Status
 
@@ -34,6 +34,39 @@ MAX_COUPONS_PER_ISSUE = 1000
 
 def _not_cbm():
     return ActionForbidden([reason("not_cbm")])
+
+
+# --- the product catalogue (operators) -------------------------------------------
+
+
+@service
+def save_product(
+    *, code: str, name: str, actor, product: Product | None = None
+) -> Product:
+    """An operator adds a product to the catalogue, or renames one; a code never
+    changes once saved (pools name their products by code)."""
+    roles.ensure_operator(actor)
+    if product is None:
+        product = Product.objects.create(code=code, name=name)
+        audit.record(
+            actor=actor,
+            action="product.create",
+            target=product,
+            after={"code": code, "name": name},
+        )
+        return product
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    before = {"name": product.name}
+    product.name = name
+    product.save(update_fields=["name"])
+    audit.record(
+        actor=actor,
+        action="product.rename",
+        target=product,
+        before=before,
+        after={"name": name},
+    )
+    return product
 
 
 # --- the CBM's request and the operator's decision ------------------------------------

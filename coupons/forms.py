@@ -17,6 +17,10 @@ from .services import MAX_COUPONS_PER_ISSUE
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 
+#: Radio buttons and checkbox lists laid out as the admin's own (forms.css).
+LIST_ATTRS = {"class": "radiolist"}
+
+
 class AmountField(forms.CharField):
     """A money amount typed by a person: the same parsing as the API."""
 
@@ -66,12 +70,13 @@ class PoolRequestForm(forms.Form):
         label=_("Distribution target"),
         initial=CreditPool.DISTRIBUTION_TARGET,
         widget=forms.RadioSelect(
+            attrs=LIST_ATTRS,
             choices=[
                 (
                     CreditPool.DISTRIBUTION_TARGET,
                     _("Specify Enterprise Management Account"),
                 )
-            ]
+            ],
         ),
         help_text=_(
             "The only valid target: a coupon credit pool is distributed to the "
@@ -86,20 +91,20 @@ class PoolRequestForm(forms.Form):
             (SOME_PRODUCTS, _("Only the products ticked below")),
         ],
         initial=ALL_PRODUCTS,
-        widget=forms.RadioSelect,
+        widget=forms.RadioSelect(attrs=LIST_ATTRS),
     )
     products = forms.ModelMultipleChoiceField(
         label=_("Products in scope"),
         queryset=Product.objects.none(),
         to_field_name="code",
         required=False,
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple(attrs=LIST_ATTRS),
     )
     bill_types = forms.MultipleChoiceField(
         label=_("Bill types"),
         choices=UsageRecord.BillType.choices,
         initial=[choice for choice, _label in UsageRecord.BillType.choices],
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple(attrs=LIST_ATTRS),
     )
     valid_from = InstantField(label=_("Valid from (UTC)"))
     valid_until = InstantField(label=_("Valid until (UTC)"))
@@ -115,6 +120,19 @@ class PoolRequestForm(forms.Form):
         company.queryset = companies.select_related("management_account")
         company.label_from_instance = _company_label
         self.fields["products"].queryset = products
+        currencies = sorted(
+            {
+                c.management_account.currency
+                for c in company.queryset
+                if c.management_account
+            }
+        )
+        self.fields["amount"].help_text = (
+            _("In %(currency)s, the currency of the management account.")
+            % {"currency": currencies[0]}
+            if len(currencies) == 1
+            else _("In the currency of the chosen company's management account.")
+        )
 
     def clean(self):
         data = super().clean()
@@ -179,7 +197,7 @@ class IssueCouponsForm(forms.Form):
     accounts = forms.ModelMultipleChoiceField(
         label=_("Applicable accounts"),
         queryset=None,
-        widget=forms.CheckboxSelectMultiple,
+        widget=forms.CheckboxSelectMultiple(attrs=LIST_ATTRS),
         help_text=_("Each coupon applies to every account ticked."),
     )
     count = forms.IntegerField(
@@ -190,13 +208,22 @@ class IssueCouponsForm(forms.Form):
     )
     face_value = AmountField(label=_("Face value per coupon"))
 
-    def __init__(self, *args, offered, named, **kwargs):
+    def __init__(self, *args, offered, named, management_account, **kwargs):
         """``offered``: the accounts shown (eligible now); ``named``: those a
         POST may name (the service refuses the ineligible ones with a reason)."""
         super().__init__(*args, **kwargs)
         field = self.fields["accounts"]
         field.queryset = named
-        field.choices = [(a.pk, f"{a.name} ({a.uid})") for a in offered]
+        field.choices = [
+            (
+                a.pk,
+                _("%(name)s (%(uid)s) — the enterprise management account")
+                % {"name": a.name, "uid": a.uid}
+                if a.pk == management_account.pk
+                else f"{a.name} ({a.uid})",
+            )
+            for a in offered
+        ]
         field.label_from_instance = lambda a: f"{a.name} ({a.uid})"
 
 

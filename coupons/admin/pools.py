@@ -276,7 +276,12 @@ class CreditPoolAdmin(ScopedAdmin):
         # A POST may name any account of the company the user may name; the
         # ineligible ones get the service's reason, not a form error.
         named = list_target_accounts(user).filter(company_id=pool.company_id)
-        form = IssueCouponsForm(request.POST or None, offered=offered, named=named)
+        form = IssueCouponsForm(
+            request.POST or None,
+            offered=offered,
+            named=named,
+            management_account=pool.management_account,
+        )
         currency = pool.currency
 
         def review(data):

@@ -277,5 +277,7 @@ def list_business_managers(user) -> QuerySet[Company]:
     """The companies the user sees, each with its business manager (the CBM
     who requests their pools)."""
     return (
-        list_visible_companies(user).select_related("business_manager").order_by("name")
+        list_visible_companies(user)
+        .select_related("business_manager", "management_account")
+        .order_by("name")
     )

@@ -700,3 +700,14 @@ def test_the_globex_cbm_sees_its_pool_and_not_acmes(client, make_pool, globex_po
     assert client.get(url("coupons_creditpool_change", acme_pool.pk)).status_code == (
         client.get(url("coupons_creditpool_change", MISSING)).status_code
     )
+
+
+def test_the_pool_screens_speak_chinese(client, company, cbm, enterprise, owner):
+    login(client, owner)
+    page = client.get(
+        url("coupons_creditpool_changelist"), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    empty = by_id(page, "pools-empty")
+    assert "只有客户经理（CBM）可以申请代金券额度池" in empty
+    assert "“指定企业管理账号”" in empty
+    assert "Acme 的客户经理是 cbm-acme" in empty

@@ -138,8 +138,6 @@ class CreditPoolAdmin(ScopedAdmin):
             "coupon_count": pool.coupons.count(),
             "coupons_url": reverse("admin:coupons_coupon_changelist")
             + f"?pool={pool.pk}",
-            "sum_holds": pool.amount
-            == pool.remaining + pool.issued_amount - pool.revoked_amount,
             "business_manager": business_manager_name(pool.company),
         }
 

@@ -1,8 +1,10 @@
 """Take the README's screenshots with headless Chromium (Playwright).
 
 Usage: start the portal (`make run`), then
-    .venv/bin/python bench/screenshots.py [base-url]
-Screenshots go to docs/screenshots/. Uses the system Chromium
+    .venv/bin/python bench/screenshots.py [base-url] [group ...]
+Groups: accounts (the first screens, credit control, the newer screens) and
+pools (coupon credit pools); all of them by default. Screenshots go to
+docs/screenshots/. Uses the system Chromium
 (/usr/bin/chromium or $CHROMIUM); never downloads a browser.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000"
+GROUPS = set(sys.argv[2:]) or {"accounts", "pools"}
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -110,46 +113,89 @@ def new_screens(page):
     shot(page, "credit-limit-refused.png")
 
 
+def pools(page):
+    """Coupon credit pools on the demo data (coupons/demo.py). Nothing here
+    changes data: the request is filled in, not sent."""
+    login(page, "cbm")
+    page.goto(f"{BASE}/admin/coupons/creditpool/request/")
+    page.check("input[name=product_scope][value=some]")
+    page.check("input[name=products][value=ecs]")
+    page.check("input[name=products][value=oss]")
+    page.fill("#id_amount", "5000.00")
+    shot(page, "pools-request-form.png")
+    page.goto(f"{BASE}/admin/accounts/contract/")
+    page.locator("#pool-section").screenshot(path=str(OUT / "pools-contracts-cbm.png"))
+    print("wrote", OUT / "pools-contracts-cbm.png")
+    login(page, "operator")
+    page.goto(f"{BASE}/admin/accounts/contract/")
+    shot(page, "pools-contracts-operator.png")
+    login(page, "alice")
+    page.goto(f"{BASE}/admin/coupons/creditpool/?status__exact=approved")
+    page.locator("#result_list tbody a").first.click()
+    shot(page, "pools-page.png")
+    pool_url = page.url
+    page.goto(pool_url.replace("/change/", "/issue/"))
+    shot(page, "pools-issue-form.png")
+    pool = re.search(r"/creditpool/(\d+)/", pool_url).group(1)
+    # The latest coupon of the pool: issued to both members, one of which
+    # no longer has a payment relationship with Acme Main.
+    page.goto(f"{BASE}/admin/coupons/coupon/?pool={pool}")
+    page.locator("#result_list tbody a").first.click()
+    shot(page, "pools-coupon-not-applying.png")
+    login(page, "dave")
+    page.goto(f"{BASE}/admin/coupons/creditpool/")
+    shot(page, "pools-empty-state.png")
+
+
+def accounts(page):
+    login(page, "alice")
+    page.goto(f"{BASE}/admin/accounts/account/")
+    shot(page, "accounts-overview.png")
+    dev = account_id(page, "1000000000000002")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/change/")
+    shot(page, "account-page.png")
+    main_id = account_id(page, "1000000000000001")
+    page.goto(f"{BASE}/admin/accounts/account/{main_id}/transfer/")
+    page.evaluate(
+        "([id, text]) => { const s = document.querySelector('#id_destination');"
+        " s.add(new Option(text, id, true, true)); }",
+        [dev, "Acme Dev (1000000000000002)"],
+    )
+    page.fill("#id_amount", "25.00")
+    page.click("input[type=submit]")
+    shot(page, "transfer-confirm.png")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/transfer/")
+    page.evaluate(
+        "([id, text]) => { const s = document.querySelector('#id_destination');"
+        " s.add(new Option(text, id, true, true)); }",
+        [main_id, "Acme Main (1000000000000001)"],
+    )
+    page.fill("#id_amount", "100.00")
+    page.click("input[type=submit]")
+    shot(page, "transfer-refused.png")
+    page.goto(f"{BASE}/admin/accounts/posting/?account={dev}")
+    shot(page, "ledger.png")
+    page.goto(f"{BASE}/admin/accounts/financialrelationship/")
+    shot(page, "relationships.png")
+    page.locator("#result_list tbody a").first.click()
+    shot(page, "relationship-detail.png")
+    page.goto(f"{BASE}/admin/accounts/folder/")
+    shot(page, "directory.png")
+    credit_flow(page)
+    new_screens(page)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 900})
-        login(page, "alice")
-        page.goto(f"{BASE}/admin/accounts/account/")
-        shot(page, "accounts-overview.png")
-        dev = account_id(page, "1000000000000002")
-        page.goto(f"{BASE}/admin/accounts/account/{dev}/change/")
-        shot(page, "account-page.png")
-        main_id = account_id(page, "1000000000000001")
-        page.goto(f"{BASE}/admin/accounts/account/{main_id}/transfer/")
-        page.evaluate(
-            "([id, text]) => { const s = document.querySelector('#id_destination');"
-            " s.add(new Option(text, id, true, true)); }",
-            [dev, "Acme Dev (1000000000000002)"],
-        )
-        page.fill("#id_amount", "25.00")
-        page.click("input[type=submit]")
-        shot(page, "transfer-confirm.png")
-        page.goto(f"{BASE}/admin/accounts/account/{dev}/transfer/")
-        page.evaluate(
-            "([id, text]) => { const s = document.querySelector('#id_destination');"
-            " s.add(new Option(text, id, true, true)); }",
-            [main_id, "Acme Main (1000000000000001)"],
-        )
-        page.fill("#id_amount", "100.00")
-        page.click("input[type=submit]")
-        shot(page, "transfer-refused.png")
-        page.goto(f"{BASE}/admin/accounts/posting/?account={dev}")
-        shot(page, "ledger.png")
-        page.goto(f"{BASE}/admin/accounts/financialrelationship/")
-        shot(page, "relationships.png")
-        page.locator("#result_list tbody a").first.click()
-        shot(page, "relationship-detail.png")
-        page.goto(f"{BASE}/admin/accounts/folder/")
-        shot(page, "directory.png")
-        credit_flow(page)
-        new_screens(page)
+        # Pools first: they read the demo data as seeded (nothing they show
+        # is changed by the other groups, but keep the order stable).
+        if "pools" in GROUPS:
+            pools(page)
+        if "accounts" in GROUPS:
+            accounts(page)
         browser.close()
 
 

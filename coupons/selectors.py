@@ -28,7 +28,8 @@ from accounts.selectors import list_visible_accounts, list_visible_companies
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
 from billing_portal.money import ZERO
-from sharing.models import RECIPIENT_LIMIT, Deduction
+from sharing.deduction import skip_message
+from sharing.models import RECIPIENT_LIMIT, Deduction, UsageRecord
 
 from .models import Coupon, CreditPool, Product
 
@@ -145,56 +146,6 @@ def list_issuable_accounts(pool: CreditPool, at: datetime | None = None):
     ).order_by("uid")
 
 
-def eligible_account_reason(pool: CreditPool, account: Account, at: datetime):
-    """None if the account may receive the pool's coupons at ``at``: the
-    management account, or a member with an active payment relationship."""
-    if account.pk == pool.management_account_id:
-        return None
-    if has_payment_relationship(pool.management_account_id, account.pk, at):
-        return None
-    return reason("account_not_eligible", account=account.uid)
-
-
-def issuance_refusals(
-    *,
-    pool: CreditPool,
-    accounts: list[Account],
-    count: int,
-    face_value: Decimal,
-    at: datetime,
-) -> list[Reason]:
-    """Every reason ``count`` coupons of ``face_value`` for ``accounts`` cannot
-    be issued from ``pool`` at ``at`` (SPEC §5); the service calls it under the
-    pool's lock, a screen or the API to preview."""
-    reasons = []
-    active = pool.status == CreditPool.Status.APPROVED and pool.is_valid_at(at)
-    if not active:
-        reasons.append(reason("pool_not_active", pool=pool.pk))
-    accounts = list(dict.fromkeys(accounts))
-    members = [a for a in accounts if a.pk != pool.management_account_id]
-    reasons += [
-        r for r in (eligible_account_reason(pool, a, at) for a in accounts) if r
-    ]
-    if len(members) > RECIPIENT_LIMIT:
-        reasons.append(
-            reason(
-                "recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=len(members)
-            )
-        )
-    total = face_value * count
-    if active and total > pool.remaining:
-        reasons.append(
-            reason(
-                "exceeds_pool_remaining",
-                amount=f"{total:.2f}",
-                count=count,
-                face_value=f"{face_value:.2f}",
-                remaining=f"{pool.remaining:.2f}",
-            )
-        )
-    return reasons
-
-
 # --- what a coupon did and where it applies -------------------------------------------
 
 
@@ -274,3 +225,145 @@ def pool_summary(pool: CreditPool) -> dict:
         "revoked_amount": pool.revoked_amount,
         "remaining_amount": pool.remaining,
     }
+
+
+def is_pool_active(pool: CreditPool, at: datetime | None = None) -> bool:
+    """Coupons can be issued from it now: approved and inside its validity."""
+    at = at or timezone.now()
+    return pool.status == CreditPool.Status.APPROVED and pool.is_valid_at(at)
+
+
+def issuance_refusals(
+    *,
+    pool: CreditPool,
+    accounts: list[Account],
+    count: int,
+    face_value: Decimal,
+    at: datetime | None = None,
+) -> list[Reason]:
+    """Every reason ``count`` coupons of ``face_value`` for ``accounts`` cannot
+    be issued from ``pool`` at ``at`` (SPEC §5), with the codes and sentences of
+    the refusal: the service calls it under the pool's lock, the admin and the
+    API to preview."""
+    at = at or timezone.now()
+    reasons = []
+    active = is_pool_active(pool, at)
+    if not active:
+        reasons.append(reason("pool_not_active", pool=pool.pk))
+    accounts = list(dict.fromkeys(accounts))
+    eligible = set(list_issuable_accounts(pool, at).values_list("pk", flat=True))
+    reasons += [
+        reason("account_not_eligible", account=a.uid)
+        for a in accounts
+        if a.pk not in eligible
+    ]
+    members = [a for a in accounts if a.pk != pool.management_account_id]
+    if len(members) > RECIPIENT_LIMIT:
+        reasons.append(
+            reason(
+                "recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=len(members)
+            )
+        )
+    total = face_value * count
+    if active and total > pool.remaining:
+        reasons.append(
+            reason(
+                "exceeds_pool_remaining",
+                amount=f"{total:.2f}",
+                count=count,
+                face_value=f"{face_value:.2f}",
+                remaining=f"{pool.remaining:.2f}",
+            )
+        )
+    return reasons
+
+
+@dataclass
+class AbsentMember:
+    """A member of the management account that cannot receive coupons now."""
+
+    account: Account
+    relationship: FinancialRelationship
+
+
+def list_absent_members(pool: CreditPool, at: datetime | None = None, limit=50):
+    """Members of the management account without an active payment relationship
+    now (pending, ended, rejected, cancelled): why they are not offered, each
+    with its latest relationship."""
+    at = at or timezone.now()
+    relationships = FinancialRelationship.objects.filter(
+        management_account_id=pool.management_account_id
+    )
+    active = relationships.active_at(at).values("member_account_id")
+    rows = (
+        relationships.exclude(member_account_id__in=active)
+        .select_related("member_account")
+        .order_by("member_account_id", "-invited_at", "-id")
+        .distinct("member_account_id")[:limit]
+    )
+    return [AbsentMember(r.member_account, r) for r in rows]
+
+
+def with_deducted(coupons: QuerySet[Coupon]) -> QuerySet[Coupon]:
+    """Each coupon with ``deducted``: what usage drew from it (the deduction log)."""
+    drawn = (
+        Deduction.objects.filter(asset_id=OuterRef("asset_id"))
+        .order_by()
+        .values("asset_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    return coupons.annotate(
+        deducted=Coalesce(
+            Subquery(drawn, output_field=DecimalField(max_digits=15, decimal_places=2)),
+            Value(ZERO),
+        )
+    )
+
+
+def list_coupon_deductions(coupon: Coupon) -> QuerySet[Deduction]:
+    """What the coupon deducted, latest usage first (the asset's index)."""
+    return (
+        Deduction.objects.filter(asset_id=coupon.asset_id)
+        .select_related("usage", "beneficiary")
+        .order_by("-usage_start", "-id")
+    )
+
+
+@dataclass
+class Skip:
+    usage: UsageRecord
+    code: str
+    message: str
+
+
+def list_coupon_skips(coupon: Coupon, limit: int = 20) -> list[Skip]:
+    """Usage of the coupon's accounts it did not deduct, and why (as decided
+    when each record was priced), latest first."""
+    records = (
+        UsageRecord.objects.filter(
+            account__in=coupon.accounts.all(),
+            usage_start__gte=coupon.asset.valid_from,
+            usage_start__lt=coupon.asset.valid_until,
+            skipped__contains=[{"asset": coupon.asset_id}],
+        )
+        .select_related("account")
+        .order_by("-usage_start", "-id")[:limit]
+    )
+    skips = []
+    for record in records:
+        for entry in record.skipped:
+            if entry.get("asset") == coupon.asset_id:
+                code = entry["reason"]
+                skips.append(Skip(record, code, skip_message(code)))
+    return skips
+
+
+def list_business_managers(user) -> QuerySet[Company]:
+    """The companies the user sees, each with its business manager (the CBM
+    who requests their pools)."""
+    return (
+        list_visible_companies(user)
+        .select_related("business_manager", "management_account")
+        .order_by("name")
+    )

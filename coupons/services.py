@@ -63,6 +63,29 @@ def create_product(*, code: str, name: str, actor) -> Product:
     return product
 
 
+@service
+def save_product(
+    *, code: str, name: str, actor, product: Product | None = None
+) -> Product:
+    """Add a product (as ``create_product``) or rename one; a code never
+    changes once saved (pools name their products by code)."""
+    if product is None:
+        return create_product(code=code, name=name, actor=actor)
+    roles.ensure_operator(actor)
+    product = Product.objects.select_for_update().get(pk=product.pk)
+    before = {"name": product.name}
+    product.name = name
+    product.save(update_fields=["name"])
+    audit.record(
+        actor=actor,
+        action="product.rename",
+        target=product,
+        before=before,
+        after={"name": name},
+    )
+    return product
+
+
 # --- the CBM's request and the operator's decision ------------------------------------
 
 
@@ -196,6 +219,8 @@ def issue_coupons(
     manager = pool.management_account
     if not can_manage(actor, manager):
         raise ActionForbidden([reason("no_permission", account=manager.uid)])
+    if not 1 <= count <= MAX_COUPONS_PER_ISSUE or face_value <= 0:
+        raise ValueError(f"{count} coupons of {face_value}: validate the input first")
     pool = _lock_pool(pool)
     accounts = list(dict.fromkeys(accounts))
     reasons = issuance_refusals(

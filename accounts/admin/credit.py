@@ -1,12 +1,13 @@
 """Credit control in the admin: the Contracts view, access requests, exceptions."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.urls import path, re_path, reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
-from billing_portal import roles
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.models import Notification
 from billing_portal.money import AmountError, parse_amount
@@ -14,6 +15,20 @@ from billing_portal.money import AmountError, parse_amount
 from .. import selectors, services
 from ..forms import AmountFormField
 from ..models import AccessException, AccessRequest, Contract
+
+
+def contracts_view_sections(request) -> list[dict]:
+    """The sections other apps add below the contracts (SPEC §6): each callable
+    named in ``settings.CONTRACTS_VIEW_SECTIONS`` answers ``{"template": …,
+    "context": …}`` for this request, or None (nothing for this user). The
+    accounts app imports none of them (apps build on accounts, not the reverse).
+    """
+    sections = []
+    for dotted_path in settings.CONTRACTS_VIEW_SECTIONS:
+        section = import_string(dotted_path)(request)
+        if section is not None:
+            sections.append(section)
+    return sections
 
 
 @admin.register(Contract)
@@ -73,9 +88,11 @@ class ContractAdmin(ScopedAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {"title": _("Contracts"), **(extra_context or {})}
-        if roles.is_cbm(request.user) or roles.is_operator(request.user):
-            extra_context["show_pool_section"] = True
+        extra_context = {
+            "title": _("Contracts"),
+            "sections": contracts_view_sections(request),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

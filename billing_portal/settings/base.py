@@ -190,6 +190,10 @@ SHARING_DEDUCTORS = [
 ]
 SHARING_DEDUCTION_RULES = ["coupons.rules.payment_relationship"]
 SHARING_RESOLVE_DELAY_SECONDS = env.int("SHARING_RESOLVE_DELAY_SECONDS", default=60)
+# Sections other apps add to the Contracts view (SPEC §6), as dotted paths of
+# callables (request) -> {"template": ..., "context": ...} or None; the accounts
+# app renders them without importing those apps.
+CONTRACTS_VIEW_SECTIONS = ["coupons.admin.contracts_section"]
 ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_SMS_SIGN_NAME = env("ALIYUN_SMS_SIGN_NAME", default="")

@@ -33,6 +33,7 @@ from rest_framework.authtoken.models import Token, TokenProxy
 from accounts import services
 from accounts.models import Account, Company
 from billing_portal.admin_base import ScopedAdmin
+from coupons.services import approve_pool, issue_coupons, request_pool, save_product
 from tests.accounts.conftest_admin import (
     MISSING,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
@@ -51,7 +52,8 @@ OTHER_MODEL_PARAMS = {"company_id": Company}
 
 def _company_objects(company, cbm, operator, prefix):
     """A contract, an access request with its exception and the notice to the
-    CBM, an overdue episode and a pending relationship in ``company``."""
+    CBM, an overdue episode, a pending relationship and a coupon credit pool
+    with a coupon in ``company``."""
 
     def account(n, **kwargs):
         return AccountFactory(
@@ -87,6 +89,26 @@ def _company_objects(company, cbm, operator, prefix):
         permissions=[],
         actor=operator,
     )
+    # An approved coupon credit pool of the company with one coupon.
+    pool = request_pool(
+        company=company,
+        distribution_target="enterprise_management_account",
+        management_account=limited,
+        products=[],
+        bill_types=["pay_as_you_go"],
+        valid_from=timezone.now() - timedelta(days=1),
+        valid_until=timezone.now() + timedelta(days=30),
+        amount=Decimal("100.00"),
+        actor=cbm,
+    )
+    approve_pool(pool=pool, actor=operator)
+    issue_coupons(
+        pool=pool,
+        accounts=[limited],
+        count=1,
+        face_value=Decimal("5.00"),
+        actor=operator,
+    )
 
 
 @pytest.fixture
@@ -95,6 +117,7 @@ def world(portal):
     b_cbm.groups.add(Group.objects.get(name="cbm"))
     _company_objects(portal.company, portal.cbm, portal.operator, "7")
     _company_objects(portal.other_company, b_cbm, portal.operator, "8")
+    save_product(code="ecs", name="Elastic Compute", actor=portal.operator)
     for user in (portal.owner, portal.outsider):
         Token.objects.create(user=user)
     DBTaskResult.objects.create(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import Company
 from billing_portal import roles
+from coupons.demo import seed_pools
 from sharing.services import record_usage
 
 PASSWORD = "demo-pass-123"
@@ -191,6 +192,7 @@ class Command(BaseCommand):
             globex_hq,
             globex_ops,
         )
+        seed_pools()
 
     def seed_structure(
         self,

@@ -179,6 +179,10 @@ SHARING_DEDUCTORS = [
 ]
 SHARING_DEDUCTION_RULES: list[str] = []
 SHARING_RESOLVE_DELAY_SECONDS = env.int("SHARING_RESOLVE_DELAY_SECONDS", default=60)
+# Panels other apps add to the account page of the accounts admin (which
+# imports no other app): dotted paths of callables (account, user) returning
+# {"title", "template", "context"} (and optionally "id"), or None.
+ACCOUNT_PAGE_PANELS = ["sharing.admin.panels.benefits_panel"]
 ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_SMS_SIGN_NAME = env("ALIYUN_SMS_SIGN_NAME", default="")

@@ -1017,6 +1017,41 @@ def test_chargeback_is_scoped(client, sharing_world, role):
     assert not exported.get("Content-Type", "").startswith("text/csv")
 
 
+# --- the account page's panel ---------------------------------------------------------
+
+
+def test_account_page_lists_benefits_shared_with_it(client, sharing_world):
+    w = sharing_world
+    p = w.portal
+    stopped_at = SHARED_AT + timedelta(hours=1)
+    with at(stopped_at):
+        services.stop_share(asset=w.plan, account=p.a_dev, actor=p.owner)
+    login(client, w, "owner")
+    response = client.get(url("accounts_account_change", p.a_dev.pk))
+    panel = section(response, "benefits")
+    assert panel.find("h2").text == "Benefits shared with this account"
+    assert table_rows(panel)[1:] == [
+        [
+            f"Savings plan #{w.plan.pk}",
+            name_uid(p.a_main),
+            "directly",
+            f"[{minute(SHARED_AT)}, {minute(stopped_at)})",
+        ]
+    ]
+    response = client.get(url("accounts_account_change", p.a_usd.pk))
+    assert section(response, "benefits").text.startswith(
+        "Benefits shared with this account No asset has been shared with this account."
+    )
+
+
+def test_account_page_panels_are_a_setting(client, sharing_world, settings):
+    w = sharing_world
+    settings.ACCOUNT_PAGE_PANELS = []
+    login(client, w, "owner")
+    response = client.get(url("accounts_account_change", w.portal.a_dev.pk))
+    assert parse(response).find("section", id="benefits") is None
+
+
 # --- translated -----------------------------------------------------------------------
 
 

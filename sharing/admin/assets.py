@@ -29,6 +29,7 @@ from .common import (
     NO_RESULTS,
     PANEL_ROWS,
     AccountFilter,
+    account_cell,
     account_results,
     capacity_text,
     page,
@@ -65,7 +66,7 @@ class AssetAdmin(ScopedAdmin):
     list_display = [
         "id",
         "type",
-        "owner",
+        "owner_cell",
         "validity",
         "status",
         "offers",
@@ -90,6 +91,10 @@ class AssetAdmin(ScopedAdmin):
         return selectors.with_recipient_counts(assets)
 
     # --- list columns ---------------------------------------------------------
+
+    @admin.display(description=_("Owner"), ordering="owner__uid")
+    def owner_cell(self, obj):
+        return account_cell(obj.owner)
 
     @admin.display(description=_("Validity"), ordering="valid_until")
     def validity(self, obj):
@@ -132,6 +137,13 @@ class AssetAdmin(ScopedAdmin):
             request.GET.get("shares")
         )
         deductions = selectors.list_visible_deductions(user).filter(asset=asset)
+        recent = list(deductions.order_by("-id")[:PANEL_ROWS])
+        # A usage record opens only for whoever may see its account.
+        openable = set(
+            selectors.list_visible_usage(user)
+            .filter(pk__in=[d.usage_id for d in recent])
+            .values_list("pk", flat=True)
+        )
         return {
             "asset": asset,
             "now": now,
@@ -163,7 +175,7 @@ class AssetAdmin(ScopedAdmin):
                 now,
                 request.GET.get("recipients"),
             ),
-            "deductions": deductions.order_by("-id")[:PANEL_ROWS],
+            "deductions": [(d, d.usage_id in openable) for d in recent],
             "deducted_total": deductions.aggregate(total=Sum("amount"))["total"],
             "deductions_url": reverse("admin:sharing_deduction_changelist")
             + f"?asset={asset.pk}",

@@ -4,6 +4,7 @@ select2 results of accounts, page rendering."""
 from django.contrib import admin
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import list_target_accounts
@@ -55,6 +56,13 @@ def account_results(request, accounts) -> JsonResponse:
 
 
 NO_RESULTS = {"results": [], "pagination": {"more": False}}
+
+
+def account_cell(account) -> str:
+    """An account in a narrow column: its name, its uid below."""
+    return format_html(
+        '{} <br><span class="portal-muted">{}</span>', account.name, account.uid
+    )
 
 
 def capacity_text(asset: Asset) -> str:

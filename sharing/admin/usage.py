@@ -21,7 +21,7 @@ from billing_portal.money import format_amount
 from .. import deduction as engine
 from .. import selectors
 from ..models import Asset, Deduction, SharePeriod, UsageRecord
-from .common import AccountFilter
+from .common import AccountFilter, account_cell
 
 
 @admin.register(UsageRecord)
@@ -147,9 +147,9 @@ class DeductionAdmin(CsvExportMixin, ScopedAdmin):
     list_display = [
         "started",
         "usage_link",
-        "beneficiary",
+        "beneficiary_cell",
         "asset",
-        "owner",
+        "owner_cell",
         "amount_text",
         "capacity",
     ]
@@ -226,6 +226,14 @@ class DeductionAdmin(CsvExportMixin, ScopedAdmin):
     def started(self, obj):
         return f"{timezone.localtime(obj.usage_start):%Y-%m-%d %H:%M}"
 
+    @admin.display(description=_("Beneficiary"))
+    def beneficiary_cell(self, obj):
+        return account_cell(obj.beneficiary)
+
+    @admin.display(description=_("Owner"))
+    def owner_cell(self, obj):
+        return account_cell(obj.owner)
+
     @admin.display(description=_("Amount"))
     def amount_text(self, obj):
         return f"{format_amount(obj.amount)} {obj.asset.currency}"
@@ -233,7 +241,7 @@ class DeductionAdmin(CsvExportMixin, ScopedAdmin):
     @admin.display(description=_("Capacity before → after"))
     def capacity(self, obj):
         if obj.units is not None and obj.capacity_before is None:
-            return _("%(units)s instance-hours") % {"units": units_text(obj.units)}
+            return _("instance-hours: %(units)s") % {"units": units_text(obj.units)}
         return _capacity(obj)
 
 

@@ -133,7 +133,7 @@ def test_asset_list_is_scoped_and_says_what_each_asset_offers(
         assert by_id[str(scu.pk)] == [
             str(scu.pk),
             "Storage capacity unit package",
-            "Acme Main (1000000000000101)",
+            "Acme Main 1000000000000101",
             f"{scu.valid_from:%Y-%m-%d} → {scu.valid_until:%Y-%m-%d}",
             "Active",
             "300.00 CNY",
@@ -143,7 +143,7 @@ def test_asset_list_is_scoped_and_says_what_each_asset_offers(
         ]
     if "plan" in VISIBLE_ASSETS[role]:
         row = by_id[str(w.plan.pk)]
-        assert row[1:3] == ["Savings plan", "Acme Main (1000000000000101)"]
+        assert row[1:3] == ["Savings plan", "Acme Main 1000000000000101"]
         assert row[5:7] == ["10.00 CNY per hour", "renews every hour"]
         assert row[8] == "2 / 100"
     html = response.content.decode()
@@ -228,10 +228,11 @@ def test_asset_page_answers_the_owners_questions(client, sharing_world):
             "10.00 → 0.00",
         ]
     ]
-    link = section(response, "deductions").find("a")
-    assert link.attrs["href"] == (
-        url("sharing_deduction_changelist") + f"?asset={w.plan.pk}"
-    )
+    links = [a.attrs["href"] for a in section(response, "deductions").find_all("a")]
+    assert links == [
+        url("sharing_deduction_changelist") + f"?asset={w.plan.pk}",
+        url("sharing_usagerecord_change", w.usage.pk),
+    ]
     assert "Share with accounts or a folder" in shares.text
 
 
@@ -720,9 +721,9 @@ def test_deduction_log_is_scoped_and_read_only(client, sharing_world, role):
         assert row == [
             minute(HOUR + timedelta(minutes=5)),
             "dev-usage",
-            name_uid(w.portal.a_dev),
+            "Acme Dev 1000000000000102",
             f"Savings plan #{w.plan.pk}",
-            name_uid(w.portal.a_main),
+            "Acme Main 1000000000000101",
             "10.00 CNY",
             "10.00 → 0.00",
         ]

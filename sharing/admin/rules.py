@@ -36,12 +36,13 @@ class SharingRuleAdmin(ScopedAdmin):
         "created_at",
     ]
     list_filter = ["active"]
-    list_select_related = ["owner", "folder", "created_by"]
     ordering = ["-id"]
     change_form_template = f"{TEMPLATES}change_form.html"
 
     def scope(self, user):
-        return with_rule_counts(selectors.list_visible_sharing_rules(user))
+        # (list_select_related is ignored on a queryset that has joins already.)
+        rules = selectors.list_visible_sharing_rules(user).select_related("created_by")
+        return with_rule_counts(rules)
 
     def has_add_permission(self, request):
         user = request.user

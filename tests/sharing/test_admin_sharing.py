@@ -1154,3 +1154,33 @@ def test_another_companys_sharing_objects_answer_like_missing_ids(
             assert len(body) == 1, name
             assert "ID {id} doesn\u2019t exist" in body[0], name
     assert sharing_state() == before
+
+
+def test_lists_cost_a_fixed_number_of_queries(
+    client, sharing_world, provision, django_assert_max_num_queries
+):
+    """More assets, shares and deductions on a page cost no more queries."""
+    w = sharing_world
+    p = w.portal
+    login(client, w, "owner")
+    pages = [
+        url("sharing_asset_changelist"),
+        url("sharing_share_changelist"),
+        url("sharing_deduction_changelist"),
+        url("sharing_sharingrule_changelist"),
+        url("sharing_usagerecord_changelist"),
+    ]
+    counts = {}
+    for page_url in pages:
+        with django_assert_max_num_queries(100) as captured:
+            client.get(page_url)
+        counts[page_url] = len(captured)
+    for _n in range(5):
+        asset = provision("coupon", p.a_main, capacity="10.00")
+        services.share_with_accounts(asset=asset, accounts=[p.a_usd], actor=p.owner)
+    services.create_sharing_rule(
+        owner=p.a_dev, asset_types=["coupon"], accounts=[p.a_main], actor=p.manager
+    )
+    for page_url in pages:
+        with django_assert_max_num_queries(counts[page_url]):
+            client.get(page_url)

@@ -2,8 +2,9 @@
 
 Usage: start the portal (`make run`), then
     .venv/bin/python bench/screenshots.py [base-url] [group ...]
-Groups: accounts (the first screens, credit control, the newer screens) and
-pools (coupon credit pools); all of them by default. Screenshots go to
+Groups: accounts (the first screens, credit control, the newer screens),
+pools (coupon credit pools) and sharing (equity asset sharing); all of them
+by default. Screenshots go to
 docs/screenshots/. Uses the system Chromium
 (/usr/bin/chromium or $CHROMIUM); never downloads a browser.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000"
-GROUPS = set(sys.argv[2:]) or {"accounts", "pools"}
+GROUPS = set(sys.argv[2:]) or {"accounts", "pools", "sharing"}
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -185,6 +186,51 @@ def accounts(page):
     new_screens(page)
 
 
+def sharing_screens(page):
+    """Equity asset sharing (issue 10): the demo's savings plan with its
+    recipients timeline, the share form and its review (not confirmed), a
+    late bill that the plan did not deduct, the deduction log, the chargeback,
+    an automatic rule and the benefits panel of an account page."""
+    login(page, "alice")
+    page.goto(f"{BASE}/admin/sharing/asset/")
+    shot(page, "sharing-assets.png")
+    page.goto(f"{BASE}/admin/sharing/asset/?type__exact=savings_plan")
+    page.locator("#result_list tbody tr", has_text="10.00 CNY per hour").locator(
+        "a"
+    ).first.click()
+    shot(page, "sharing-asset.png")
+    page.click("#shares >> text=Share with accounts or a folder")
+    page.locator(".select2-selection").click()
+    page.locator(".select2-search__field").fill("Partner")
+    page.locator(".select2-results__option", has_text="Partner").click()
+    page.keyboard.press("Escape")
+    shot(page, "sharing-share-form.png")
+    page.click("input[type=submit]")
+    shot(page, "sharing-share-confirm.png")  # not confirmed
+    page.goto(f"{BASE}/admin/sharing/usagerecord/?q=demo-share-late")
+    page.locator("#result_list tbody a").first.click()
+    shot(page, "sharing-usage-not-applied.png")
+    page.goto(f"{BASE}/admin/sharing/deduction/")
+    shot(page, "sharing-deductions.png")
+    page.goto(f"{BASE}/admin/sharing/asset/chargeback/")
+    shot(page, "sharing-chargeback.png")
+    page.goto(f"{BASE}/admin/sharing/sharingrule/")
+    page.locator("#result_list tbody a").first.click()
+    shot(page, "sharing-rule.png")
+    data = account_id(page, "1000000000000003")
+    page.goto(f"{BASE}/admin/accounts/account/{data}/change/")
+    page.wait_for_load_state("networkidle")
+    page.locator("#benefits").screenshot(path=str(OUT / "sharing-account-benefits.png"))
+    print("wrote", OUT / "sharing-account-benefits.png")
+    login(page, "carol")
+    page.goto(f"{BASE}/admin/sharing/asset/?type__exact=savings_plan")
+    page.locator("#result_list tbody tr", has_text="10.00 CNY per hour").locator(
+        "a"
+    ).first.click()
+    page.goto(page.url.replace("/change/", "/share/"))
+    shot(page, "sharing-share-refused.png")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -194,6 +240,8 @@ def main():
         # is changed by the other groups, but keep the order stable).
         if "pools" in GROUPS:
             pools(page)
+        if "sharing" in GROUPS:
+            sharing_screens(page)
         if "accounts" in GROUPS:
             accounts(page)
         browser.close()

@@ -3,10 +3,15 @@ app's visibility rules, as correlated EXISTS so one object is checked through
 an index) and the questions the screens answer (who had an asset at t, what
 an account receives, what each beneficiary saved)."""
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from django.db.models import (
     Count,
+    DecimalField,
     Exists,
     OuterRef,
     Prefetch,
@@ -19,17 +24,22 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Account, Company
+from accounts.models import Account, AccountAccess, Company, Folder
 from accounts.selectors import (
+    MANAGING,
+    can_manage,
     can_see_account,
+    get_subtree_ids,
     list_visible_accounts,
     list_visible_companies,
 )
 from billing_portal import roles
+from billing_portal.errors import ActionForbidden, Reason, reason
 
 from .models import (
     RECIPIENT_LIMIT,
     Asset,
+    AssetHour,
     Deduction,
     Share,
     SharePeriod,
@@ -168,7 +178,12 @@ def recipient_limit() -> int:
 def list_eligible_recipients(asset: Asset) -> QuerySet[Account]:
     """Accounts the asset may be shared with: the owner's verified company's
     other accounts (SPEC §4.2). Empty when the company is not verified."""
-    owner = asset.owner
+    return list_owner_recipients(asset.owner)
+
+
+def list_owner_recipients(owner: Account) -> QuerySet[Account]:
+    """Accounts that ``owner``'s assets may be shared with (its verified
+    company's other accounts): the share form's and the rule form's picker."""
     company = owner.company
     if company is None or company.verification_status != Company.Verification.VERIFIED:
         return Account.objects.none()
@@ -198,7 +213,10 @@ def chargeback(assets: QuerySet[Asset], *, start: datetime, end: datetime):
         .values(
             "asset",
             "asset__type",
+            "asset__currency",
+            "owner",
             "owner__uid",
+            "owner__name",
             "beneficiary",
             "beneficiary__uid",
             "beneficiary__name",
@@ -206,3 +224,299 @@ def chargeback(assets: QuerySet[Asset], *, start: datetime, end: datetime):
         .annotate(records=Count("usage", distinct=True), amount=Sum("amount"))
         .order_by("asset", "beneficiary__uid")
     )
+
+
+# --- the admin's screens ------------------------------------------------------------
+
+
+def sees_owner(user, asset: Asset) -> bool:
+    """The user may see the asset's owner account: the whole asset page (its
+    shares, every recipient, every deduction), not only what it receives."""
+    if roles.is_operator(user):
+        return True
+    return list_visible_accounts(user).filter(pk=asset.owner_id).exists()
+
+
+def list_all_visible_shares(user) -> QuerySet[Share]:
+    """Shares the user may see: those of assets whose owner it sees, and those
+    that reach (now or before) an account it sees."""
+    qs = Share.objects.select_related(
+        "asset", "asset__owner", "account", "folder", "rule"
+    )
+    if roles.is_operator(user):
+        return qs
+    reached = SharePeriod.objects.filter(share=OuterRef("pk")).filter(
+        _visible(user, "recipient_id")
+    )
+    return qs.filter(
+        Q(_visible(user, "asset__owner_id"))
+        | Q(_visible(user, "account_id"))
+        | Q(Exists(reached))
+    )
+
+
+def list_asset_shares(user, asset: Asset) -> QuerySet[Share]:
+    """The asset's shares on its page: all of them for whoever sees the owner,
+    else those that reach the user's own accounts."""
+    shares = list_shares(asset)
+    if sees_owner(user, asset):
+        return shares
+    return shares.filter(pk__in=list_all_visible_shares(user).values("pk"))
+
+
+def list_recipient_periods(user, asset: Asset) -> QuerySet[SharePeriod]:
+    """The asset's share periods the user may see (history kept): every
+    recipient's for whoever sees the owner, else its own accounts'."""
+    periods = list_recipients(asset)
+    if sees_owner(user, asset):
+        return periods
+    return periods.filter(_visible(user, "recipient_id"))
+
+
+def list_open_recipient_ids(asset: Asset) -> set[int]:
+    return set(
+        asset.periods.filter(end__isnull=True).values_list("recipient_id", flat=True)
+    )
+
+
+def share_blocks(user, asset: Asset) -> list[Reason]:
+    """Why the user cannot share the asset whatever it chooses (the service's
+    own checks): not the owner's administrator, a recipient's administrator,
+    or the owner's company not verified. Empty when it may share."""
+    try:
+        ensure_can_share(user, asset)
+    except ActionForbidden as err:
+        return list(err.reasons)
+    # The service's company check with no recipient yet: an unverified company.
+    return company_refusals(asset.owner, [])
+
+
+def count_after_share(asset: Asset, accounts) -> int:
+    """Recipients the asset would have at once after sharing with ``accounts``."""
+    return len(list_open_recipient_ids(asset) | {a.pk for a in accounts})
+
+
+def share_refusals(asset: Asset, accounts) -> list[Reason]:
+    """Every reason ``share_with_accounts`` would refuse these accounts (read
+    without locks, for the form; the service checks again under the asset's
+    lock), in the service's own sentences."""
+    accounts = list(accounts)
+    reasons = company_refusals(asset.owner, accounts)
+    total = count_after_share(asset, accounts)
+    if total > RECIPIENT_LIMIT:
+        reasons.append(limit_reason(total))
+    return reasons
+
+
+@dataclass(frozen=True)
+class FolderPreview:
+    members: int  # accounts of the company in the folder's subtree (not the owner)
+    joining: int  # of them, not receiving the asset now
+    total: int  # recipients at once after the worker resolves the share
+
+    @property
+    def over_limit(self) -> bool:
+        return self.total > RECIPIENT_LIMIT
+
+
+def preview_folder_share(asset: Asset, folder: Folder) -> FolderPreview:
+    """What resolving a new share with ``folder`` would do now (the worker
+    decides again when it runs, about a minute later)."""
+    members = set(
+        Account.objects.filter(
+            folder__in=get_subtree_ids(folder), company=asset.owner.company_id
+        )
+        .exclude(pk=asset.owner_id)
+        .values_list("pk", flat=True)
+    )
+    current = list_open_recipient_ids(asset)
+    return FolderPreview(
+        members=len(members),
+        joining=len(members - current),
+        total=len(current | members),
+    )
+
+
+def list_share_targets(asset: Asset) -> QuerySet[Account]:
+    """The share form's picker: eligible recipients not receiving it now."""
+    return list_eligible_recipients(asset).exclude(
+        pk__in=asset.periods.filter(end__isnull=True).values("recipient")
+    )
+
+
+def list_company_folders(account: Account) -> QuerySet[Folder]:
+    """The folders of the account's company (its resource directory)."""
+    if account.company_id is None:
+        return Folder.objects.none()
+    return Folder.objects.filter(company=account.company_id).order_by("depth", "name")
+
+
+def list_managed_accounts(user) -> QuerySet[Account]:
+    """Accounts the user administers (owner or manage): rule owners."""
+    qs = Account.objects.select_related("company").order_by("uid")
+    if roles.is_operator(user):
+        return qs
+    return qs.filter(access__user=user, access__permission__in=MANAGING)
+
+
+def list_chargeback_assets(user) -> QuerySet[Asset]:
+    """Assets ever shared whose owner the user sees (the owner's chargeback)."""
+    shared = SharePeriod.objects.filter(asset=OuterRef("pk"))
+    qs = Asset.objects.select_related("owner").filter(Exists(shared))
+    if roles.is_operator(user):
+        return qs
+    return qs.filter(_visible(user, "owner_id"))
+
+
+def _hour_total(field: str) -> Subquery:
+    totals = (
+        AssetHour.objects.filter(asset=OuterRef("pk"))
+        .order_by()
+        .values("asset")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Subquery(totals, output_field=DecimalField(max_digits=24, decimal_places=6))
+
+
+def with_hour_totals(assets: QuerySet[Asset]) -> QuerySet[Asset]:
+    """Annotate what hourly assets drew over all their hours (money and
+    instance-hours), one subquery each for a whole list."""
+    return assets.annotate(
+        drawn_total=_hour_total("drawn"), units_total=_hour_total("units_used")
+    )
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    """How much of what the asset offered so far was used.
+
+    Capacity assets (SCU packages, coupons): used = capacity - remaining, of
+    the capacity. Hourly assets: what was deducted over the clock hours of its
+    validity up to now (the current hour counted whole), of the commitment per
+    hour (money) or the instance count (instance-hours) times those hours.
+    """
+
+    used: Decimal
+    offered: Decimal
+    unit: str  # "money" or "instance_hours"
+    hours: int | None = None
+
+    @property
+    def percent(self) -> Decimal | None:
+        if not self.offered:
+            return None
+        return (self.used * 100 / self.offered).quantize(Decimal("0.1"))
+
+
+def elapsed_hours(asset: Asset, at: datetime) -> int:
+    """Clock hours of the asset's validity that began before ``at``."""
+    end = min(at, asset.valid_until)
+    first = asset.valid_from.replace(minute=0, second=0, microsecond=0)
+    if end <= asset.valid_from:
+        return 0
+    return math.ceil((end - first).total_seconds() / 3600)
+
+
+def get_utilisation(asset: Asset, *, at: datetime | None = None) -> Utilisation:
+    """The asset's utilisation (reads ``with_hour_totals`` when annotated)."""
+    at = at or timezone.now()
+    if asset.has_capacity_book:
+        capacity = asset.capacity or Decimal(0)
+        return Utilisation(
+            used=capacity - asset.remaining, offered=capacity, unit="money"
+        )
+    hours = elapsed_hours(asset, at)
+    if not hasattr(asset, "drawn_total"):
+        totals = asset.hours.aggregate(drawn=Sum("drawn"), units=Sum("units_used"))
+        drawn, units = totals["drawn"], totals["units"]
+    else:
+        annotated: Any = asset  # with_hour_totals' annotations
+        drawn, units = annotated.drawn_total, annotated.units_total
+    if asset.type == Asset.Type.RESERVED_INSTANCE:
+        return Utilisation(
+            used=units or Decimal(0),
+            offered=Decimal(asset.count or 0) * hours,
+            unit="instance_hours",
+            hours=hours,
+        )
+    return Utilisation(
+        used=drawn or Decimal(0),
+        offered=(asset.commitment_per_hour or Decimal(0)) * hours,
+        unit="money",
+        hours=hours,
+    )
+
+
+def get_current_hour(asset: Asset, *, at: datetime | None = None) -> AssetHour | None:
+    """The hour bucket of an hourly asset for the clock hour of ``at``."""
+    at = at or timezone.now()
+    return asset.hours.filter(
+        hour=at.replace(minute=0, second=0, microsecond=0)
+    ).first()
+
+
+def count_folder_recipients(share: Share) -> int:
+    """Accounts receiving the asset through this (folder) share now."""
+    return share.periods.filter(end__isnull=True).count()
+
+
+def with_recipient_counts(assets: QuerySet[Asset]) -> QuerySet[Asset]:
+    """Annotate ``recipients_now``: open share periods (SPEC §4.2's count)."""
+    open_periods = (
+        SharePeriod.objects.filter(asset=OuterRef("pk"), end__isnull=True)
+        .order_by()
+        .values("asset")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return assets.annotate(recipients_now=Coalesce(Subquery(open_periods), Value(0)))
+
+
+def list_visible_accounts_owning_shared_assets(user) -> QuerySet[Account]:
+    """The chargeback's owner choices: accounts the user sees that own an
+    asset ever shared."""
+    owned = Asset.objects.filter(owner=OuterRef("pk")).filter(
+        Exists(SharePeriod.objects.filter(asset=OuterRef("pk")))
+    )
+    return list_visible_accounts(user).filter(Exists(owned)).order_by("uid")
+
+
+# --- the rules of sharing (the services check them again under the asset's lock)
+
+
+def ensure_can_share(user, asset: Asset) -> None:
+    """403 unless the user administers the asset's owner (SPEC §4.2): a
+    recipient's administrator gets ``reshare_not_allowed``, anyone else who
+    may see the asset ``not_owner``."""
+    if can_manage(user, asset.owner):
+        return
+    administers_a_recipient = AccountAccess.objects.filter(
+        user=user,
+        permission__in=MANAGING,
+        account__in=SharePeriod.objects.filter(asset=asset).values("recipient"),
+    ).exists()
+    if administers_a_recipient:
+        raise ActionForbidden([reason("reshare_not_allowed", asset=asset.pk)])
+    raise ActionForbidden([reason("not_owner", asset=asset.pk)])
+
+
+def company_refusals(owner: Account, recipients: list[Account]) -> list[Reason]:
+    """The company rules of sharing (SPEC §4.2): the owner's company verified,
+    every recipient in it, the owner never its own recipient."""
+    reasons: list[Reason] = []
+    company: Company | None = owner.company
+    if company is None or company.verification_status != Company.Verification.VERIFIED:
+        reasons.append(reason("company_not_verified", account=owner.uid))
+    for account in recipients:
+        if account.pk == owner.pk:
+            reasons.append(reason("same_account", variant="share", account=owner.uid))
+        elif account.company_id != owner.company_id:
+            reasons.append(
+                reason("different_company", source=owner.uid, destination=account.uid)
+            )
+    return reasons
+
+
+def limit_reason(count: int) -> Reason:
+    return reason("recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=count)

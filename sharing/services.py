@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts import ledger
 from accounts.ledger import PROVIDER, decrease, increase, lock, lock_accounts
-from accounts.models import Account, AccountAccess, Company, Folder, Movement
-from accounts.selectors import MANAGING, can_manage, get_subtree_ids
+from accounts.models import Account, Folder, Movement
+from accounts.selectors import can_manage, get_subtree_ids
 from accounts.services import charge_usage, payer_for
 from billing_portal import audit, roles
 from billing_portal.db import service
@@ -42,6 +42,7 @@ from .models import (
     SharingRule,
     UsageRecord,
 )
+from .selectors import company_refusals, ensure_can_share, limit_reason
 
 Status = Share.Status
 
@@ -134,46 +135,11 @@ def create_asset(
 # --- who may share -------------------------------------------------------------
 
 
-def ensure_can_share(user, asset: Asset) -> None:
-    """403 unless the user administers the asset's owner (SPEC §4.2): a
-    recipient's administrator gets ``reshare_not_allowed``, anyone else who
-    may see the asset ``not_owner``."""
-    if can_manage(user, asset.owner):
-        return
-    administers_a_recipient = AccountAccess.objects.filter(
-        user=user,
-        permission__in=MANAGING,
-        account__in=SharePeriod.objects.filter(asset=asset).values("recipient"),
-    ).exists()
-    if administers_a_recipient:
-        raise ActionForbidden([reason("reshare_not_allowed", asset=asset.pk)])
-    raise ActionForbidden([reason("not_owner", asset=asset.pk)])
-
-
-def _company_reasons(owner: Account, recipients: list[Account]) -> list:
-    reasons = []
-    company: Company | None = owner.company
-    if company is None or company.verification_status != Company.Verification.VERIFIED:
-        reasons.append(reason("company_not_verified", account=owner.uid))
-    for account in recipients:
-        if account.pk == owner.pk:
-            reasons.append(reason("same_account", variant="share", account=owner.uid))
-        elif account.company_id != owner.company_id:
-            reasons.append(
-                reason("different_company", source=owner.uid, destination=account.uid)
-            )
-    return reasons
-
-
 def _open_periods(asset: Asset) -> dict[int, SharePeriod]:
     return {
         p.recipient_id: p
         for p in SharePeriod.objects.filter(asset=asset, end__isnull=True)
     }
-
-
-def _limit_reason(count: int):
-    return reason("recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=count)
 
 
 # --- sharing with accounts --------------------------------------------------------
@@ -184,11 +150,11 @@ def share_with_accounts(*, asset: Asset, accounts: list[Account], actor) -> list
     """Share with specific accounts: effective the moment it is saved."""
     ensure_can_share(actor, asset)
     (asset,) = lock(asset)
-    reasons = _company_reasons(asset.owner, accounts)
+    reasons = company_refusals(asset.owner, accounts)
     open_periods = _open_periods(asset)
     new = [a for a in dict.fromkeys(accounts) if a.pk not in open_periods]
     if len(open_periods) + len(new) > RECIPIENT_LIMIT:
-        reasons.append(_limit_reason(len(open_periods) + len(new)))
+        reasons.append(limit_reason(len(open_periods) + len(new)))
     if reasons:
         raise SharingRefused(reasons)
     now = timezone.now()
@@ -292,7 +258,7 @@ def share_with_folder(*, asset: Asset, folder: Folder, actor) -> Share:
     about a minute later (and again after each membership change)."""
     ensure_can_share(actor, asset)
     (asset,) = lock(asset)
-    reasons = _company_reasons(asset.owner, [])
+    reasons = company_refusals(asset.owner, [])
     if folder.company_id != asset.owner.company_id:
         reasons.append(
             reason("different_company", source=asset.owner.uid, destination=folder.name)
@@ -436,10 +402,10 @@ def _fail(share: Share, detail_reasons: list, now) -> str:
 def _resolve_account_share(asset: Asset, share: Share, now) -> str:
     account = share.account
     assert account is not None, "an account share has its account"
-    reasons = _company_reasons(asset.owner, [account])
+    reasons = company_refusals(asset.owner, [account])
     open_periods = _open_periods(asset)
     if account.pk not in open_periods and len(open_periods) + 1 > RECIPIENT_LIMIT:
-        reasons.append(_limit_reason(len(open_periods) + 1))
+        reasons.append(limit_reason(len(open_periods) + 1))
     if reasons:
         return _fail(share, reasons, now)
     if account.pk not in open_periods:
@@ -459,7 +425,7 @@ def _resolve_account_share(asset: Asset, share: Share, now) -> str:
 
 def _resolve_folder_share(asset: Asset, share: Share, now) -> str:
     owner = asset.owner
-    reasons = _company_reasons(owner, [])
+    reasons = company_refusals(owner, [])
     if reasons:
         return _fail(share, reasons, now)
     members = set(
@@ -475,7 +441,7 @@ def _resolve_folder_share(asset: Asset, share: Share, now) -> str:
     leavers = mine - members
     total = len(open_periods) + len(joiners) - len(leavers)
     if total > RECIPIENT_LIMIT:
-        return _fail(share, [_limit_reason(total)], now)
+        return _fail(share, [limit_reason(total)], now)
     keep = _account_share_ids(asset)
     for pk in leavers:
         period = open_periods[pk]
@@ -516,13 +482,13 @@ def create_sharing_rule(
     """A rule shares the owner's new assets of ``asset_types`` (SPEC §4.3)."""
     if not can_manage(actor, owner):
         raise ActionForbidden([reason("no_permission", account=owner.uid)])
-    reasons = _company_reasons(owner, list(accounts or []))
+    reasons = company_refusals(owner, list(accounts or []))
     if folder is not None and folder.company_id != owner.company_id:
         reasons.append(
             reason("different_company", source=owner.uid, destination=folder.name)
         )
     if len(accounts or []) > RECIPIENT_LIMIT:
-        reasons.append(_limit_reason(len(accounts or [])))
+        reasons.append(limit_reason(len(accounts or [])))
     if reasons:
         raise SharingRefused(reasons)
     rule = SharingRule.objects.create(

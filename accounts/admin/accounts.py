@@ -5,14 +5,19 @@ each with a confirmation page: show the numbers and the effect first, act on
 POST through the same service as the API, ``log_change``, message, redirect.
 """
 
+from functools import cache
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -181,6 +186,7 @@ class AccountAdmin(ScopedAdmin):
             "is_operator": roles.is_operator(request.user),
             "relationship": selectors.get_open_relationship(account),
             "member_count": selectors.count_active_members(account),
+            "extra_panels": _extra_panels(request, account),
             **self._credit_context(request, account),
         }
 
@@ -580,6 +586,33 @@ def _limit_message(account, amount, state, contract):
         "amount": format_amount(amount),
         "currency": account.currency,
     }
+
+
+@cache
+def _panel_builder(dotted_path):
+    return import_string(dotted_path)
+
+
+def _extra_panels(request, account):
+    """Panels other apps add to the account page (``ACCOUNT_PAGE_PANELS``:
+    dotted paths of ``callable(account, user)`` returning ``{"title",
+    "template", "context"}`` and optionally ``"id"``, or None to show
+    nothing), so that accounts imports none of those apps."""
+    panels = []
+    for dotted_path in settings.ACCOUNT_PAGE_PANELS:
+        panel = _panel_builder(dotted_path)(account, request.user)
+        if not panel:
+            continue
+        panels.append(
+            {
+                "id": panel.get("id", ""),
+                "title": panel["title"],
+                "html": render_to_string(
+                    panel["template"], panel.get("context", {}), request=request
+                ),
+            }
+        )
+    return panels
 
 
 def _unique(reasons, *, skip=()):

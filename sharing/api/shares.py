@@ -108,7 +108,7 @@ class AssetShareListCreateApi(generics.ListAPIView):
         now (an account or folder already shared keeps its share)."""
         asset = visible_asset(request, pk)
         data = validate(ShareIn, request)
-        services.ensure_can_share(request.user, asset)
+        selectors.ensure_can_share(request.user, asset)
 
         def action():
             if "folder" in data:
@@ -134,7 +134,7 @@ class AssetShareStopApi(APIView):
         asset = visible_asset(request, pk)
         recipient = get_visible_or_404(list_target_accounts(request.user), pk=account)
         validate(NoBodyIn, request)
-        services.ensure_can_share(request.user, asset)
+        selectors.ensure_can_share(request.user, asset)
         services.stop_share(asset=asset, account=recipient, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -151,6 +151,6 @@ class AssetFolderShareStopApi(APIView):
         if share is None:
             raise Http404
         validate(NoBodyIn, request)
-        services.ensure_can_share(request.user, asset)
+        selectors.ensure_can_share(request.user, asset)
         services.stop_folder_share(share=share, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

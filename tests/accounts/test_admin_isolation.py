@@ -34,6 +34,7 @@ from accounts import services
 from accounts.models import Account, Company
 from billing_portal.admin_base import ScopedAdmin
 from coupons.services import approve_pool, issue_coupons, request_pool, save_product
+from sharing import services as sharing
 from tests.accounts.conftest_admin import (
     MISSING,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
@@ -108,6 +109,36 @@ def _company_objects(company, cbm, operator, prefix):
         count=1,
         face_value=Decimal("5.00"),
         actor=operator,
+    )
+    _sharing_objects(limited, partner, operator)
+
+
+def _sharing_objects(owner, recipient, operator):
+    """An asset shared with an account, a usage record it deducted (a
+    deduction), and an automatic sharing rule (SPEC §4)."""
+    now = timezone.now()
+    plan = sharing.provision_asset(
+        type="savings_plan",
+        owner=owner,
+        valid_from=now - timedelta(days=1),
+        valid_until=now + timedelta(days=30),
+        commitment_per_hour=Decimal("5.00"),
+        actor=operator,
+    )
+    sharing.share_with_accounts(asset=plan, accounts=[recipient], actor=operator)
+    sharing.record_usage(
+        external_id=f"shared-{owner.uid}",
+        account=recipient,
+        product="ecs",
+        bill_type="pay_as_you_go",
+        usage_start=timezone.now(),
+        usage_end=timezone.now(),
+        amount=Decimal("2.00"),
+        billed_at=timezone.now(),
+        actor=operator,
+    )
+    sharing.create_sharing_rule(
+        owner=owner, asset_types=["coupon"], accounts=[recipient], actor=operator
     )
 
 

@@ -1,7 +1,9 @@
 """Load the demo data once (safe to run again); print the demo logins."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -9,9 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import Company
+from accounts.models import Account, Company, Folder
 from billing_portal import roles
 from coupons.demo import seed_pools
+from sharing import services as sharing
+from sharing.models import Asset, Share
 from sharing.services import record_usage
 
 PASSWORD = "demo-pass-123"
@@ -26,6 +30,7 @@ LOGINS = [
     ("erin", "customer, owner", "Initech (unverified company)"),
 ]
 ACME_REG = "91310000DEMO0001"
+ACME_MAIN = "1000000000000001"
 
 
 class Command(BaseCommand):
@@ -47,6 +52,15 @@ class Command(BaseCommand):
                 with transaction.atomic():
                     self.seed()
                 self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+            # A database seeded before equity asset sharing gets its demo too.
+            # (Pool coupons are coupon assets too: look for the provisioned ones.)
+            provisioned = Asset.objects.filter(
+                owner__uid=ACME_MAIN, pool_coupon__isnull=True
+            )
+            if not provisioned.exists():
+                with transaction.atomic():
+                    SharingDemo(timezone.now()).seed()
+                self.stdout.write(self.style.SUCCESS("Sharing demo data loaded."))
         if not no_logins:
             self.print_logins()
 
@@ -287,3 +301,183 @@ class Command(BaseCommand):
                 actor=op,
             )
         services.top_up(account=partner, amount=Decimal("600.00"), actor=op)
+
+
+@contextmanager
+def clock(at):
+    """Run the services as if it were ``at``: the sharing demo's history (shares
+    that began days ago, late bills) is built by the services themselves, at
+    past instants, so every row and ledger line is what they would have
+    written then. Only this command does it, in its own process."""
+    with mock.patch("django.utils.timezone.now", return_value=at):
+        yield
+
+
+class SharingDemo:
+    """Equity asset sharing in the demo (SPEC §4), through sharing.services:
+    Acme Main's savings plan shared with two accounts (one of them with a gap
+    in its history), a reserved instance shared with the Engineering folder
+    (resolved by the job), an SCU package, a coupon, an automatic rule and the
+    savings plan it shared, and usage records whose deductions include a late
+    bill for usage before the share began."""
+
+    def __init__(self, now):
+        self.now = now
+        self.day = timedelta(days=1)
+
+    def ago(self, days=0, hours=0, minutes=0):
+        return self.now - timedelta(days=days, hours=hours, minutes=minutes)
+
+    def seed(self):
+        User = get_user_model()
+        op = User.objects.get(username="operator")
+        alice = User.objects.get(username="alice")
+        main = Account.objects.get(uid=ACME_MAIN)
+        dev = Account.objects.get(uid="1000000000000002")
+        data = Account.objects.get(uid="1000000000000003")
+        engineering = Folder.objects.get(company=main.company, name="Engineering")
+        D = Decimal
+
+        def provision(type, at, **fields):
+            with clock(at):
+                return sharing.provision_asset(
+                    type=type,
+                    owner=main,
+                    valid_from=self.ago(days=30),
+                    actor=op,
+                    **fields,
+                )
+
+        start = self.ago(days=20)
+        plan = provision(
+            "savings_plan",
+            start,
+            valid_until=self.now + 335 * self.day,
+            commitment_per_hour=D("10.00"),
+        )
+        reserved = provision(
+            "reserved_instance",
+            start,
+            valid_until=self.now + 335 * self.day,
+            products=["ecs"],
+            instance_type="ecs.g7.large",
+            region="cn-hangzhou",
+            count=2,
+        )
+        scu = provision(
+            "scu_package",
+            start,
+            valid_until=self.now + 150 * self.day,
+            products=["oss", "nas"],
+            capacity=D("500.00"),
+        )
+        provision(
+            "coupon",
+            start,
+            valid_until=self.now + 60 * self.day,
+            bill_types=["pay_as_you_go"],
+            capacity=D("200.00"),
+        )
+
+        shared_at = self.ago(days=14)
+        with clock(shared_at):
+            sharing.share_with_accounts(asset=plan, accounts=[dev, data], actor=alice)
+            sharing.share_with_accounts(asset=scu, accounts=[data], actor=alice)
+            folder_share = sharing.share_with_folder(
+                asset=reserved, folder=engineering, actor=alice
+            )
+        # The job that applies a folder share about a minute later.
+        with clock(shared_at + timedelta(minutes=1, seconds=5)):
+            sharing.resolve_share(folder_share.pk)
+        # Acme Data's savings-plan share stopped for a while: history is kept.
+        with clock(self.ago(days=9)):
+            sharing.stop_share(asset=plan, account=data, actor=alice)
+        with clock(self.ago(days=5)):
+            sharing.share_with_accounts(asset=plan, accounts=[data], actor=alice)
+
+        # An automatic rule, then a savings plan that it shares.
+        with clock(self.ago(days=3, hours=6)):
+            sharing.create_sharing_rule(
+                owner=main,
+                asset_types=["savings_plan"],
+                accounts=[dev, data],
+                actor=alice,
+            )
+        provisioned_at = self.ago(days=2)
+        second_plan = provision(
+            "savings_plan",
+            provisioned_at,
+            valid_until=self.now + 363 * self.day,
+            commitment_per_hour=D("5.00"),
+        )
+        with clock(provisioned_at + timedelta(minutes=1, seconds=5)):
+            for share in Share.objects.filter(asset=second_plan, rule__isnull=False):
+                sharing.resolve_share(share.pk)
+
+        def usage(external_id, account, amount, started, billed, **fields):
+            with clock(billed):
+                record_usage(
+                    external_id=external_id,
+                    account=account,
+                    product=fields.pop("product", "ecs"),
+                    bill_type="pay_as_you_go",
+                    usage_start=started,
+                    usage_end=started + timedelta(minutes=50),
+                    amount=D(amount),
+                    billed_at=billed,
+                    actor=op,
+                    **fields,
+                )
+
+        hour = self.now.replace(minute=0, second=0, microsecond=0)
+        # A late bill: Acme Dev's usage before the savings plan was shared with
+        # it gets nothing from the plan.
+        usage(
+            "demo-share-late",
+            dev,
+            "18.00",
+            self.ago(days=15),
+            self.ago(days=1),
+        )
+        three_days = hour - 3 * self.day + timedelta(minutes=5)
+        usage(
+            "demo-share-ri",
+            dev,
+            "12.00",
+            three_days,
+            three_days + timedelta(hours=1),
+            instance_type="ecs.g7.large",
+            region="cn-hangzhou",
+            quantity=D("1"),
+        )
+        usage(
+            "demo-share-plan",
+            data,
+            "25.00",
+            three_days,
+            three_days + timedelta(hours=1),
+        )
+        two_days = hour - 2 * self.day + timedelta(minutes=20)
+        usage(
+            "demo-share-scu",
+            data,
+            "40.00",
+            two_days,
+            two_days + timedelta(hours=1),
+            product="oss",
+        )
+        yesterday = hour - self.day + timedelta(minutes=10)
+        usage(
+            "demo-share-owner",
+            main,
+            "30.00",
+            yesterday,
+            yesterday + timedelta(hours=1),
+        )
+        usage(
+            "demo-share-hour-used",
+            dev,
+            "8.00",
+            yesterday + timedelta(minutes=5),
+            yesterday + timedelta(hours=1),
+        )

@@ -214,7 +214,8 @@ MESSAGES = {
     ),
     # equity asset sharing (§4)
     "not_owner": _(
-        "Only the administrators of the account that owns asset {asset} can share it."
+        "Only the owner or manage administrators of the account that owns asset "
+        "{asset} can share it."
     ),
     "reshare_not_allowed": _(
         "Asset {asset} was shared with your account; a recipient cannot share it again."

@@ -136,13 +136,15 @@ def has_payment_relationship(management_id: int, member_id: int, at) -> bool:
 
 def list_issuable_accounts(pool: CreditPool, at: datetime | None = None):
     """The accounts a pool's coupons may be issued to now: the management
-    account and members with an active payment relationship."""
+    account and members with an active payment relationship, in the pool's
+    currency (a coupon could never deduct another currency's usage)."""
     at = at or timezone.now()
     members = FinancialRelationship.objects.active_at(at).filter(
         management_account_id=pool.management_account_id
     )
     return Account.objects.filter(
-        Q(pk=pool.management_account_id) | Q(pk__in=members.values("member_account_id"))
+        Q(pk=pool.management_account_id) | Q(pk__in=members.values("member_account_id")),
+        currency=pool.currency,
     ).order_by("uid")
 
 

@@ -183,11 +183,16 @@ def list_eligible_recipients(asset: Asset) -> QuerySet[Account]:
 
 def list_owner_recipients(owner: Account) -> QuerySet[Account]:
     """Accounts that ``owner``'s assets may be shared with (its verified
-    company's other accounts): the share form's and the rule form's picker."""
+    company's other accounts in its currency): the share form's and the rule
+    form's picker."""
     company = owner.company
     if company is None or company.verification_status != Company.Verification.VERIFIED:
         return Account.objects.none()
-    return Account.objects.filter(company=company).exclude(pk=owner.pk).order_by("uid")
+    return (
+        Account.objects.filter(company=company, currency=owner.currency)
+        .exclude(pk=owner.pk)
+        .order_by("uid")
+    )
 
 
 def list_benefits_of(account: Account) -> QuerySet[SharePeriod]:
@@ -503,7 +508,9 @@ def ensure_can_share(user, asset: Asset) -> None:
 
 def company_refusals(owner: Account, recipients: list[Account]) -> list[Reason]:
     """The company rules of sharing (SPEC §4.2): the owner's company verified,
-    every recipient in it, the owner never its own recipient."""
+    every recipient in it and in the asset's currency (usage records carry the
+    account's currency: another currency could never be deducted), the owner
+    never its own recipient."""
     reasons: list[Reason] = []
     company: Company | None = owner.company
     if company is None or company.verification_status != Company.Verification.VERIFIED:
@@ -514,6 +521,16 @@ def company_refusals(owner: Account, recipients: list[Account]) -> list[Reason]:
         elif account.company_id != owner.company_id:
             reasons.append(
                 reason("different_company", source=owner.uid, destination=account.uid)
+            )
+        elif account.currency != owner.currency:
+            reasons.append(
+                reason(
+                    "currency_mismatch",
+                    source=owner.uid,
+                    source_currency=owner.currency,
+                    destination=account.uid,
+                    destination_currency=account.currency,
+                )
             )
     return reasons
 

@@ -765,8 +765,8 @@ def test_the_owners_viewer_is_not_the_owner_and_a_recipient_cannot_reshare(
             "reasons": [
                 {
                     "code": "not_owner",
-                    "message": "Only the administrators of the account that owns "
-                    f"asset {plan.pk} can share it.",
+                    "message": "Only the owner or manage administrators of the account "
+                    f"that owns asset {plan.pk} can share it.",
                 }
             ],
         }

@@ -21,10 +21,11 @@ from unittest import mock
 
 import pytest
 
+from accounts.models import Account
 from sharing import services
 from sharing.models import Asset, Share, SharingRule, UsageRecord
 from tests.accounts.conftest_admin import Portal
-from tests.factories import UserFactory
+from tests.factories import AccountFactory, UserFactory
 from tests.sharing.conftest import HOUR
 
 SHARED_AT = HOUR - timedelta(days=1)
@@ -45,6 +46,9 @@ class SharingWorld:
     late: UsageRecord
     b_usage: UsageRecord
     dev_admin: object
+    #: Acme's other CNY account, administered by ``owner``, receiving nothing:
+    #: the one account the plan may still be shared with.
+    spare: Account
 
     def user(self, role):
         if role == "dev_admin":
@@ -87,6 +91,10 @@ def sharing_world_fixture(portal, provision, use, grant):
     b_usage = use(p.b2, "6.00", external_id="globex-shared-usage")
     dev_admin = UserFactory(username="dev_admin")
     grant(dev_admin, p.a_hidden, "manage")
+    spare = AccountFactory(
+        uid="1000000000000105", name="Acme Spare", company=p.a_main.company
+    )
+    grant(p.owner, spare, "owner")
     return SharingWorld(
         portal=p.refresh(),
         plan=plan,
@@ -101,4 +109,5 @@ def sharing_world_fixture(portal, provision, use, grant):
         late=late,
         b_usage=b_usage,
         dev_admin=dev_admin,
+        spare=spare,
     )

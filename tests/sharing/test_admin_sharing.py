@@ -332,8 +332,8 @@ def test_pending_failed_and_automatic_shares_say_so(client, sharing_world, provi
     [
         (
             "viewer",
-            "Only the administrators of the account that owns asset {asset} can "
-            "share it. not_owner",
+            "Only the owner or manage administrators of the account that owns "
+            "asset {asset} can share it. not_owner",
         ),
         (
             "dev_admin",
@@ -399,38 +399,38 @@ def test_share_form_offers_only_eligible_accounts_and_says_why(client, sharing_w
         "shared only within one verified company)."
     )
     # The owner, the recipients and another company's accounts are absent.
-    assert targets(client, w.plan) == [name_uid(p.a_usd)]
+    assert targets(client, w.plan) == [name_uid(w.spare)]
     assert targets(client, w.plan, "Globex") == []
     assert targets(client, w.plan, p.b1.uid) == []
     assert targets(client, w.plan, "Acme Main") == []
     folders = [o.text for o in root.find("select", id="id_folder").find_all("option")]
-    assert folders == ["---------", "Acme (the whole organization) — 4"]
+    assert folders == ["---------", "Acme (the whole organization) — 5"]
 
 
 def test_sharing_with_accounts_goes_through_a_review_once(client, sharing_world):
     w = sharing_world
     p = w.portal
     login(client, w, "owner")
-    data = {"target": "accounts", "accounts": [p.a_usd.pk]}
+    data = {"target": "accounts", "accounts": [w.spare.pk]}
     review = client.post(share_url(w.plan), data)
     assert review.status_code == 200
     root = parse(review)
     assert table_rows(root.find("table", id="chosen")) == [
-        ["Acme Dollar", "1000000000000103"]
+        ["Acme Spare", "1000000000000105"]
     ]
     assert root.find(id="recipients-after").text == "3 / 100"
-    assert SharePeriod.objects.filter(recipient=p.a_usd).count() == 0
+    assert SharePeriod.objects.filter(recipient=w.spare).count() == 0
 
     fields = confirmation_fields(review)
-    assert fields["accounts"] == str(p.a_usd.pk)
+    assert fields["accounts"] == str(w.spare.pk)
     done = client.post(share_url(w.plan), fields, follow=True)
     assert messages_of(done) == [
-        "Shared with 1 account: Acme Dollar (1000000000000103). It receives the "
+        "Shared with 1 account: Acme Spare (1000000000000105). It receives the "
         "asset from now on."
     ]
     assert done.redirect_chain[-1][0] == url("sharing_asset_change", w.plan.pk)
     assert section(done, "shares").find(id="recipient-counter").text == "3 / 100"
-    period = SharePeriod.objects.get(asset=w.plan, recipient=p.a_usd)
+    period = SharePeriod.objects.get(asset=w.plan, recipient=w.spare)
     assert period.end is None
     assert LogEntry.objects.filter(object_id=str(w.plan.pk)).count() == 1
 
@@ -454,7 +454,7 @@ def test_sharing_with_a_folder_is_pending_until_the_job(client, sharing_world):
     w = sharing_world
     p = w.portal
     team = create_folder(company=p.company, name="Team", actor=p.operator)
-    place_accounts(folder=team, accounts=[p.a_usd, p.a_dev], actor=p.operator)
+    place_accounts(folder=team, accounts=[w.spare, p.a_dev], actor=p.operator)
     login(client, w, "owner")
     data = {"target": "folder", "folder": team.pk}
     review = client.post(share_url(w.plan), data)
@@ -489,7 +489,7 @@ def test_the_101st_recipient_is_refused_with_the_services_sentence(
     assert "full" in counter.attrs["class"]
     before = sharing_state()
     refused = client.post(
-        share_url(w.plan), {"target": "accounts", "accounts": [p.a_usd.pk]}
+        share_url(w.plan), {"target": "accounts", "accounts": [w.spare.pk]}
     )
     assert refused.status_code == 200
     assert refusal_items(refused) == [
@@ -502,7 +502,7 @@ def test_the_101st_recipient_is_refused_with_the_services_sentence(
         share_url(w.plan),
         {
             "target": "accounts",
-            "accounts": [p.a_usd.pk],
+            "accounts": [w.spare.pk],
             "confirm": "yes",
             "confirmation_token": secrets.token_urlsafe(32),
         },
@@ -532,8 +532,8 @@ def test_the_form_refuses_an_account_that_is_not_offered(client, sharing_world):
     [
         (
             "viewer",
-            "Only the administrators of the account that owns asset {asset} can "
-            "share it. not_owner",
+            "Only the owner or manage administrators of the account that owns "
+            "asset {asset} can share it. not_owner",
         ),
         (
             "dev_admin",
@@ -553,7 +553,7 @@ def test_only_the_owners_administrators_may_share(client, sharing_world, role, r
     assert parse(page).find("form", class_="sharing-form") is None
     assert targets(client, w.plan) == []
     before = sharing_state()
-    data = {"target": "accounts", "accounts": [p.a_usd.pk]}
+    data = {"target": "accounts", "accounts": [w.spare.pk]}
     assert refusal_items(client.post(share_url(w.plan), data)) == expected
     forged = client.post(
         share_url(w.plan),
@@ -600,7 +600,7 @@ def test_stopping_a_folder_share_ends_its_recipients_periods(client, sharing_wor
     w = sharing_world
     p = w.portal
     team = create_folder(company=p.company, name="Team", actor=p.operator)
-    place_accounts(folder=team, accounts=[p.a_usd], actor=p.operator)
+    place_accounts(folder=team, accounts=[w.spare], actor=p.operator)
     with at(SHARED_AT):
         share = services.share_with_folder(asset=w.plan, folder=team, actor=p.owner)
     with at(share.due_at + timedelta(seconds=1)):
@@ -613,7 +613,7 @@ def test_stopping_a_folder_share_ends_its_recipients_periods(client, sharing_wor
     client.post(stop_url(share), confirmation_fields(review))
     share.refresh_from_db()
     assert share.status == "stopped"
-    assert SharePeriod.objects.get(asset=w.plan, recipient=p.a_usd).end is not None
+    assert SharePeriod.objects.get(asset=w.plan, recipient=w.spare).end is not None
 
 
 @pytest.mark.parametrize("role", ["viewer", "dev_admin"])
@@ -846,7 +846,7 @@ def test_adding_a_rule_offers_only_the_accounts_the_user_administers(
     targets_url = url("sharing_sharingrule_targets")
     offered = client.get(targets_url, {"owner": p.a_main.pk}).json()["results"]
     assert [r["text"] for r in offered] == [
-        name_uid(a) for a in (p.a_dev, p.a_usd, p.a_hidden)
+        name_uid(a) for a in (p.a_dev, p.a_hidden, w.spare)
     ]
     assert client.get(targets_url, {"owner": p.b1.pk}).json()["results"] == []
 
@@ -858,7 +858,7 @@ def test_adding_a_rule_offers_only_the_accounts_the_user_administers(
         {
             "asset_types": ["savings_plan", "scu_package"],
             "target": "accounts",
-            "accounts": [p.a_usd.pk],
+            "accounts": [w.spare.pk],
         },
         follow=True,
     )
@@ -866,7 +866,7 @@ def test_adding_a_rule_offers_only_the_accounts_the_user_administers(
     assert (rule.owner, rule.asset_types, list(rule.accounts.all())) == (
         p.a_main,
         ["savings_plan", "scu_package"],
-        [p.a_usd],
+        [w.spare],
     )
     assert messages_of(done) == [
         f"Rule #{rule.pk} saved: new assets of Acme Main (1000000000000101) of these "
@@ -874,7 +874,7 @@ def test_adding_a_rule_offers_only_the_accounts_the_user_administers(
     ]
     assert section_rows(done, "rule")[1:3] == [
         ["Asset types", "Savings plan, Storage capacity unit package"],
-        ["Shares with", name_uid(p.a_usd)],
+        ["Shares with", name_uid(w.spare)],
     ]
 
 
@@ -1177,7 +1177,7 @@ def test_lists_cost_a_fixed_number_of_queries(
         counts[page_url] = len(captured)
     for _n in range(5):
         asset = provision("coupon", p.a_main, capacity="10.00")
-        services.share_with_accounts(asset=asset, accounts=[p.a_usd], actor=p.owner)
+        services.share_with_accounts(asset=asset, accounts=[w.spare], actor=p.owner)
     services.create_sharing_rule(
         owner=p.a_dev, asset_types=["coupon"], accounts=[p.a_main], actor=p.manager
     )

@@ -290,3 +290,12 @@ def test_the_real_worker_resolves_a_folder_share_when_due(settings, owned, owner
     share.refresh_from_db()
     assert share.status == "active"
     assert open_recipients(plan) == {s1.pk, s2.pk, e1.pk}
+
+
+def test_an_account_in_another_currency_is_refused(owned, owner, company):
+    _a, plan = owned
+    usd = AccountFactory(company=company, currency="USD")
+    with pytest.raises(SharingRefused) as excinfo:
+        share_with_accounts(asset=plan, accounts=[usd], actor=owner)
+    assert codes(excinfo) == ["currency_mismatch"]
+    assert usd not in selectors.list_eligible_recipients(plan)

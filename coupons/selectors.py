@@ -142,8 +142,9 @@ def list_issuable_accounts(pool: CreditPool, at: datetime | None = None):
     members = FinancialRelationship.objects.active_at(at).filter(
         management_account_id=pool.management_account_id
     )
+    member_ids = members.values("member_account_id")
     return Account.objects.filter(
-        Q(pk=pool.management_account_id) | Q(pk__in=members.values("member_account_id")),
+        Q(pk=pool.management_account_id) | Q(pk__in=member_ids),
         currency=pool.currency,
     ).order_by("uid")
 

@@ -544,7 +544,6 @@ def test_the_form_refuses_an_account_that_is_not_offered(client, sharing_world):
 )
 def test_only_the_owners_administrators_may_share(client, sharing_world, role, reason):
     w = sharing_world
-    p = w.portal
     login(client, w, role)
     expected = [reason.format(asset=w.plan.pk)]
     page = client.get(share_url(w.plan))

@@ -28,7 +28,7 @@ from billing_portal.errors import (
     reason,
 )
 from sharing.models import Asset
-from sharing.services import create_asset, share_with_accounts
+from sharing.services import create_assets, open_shares
 
 from .models import Coupon, CreditPool, Product
 from .selectors import ensure_can_request_pool, issuance_refusals
@@ -234,25 +234,28 @@ def issue_coupons(
         raise CouponPoolRefused(reasons)
     members = [a for a in accounts if a.pk != manager.pk]
     total = face_value * count
-    coupons = []
-    for _n in range(count):
-        asset = create_asset(
-            type=Asset.Type.COUPON,
-            owner=manager,
-            actor=actor,
-            grant=False,
-            apply_rules=False,
-            valid_from=pool.valid_from,
-            valid_until=pool.valid_until,
-            products=list(pool.products),
-            bill_types=list(pool.bill_types),
-            capacity=face_value,
-        )
-        coupon = Coupon.objects.create(
-            asset=asset, pool=pool, face_value=face_value, issued_by=actor
-        )
-        coupon.accounts.set(accounts)
-        coupons.append(coupon)
+    # Set-wise whatever the count: the coupon assets, their coupons and
+    # applicable accounts, one movement funding them all, their shares.
+    assets = create_assets(
+        count=count,
+        type=Asset.Type.COUPON,
+        owner=manager,
+        actor=actor,
+        valid_from=pool.valid_from,
+        valid_until=pool.valid_until,
+        products=list(pool.products),
+        bill_types=list(pool.bill_types),
+        capacity=face_value,
+    )
+    coupons = Coupon.objects.bulk_create(
+        Coupon(asset=asset, pool=pool, face_value=face_value, issued_by=actor)
+        for asset in assets
+    )
+    Coupon.accounts.through.objects.bulk_create(
+        Coupon.accounts.through(coupon_id=coupon.pk, account_id=account.pk)
+        for coupon in coupons
+        for account in accounts
+    )
     ledger.post(
         kind=Movement.Kind.COUPON_ISSUE,
         account=manager,
@@ -261,15 +264,14 @@ def issue_coupons(
         memo=f"pool #{pool.pk}: {count} x {face_value:.2f}",
         legs=[
             decrease(pool, "unissued", total),
-            *(increase(c.asset, "remaining", face_value) for c in coupons),
+            *(increase(asset, "remaining", face_value) for asset in assets),
         ],
     )
     CreditPool.objects.filter(pk=pool.pk).update(
         issued_amount=pool.issued_amount + total
     )
     if members:
-        for coupon in coupons:
-            share_with_accounts(asset=coupon.asset, accounts=members, actor=actor)
+        open_shares(assets=assets, accounts=members, actor=actor)
     audit.record(
         actor=actor,
         action="pool.issue_coupons",

@@ -132,6 +132,59 @@ def create_asset(
     return asset
 
 
+def create_assets(*, count: int, owner: Account, actor, **fields) -> list[Asset]:
+    """``count`` identical assets created at once in the caller's transaction,
+    locked for it and not funded (the caller posts their capacity, e.g. coupons
+    issued from a credit pool) and not subject to the owner's rules."""
+    provisioned_by = actor if getattr(actor, "is_authenticated", False) else None
+    assets = Asset.objects.bulk_create(
+        Asset(
+            owner=owner,
+            currency=owner.currency,
+            provisioned_by=provisioned_by,
+            remaining=Decimal(0),
+            **fields,
+        )
+        for _n in range(count)
+    )
+    for asset in assets:
+        ledger.adopt_locked(asset)  # created in this transaction: ours alone
+    return assets
+
+
+def open_shares(*, assets: list[Asset], accounts: list[Account], actor) -> None:
+    """Share assets created in this transaction with ``accounts`` at once (one
+    statement for the shares, one for their periods), under the rules of
+    ``share_with_accounts``; the caller administers their owner."""
+    if not all(ledger.is_locked(a) for a in assets):
+        raise ledger.LedgerError("open shares of assets this transaction holds")
+    if len({asset.owner_id for asset in assets}) != 1:
+        raise ValueError("assets of one owner at a time")
+    reasons = company_refusals(assets[0].owner, accounts)
+    if len(accounts) > RECIPIENT_LIMIT:
+        reasons.append(limit_reason(len(accounts)))
+    if reasons:
+        raise SharingRefused(reasons)
+    now = timezone.now()
+    shares = Share.objects.bulk_create(
+        Share(
+            asset=asset,
+            target=Share.Target.ACCOUNT,
+            account=account,
+            status=Status.ACTIVE,
+            active_since=now,
+            resolved_at=now,
+            created_by=actor,
+        )
+        for asset in assets
+        for account in accounts
+    )
+    SharePeriod.objects.bulk_create(
+        SharePeriod(asset=s.asset, recipient=s.account, share=s, start=now)
+        for s in shares
+    )
+
+
 # --- who may share -------------------------------------------------------------
 
 

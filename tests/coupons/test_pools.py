@@ -340,3 +340,44 @@ def test_concurrent_usage_never_overdraws_a_coupon(make_pool, enterprise, owner)
         "20.00"
     )
     assert find_discrepancies() == []
+
+
+def test_issuance_is_set_wise_whatever_the_count(make_pool, enterprise, owner):
+    """Issuing 2 or 200 coupons sends the same number of statements; each
+    coupon is funded, shared with both members and tied to its accounts."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    manager, m1, m2 = enterprise
+    pool = make_pool("1000.00")
+
+    def issue(count):
+        with CaptureQueriesContext(connection) as queries:
+            coupons = issue_coupons(
+                pool=pool,
+                accounts=[manager, m1, m2],
+                count=count,
+                face_value=D("2.00"),
+                actor=owner,
+            )
+        return coupons, len(queries.captured_queries)
+
+    issue(1)  # the user's groups are read once and cached on it
+    few, few_statements = issue(2)
+    many, many_statements = issue(200)
+    assert many_statements == few_statements
+    assert len(many) == 200
+    last = many[-1]
+    last.asset.refresh_from_db()
+    assert (last.asset.remaining, last.asset.status) == (D("2.00"), "active")
+    assert sorted(last.asset.periods.values_list("recipient", flat=True)) == sorted(
+        [m1.pk, m2.pk]
+    )
+    assert set(last.accounts.values_list("pk", flat=True)) == {
+        manager.pk,
+        m1.pk,
+        m2.pk,
+    }
+    pool.refresh_from_db()
+    assert (pool.remaining, pool.issued_amount) == (D("594.00"), D("406.00"))
+    assert find_discrepancies() == []

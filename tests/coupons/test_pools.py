@@ -363,7 +363,7 @@ def test_issuance_is_set_wise_whatever_the_count(make_pool, enterprise, owner):
         return coupons, len(queries.captured_queries)
 
     issue(1)  # the user's groups are read once and cached on it
-    few, few_statements = issue(2)
+    _few, few_statements = issue(2)
     many, many_statements = issue(200)
     assert many_statements == few_statements
     assert len(many) == 200

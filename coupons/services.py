@@ -102,7 +102,11 @@ def request_pool(
     amount: Decimal,
     actor,
 ) -> CreditPool:
-    """A CBM requests a pool for a company assigned to it (SPEC §5)."""
+    """A CBM requests a pool for a company assigned to it (SPEC §5). The input
+    is validated by the caller (the API's serializer, the admin's form); what
+    would break a constraint is a programming error here."""
+    if valid_until <= valid_from or amount <= 0 or not bill_types:
+        raise ValueError("validate the window, the amount and the bill types first")
     company = Company.objects.get(pk=company.pk)  # as stored, not as passed
     ensure_can_request_pool(actor, company)
     reasons = []

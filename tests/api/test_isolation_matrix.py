@@ -1,5 +1,5 @@
 """The generated isolation matrix (SPEC §1, §8; issue 12): every API route with
-an id in its path × every method it answers × another company's object of the
+an id in its path x every method it answers x another company's object of the
 kind the id names → answered exactly like an id that does not exist (same
 status, same body), and nothing written.
 

@@ -56,11 +56,13 @@ from .credit import (  # noqa: F401
 from .funds import (  # noqa: F401
     PANEL_ROWS,
     REVOCABLE_TERMS,
+    BalanceDay,
     MovementPreview,
     Revocable,
     TopUpPreview,
     Transferable,
     TransferPairs,
+    get_balance_history,
     get_revocable,
     get_settleable_amount,
     get_transferable,

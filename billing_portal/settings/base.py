@@ -197,7 +197,10 @@ CONTRACTS_VIEW_SECTIONS = ["coupons.admin.contracts_section"]
 # Panels other apps add to the account page of the accounts admin (which
 # imports no other app): dotted paths of callables (account, user) returning
 # {"title", "template", "context"} (and optionally "id"), or None.
-ACCOUNT_PAGE_PANELS = ["sharing.admin.panels.benefits_panel"]
+ACCOUNT_PAGE_PANELS = [
+    "accounts.admin.panels.balance_history_panel",
+    "sharing.admin.panels.benefits_panel",
+]
 ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_SMS_SIGN_NAME = env("ALIYUN_SMS_SIGN_NAME", default="")

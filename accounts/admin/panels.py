@@ -1,0 +1,63 @@
+"""The account page's own panels, through ``ACCOUNT_PAGE_PANELS`` like other
+apps' (see ``accounts.admin.accounts._extra_panels``)."""
+
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+
+from .. import selectors
+
+WIDTH, HEIGHT, PAD = 640, 180, 8
+SERIES = (
+    # (key, label, colour)
+    ("cash", _("Cash balance"), "#2f6f9f"),
+    ("transferred_in", _("Transferred in"), "#7a9f2f"),
+    ("uncleared", _("Uncleared"), "#b5562d"),
+    ("available", _("Available (at today's credit limit)"), "#6b4c9a"),
+)
+
+
+def balance_history_panel(account, user) -> dict:
+    """The last 30 days of balances as a server-side SVG chart (no script,
+    nothing fetched from the internet) with the numbers of the last day."""
+    history = selectors.get_balance_history(account)
+    limit = account.credit_limit
+    values = {
+        "cash": [d.cash for d in history],
+        "transferred_in": [d.transferred_in for d in history],
+        "uncleared": [d.uncleared for d in history],
+        "available": [d.cash + limit - d.uncleared for d in history],
+    }
+    low = min(min(v) for v in values.values())
+    high = max(max(v) for v in values.values())
+    span = (high - low) or Decimal(1)
+
+    def point(n: int, value: Decimal) -> str:
+        x = PAD + (WIDTH - 2 * PAD) * n / max(len(history) - 1, 1)
+        y = HEIGHT - PAD - float((value - low) / span) * (HEIGHT - 2 * PAD)
+        return f"{x:.1f},{y:.1f}"
+
+    lines = [
+        {
+            "label": label,
+            "colour": colour,
+            "points": " ".join(point(n, v) for n, v in enumerate(values[key])),
+            "last": values[key][-1],
+        }
+        for key, label, colour in SERIES
+    ]
+    return {
+        "id": "balance-history",
+        "title": _("Balances over the last 30 days"),
+        "template": "admin/accounts/includes/balance_history_panel.html",
+        "context": {
+            "lines": lines,
+            "first": history[0].day,
+            "last": history[-1].day,
+            "low": low,
+            "high": high,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "currency": account.currency,
+        },
+    }

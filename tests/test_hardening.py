@@ -2,11 +2,17 @@
 the object's History page and scoped like the object; login lockout; throttled
 money calls; the API token shown once."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt
+from django.core.cache import cache
+from django.db.models import F
+from django.test import override_settings
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from accounts.models import Contract
 from sharing.models import Asset, Share
@@ -157,3 +163,176 @@ def test_history_of_a_user_never_named_admin_is_not_for_customers(client):
     user = UserFactory(username="nobody")
     client.force_login(user)
     assert client.get(f"/admin/auth/user/{user.pk}/history/").status_code == 403
+
+
+# --- login lockout -----------------------------------------------------------------
+
+LOGIN = "/admin/login/?next=/admin/"
+TOKEN = f"{API}/auth/token/"
+
+
+def fail_admin_login(client, username, times):
+    return [
+        client.post(LOGIN, {"username": username, "password": "wrong-password"})
+        for _ in range(times)
+    ]
+
+
+def let_the_cool_off_pass():
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=16))
+
+
+def test_the_admin_login_locks_after_five_failures_and_unlocks_after_the_cool_off(
+    client,
+):
+    UserFactory(username="alice")
+    answers = fail_admin_login(client, "alice", 5)
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
+    locked = client.post(LOGIN, {"username": "alice", "password": "pass-word-123"})
+    assert locked.status_code == 429
+    assert locked["Retry-After"] == "900"
+    page = locked.content.decode()
+    assert (
+        "Too many failed sign-ins for user alice from your address; signing in is "
+        "locked for 15 minutes from the last failure. Try again later."
+    ) in page
+    assert '<form action="/admin/login/' in page  # the login page itself
+    # Another user, or the same user from another address, is not locked.
+    UserFactory(username="bob")
+    assert client.post(
+        LOGIN, {"username": "bob", "password": "pass-word-123"}
+    ).status_code == (302)
+    client.logout()
+    elsewhere = client.post(
+        LOGIN,
+        {"username": "alice", "password": "pass-word-123"},
+        REMOTE_ADDR="198.51.100.9",
+    )
+    assert elsewhere.status_code == 302
+    client.logout()
+
+    let_the_cool_off_pass()
+    assert client.post(
+        LOGIN, {"username": "alice", "password": "pass-word-123"}
+    ).status_code == (302)
+
+
+def test_a_successful_login_resets_the_count(client):
+    UserFactory(username="alice")
+    fail_admin_login(client, "alice", 4)
+    assert client.post(
+        LOGIN, {"username": "alice", "password": "pass-word-123"}
+    ).status_code == (302)
+    client.logout()
+    answers = fail_admin_login(client, "alice", 4)
+    assert {a.status_code for a in answers} == {200}
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_the_token_endpoint_counts_failures_and_refuses_while_locked(api_client):
+    UserFactory(username="alice")
+    wrong = {"username": "alice", "password": "wrong-password"}
+    right = {"username": "alice", "password": "pass-word-123"}
+
+    answers = [api_client.post(TOKEN, wrong, format="json") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [400, 400, 429]
+    refused = api_client.post(TOKEN, right, format="json")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "900"
+    assert refused.json() == {
+        "code": "locked_out",
+        "detail": "Signing in is locked for now.",
+        "reasons": [
+            {
+                "code": "locked_out",
+                "message": "Too many failed sign-ins for user alice from your "
+                "address; signing in is locked for 15 minutes from the last "
+                "failure. Try again later.",
+            }
+        ],
+    }
+    chinese = api_client.post(
+        TOKEN, right, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).json()
+    message = chinese["reasons"][0]["message"].replace("alice", "")
+    assert "15" in message
+    assert not re.search(r"[A-Za-z]{2,}", message)
+    # The admin login counts the same failures (one lock per username + address).
+    assert client_login_status("alice") == 429
+
+    let_the_cool_off_pass()
+    token = api_client.post(TOKEN, right, format="json")
+    assert token.status_code == 200
+    assert token.json()["token"] == Token.objects.get(user__username="alice").key
+
+
+def client_login_status(username):
+    from django.test import Client
+
+    return (
+        Client()
+        .post(LOGIN, {"username": username, "password": "pass-word-123"})
+        .status_code
+    )
+
+
+def test_a_successful_token_request_resets_the_count(api_client):
+    UserFactory(username="alice")
+    wrong = {"username": "alice", "password": "wrong-password"}
+    for _ in range(4):
+        api_client.post(TOKEN, wrong, format="json")
+    right = {"username": "alice", "password": "pass-word-123"}
+    assert api_client.post(TOKEN, right, format="json").status_code == 200
+    answers = [api_client.post(TOKEN, wrong, format="json") for _ in range(4)]
+    assert {a.status_code for a in answers} == {400}
+
+
+# --- throttling of money calls ------------------------------------------------------
+
+
+def test_money_calls_are_throttled_per_user(
+    make_account, fund, owner, grant, client_for, settings
+):
+    cache.clear()
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "transfers": "2/min"}
+    source, destination = make_account(), make_account()
+    grant(owner, source)
+    fund(source, "100.00")
+    client = client_for(owner)
+    body = {"source": source.pk, "destination": destination.pk, "amount": "1.00"}
+
+    answers = [client.post(f"{API}/transfers/", body, format="json") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    refused = answers[2]
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert refused.json()["code"] == "throttled"
+    [only] = refused.json()["reasons"]
+    assert only["code"] == "throttled"
+    assert re.fullmatch(
+        r"Too many requests of this kind from your user; try again in \d+ seconds\.",
+        only["message"],
+    )
+    source.refresh_from_db()
+    assert source.cash_balance == Decimal("98.00")  # the third moved nothing
+    # Reading is not throttled; other kinds and other users have their own budget.
+    assert client.get(f"{API}/transfers/").status_code == 200
+    other = UserFactory(username="other")
+    grant(other, source)
+    assert client_for(other).post(
+        f"{API}/transfers/", body, format="json"
+    ).status_code == (201)
+    revoke = {"source": source.pk, "destination": destination.pk, "amount": "1.00"}
+    assert client.post(f"{API}/revocations/", revoke, format="json").status_code == 201
+
+
+def test_the_schema_documents_the_429s(api_client, operator):
+    api_client.force_authenticate(operator)
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    assert "429" in paths["/api/v1/transfers/"]["post"]["responses"]
+    assert "429" in paths["/api/v1/usage/"]["post"]["responses"]
+    assert "429" not in paths["/api/v1/transfers/"]["get"]["responses"]
+    assert "locked_out" in str(paths["/api/v1/auth/token/"]["post"]["responses"])

@@ -1,3 +1,5 @@
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
@@ -44,11 +46,28 @@ class TaskResultAdmin(LibraryAdmin, DBTaskResultAdmin):
     pass
 
 
+# django-axes: failed sign-ins and locks (an operator-superuser may delete an
+# attempt to unlock someone early), and the sign-in log.
+class LoginAttemptAdmin(LibraryAdmin, AccessAttemptAdmin):
+    pass
+
+
+class LoginLogAdmin(LibraryAdmin, AccessLogAdmin):
+    pass
+
+
+class LoginFailureLogAdmin(LibraryAdmin, AccessFailureLogAdmin):
+    pass
+
+
 for _model, _admin_class in (
     (get_user_model(), UserAdmin),
     (Group, GroupAdmin),
     (TokenProxy, TokenAdmin),
     (DBTaskResult, TaskResultAdmin),
+    (AccessAttempt, LoginAttemptAdmin),
+    (AccessLog, LoginLogAdmin),
+    (AccessFailureLog, LoginFailureLogAdmin),
 ):
     admin.site.unregister(_model)
     admin.site.register(_model, _admin_class)

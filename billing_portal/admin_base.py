@@ -38,6 +38,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing_portal import roles
 from billing_portal.errors import RuleViolation, StoredRefusal
+from billing_portal.history import has_history, list_changes
 from billing_portal.idempotency import fingerprint, run_once
 
 #: The review page's hidden fields: ``confirm=yes`` and the one-time token.
@@ -45,6 +46,8 @@ CONFIRM_FIELD = "confirm"
 TOKEN_FIELD = "confirmation_token"
 TOKEN_PREFIX = "portal:"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+#: The History page's parameter for its page of changes (Django's log uses "p").
+CHANGES_PAGE_VAR = "changes"
 
 #: The portal's sentences for the idempotency codes (it shows no keys).
 PORTAL_WORDING = {
@@ -99,6 +102,9 @@ class ScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose rows are those ``scope(user)`` returns."""
 
     show_full_result_count = False
+    #: The History page: the change history (who, when, field: before → after)
+    #: above the admin's log of actions.
+    object_history_template = "admin/portal/object_history.html"
     #: Customers and CBMs may open this model (scoped); False: operators only.
     customer_visible = True
 
@@ -267,7 +273,19 @@ class ScopedAdmin(admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is None or not self.has_view_or_change_permission(request, obj):
             return self.does_not_exist(request, object_id)
+        extra_context = extra_context or {}
+        if has_history(self.model):
+            changes = Paginator(
+                list_changes(obj, related=self.history_related()), 50
+            ).get_page(request.GET.get(CHANGES_PAGE_VAR))
+            extra_context.update(changes=changes, changes_page_var=CHANGES_PAGE_VAR)
         return super().history_view(request, object_id, extra_context)
+
+    def history_related(self):
+        """(model, foreign key) pairs whose change history the object's History
+        page shows too: rows that have no page of their own (a company's credit
+        quotas, an asset's share periods)."""
+        return ()
 
 
 class ReadOnlyAdmin(ScopedAdmin):

@@ -17,12 +17,14 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import roles
-from .errors import ActionForbidden, DomainError, Reason
+from .errors import ActionForbidden, DomainError, Reason, RequestThrottled, reason
 from .money import AmountError, format_amount, parse_amount
 
 
@@ -137,13 +139,61 @@ class NotFoundApi(APIView):
     get = post = put = patch = delete = head = options = _not_found
 
 
+class MoneyRateThrottle(SimpleRateThrottle):
+    """Per-user rate of a money-moving endpoint's writes (its GETs are free).
+
+    The view names its ``throttle_scope`` (``transfers``, ``usage``, …); the
+    rate is ``settings.API_THROTTLE_RATES[scope]`` (e.g. ``"600/minute"``, None:
+    unlimited), read at each request so that tests and settings can change it.
+    Counts live in the default cache: with several processes, configure a
+    shared cache (``CACHE_URL``) or each process counts on its own.
+    """
+
+    def __init__(self):
+        """The rate is read per request (``allow_request``), not here."""
+
+    def allow_request(self, request, view):
+        if request.method not in _THROTTLED_METHODS:
+            return True
+        self.scope = getattr(view, "throttle_scope", "")
+        self.rate = settings.API_THROTTLE_RATES.get(self.scope)
+        if not self.rate:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        user = request.user
+        ident = user.pk if user and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+_THROTTLED_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class MoneyThrottled:
+    """Mixin of a money-moving endpoint: set ``throttle_scope``."""
+
+    throttle_classes = [MoneyRateThrottle]
+    throttle_scope = ""
+
+
 def exception_handler(exc, context):
-    """Domain errors become 403/409 bodies with their reasons; the rest is DRF's.
+    """Domain errors become 403/409 bodies with their reasons, a throttled
+    request a 429 ``throttled`` one; the rest is DRF's.
 
     Django refuses an oversized body (or one with too many form fields) while
     DRF reads it; answered here, it is the API's JSON rather than Django's HTML
     error page, and it comes after authentication like any body error.
     """
+    if isinstance(exc, Throttled):
+        seconds = max(1, int(exc.wait or 1))
+        refusal = RequestThrottled([reason("throttled", seconds=seconds)])
+        return Response(
+            refusal.as_body(),
+            status=refusal.status,
+            headers={"Retry-After": str(seconds)},
+        )
     if isinstance(exc, DomainError):
         return Response(exc.as_body(), status=exc.status)
     if isinstance(exc, SuspiciousOperation):

@@ -14,6 +14,8 @@ import time
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
+from .history import acting_as
+
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
 
 
@@ -40,10 +42,14 @@ def run_in_transaction(fn, *args, **kwargs):
 
 
 def service(fn):
-    """Mark a module-level function as a service: one retried transaction."""
+    """Mark a module-level function as a service: one retried transaction,
+    whose change history names its ``actor`` (billing_portal.history)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        return run_in_transaction(fn, *args, **kwargs)
+        if "actor" not in kwargs:
+            return run_in_transaction(fn, *args, **kwargs)
+        with acting_as(kwargs["actor"]):
+            return run_in_transaction(fn, *args, **kwargs)
 
     return wrapper

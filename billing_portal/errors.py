@@ -284,6 +284,14 @@ MESSAGES = {
     "idempotency_request_in_progress": _(
         "A request with this Idempotency-Key is still being processed; retry shortly."
     ),
+    # sign-in and request rates (issue 12)
+    "locked_out": _(
+        "Too many failed sign-ins for user {username} from your address; signing "
+        "in is locked for {minutes} minutes from the last failure. Try again later."
+    ),
+    "throttled": _(
+        "Too many requests of this kind from your user; try again in {seconds} seconds."
+    ),
     # any money movement (SPEC §2)
     "balance_out_of_range": _(
         "This would take a balance to {balance}; every balance must stay below "
@@ -404,6 +412,20 @@ class ActionForbidden(DomainError):
 
     status = 403
     default_detail = _("You do not have permission to do this.")
+
+
+class LoginLockedOut(DomainError):
+    """Sign-in refused for a while after repeated failures (django-axes)."""
+
+    status = 429
+    default_detail = _("Signing in is locked for now.")
+
+
+class RequestThrottled(DomainError):
+    """More requests of one kind than a user's rate allows."""
+
+    status = 429
+    default_detail = _("Request was throttled.")
 
 
 class StoredRefusal(DomainError):

@@ -10,7 +10,9 @@ view declares (a view's own entry for a code wins):
 - 400 field errors: a body, or query parameters (filters, pagination);
 - 413 ``{"detail"}``: a body larger than the server accepts;
 - 403 and 409 ``{"code", "detail", "reasons"}``: writes (permission, then the
-  business rules, idempotency included).
+  business rules, idempotency included);
+- 429 ``{"code": "throttled", …}``: writes of a money-moving endpoint (a
+  throttled view), ``{"code": "locked_out", …}`` on the token endpoint.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -67,6 +69,21 @@ REFUSED = OpenApiResponse(
     RefusalOut, description=_("A business rule refused the request; every reason.")
 )
 
+THROTTLED = OpenApiResponse(
+    RefusalOut,
+    description=_(
+        "Too many requests of this kind from the user (code throttled); "
+        "Retry-After says when to try again."
+    ),
+)
+LOCKED_OUT = OpenApiResponse(
+    RefusalOut,
+    description=_(
+        "Too many failed sign-ins for this username from this address (code "
+        "locked_out); Retry-After says when the lock ends."
+    ),
+)
+
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -97,6 +114,10 @@ class ApiSchema(AutoSchema):
             errors["409"] = REFUSED
         if self.method in {"POST", "PUT", "PATCH"}:
             errors["413"] = TOO_LARGE
+        if writes and getattr(self.view, "throttle_scope", None):
+            errors["429"] = THROTTLED
+        if getattr(self.view, "counts_login_failures", False):
+            errors["429"] = LOCKED_OUT
         return errors
 
     def _needs_authentication(self) -> bool:

@@ -1,29 +1,104 @@
 """Small views of the portal itself."""
 
-from django.contrib import admin, messages
-from django.shortcuts import redirect
+from django.contrib import admin
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from rest_framework.authtoken.models import Token
 
+from .admin_base import (
+    PORTAL_WORDING,
+    TOKEN_PREFIX,
+    confirmation_token,
+    new_confirmation_token,
+)
+from .idempotency import fingerprint, run_once
 
+#: Characters of a token shown on later visits: enough to tell two apart.
+SHOWN_PREFIX = 6
+
+
+def masked(key: str) -> str:
+    return key[:SHOWN_PREFIX] + "•" * 10
+
+
+@never_cache
 def api_token_view(request):
-    """Show the user's API token (``Authorization: Token …``); POST replaces it."""
+    """The user's API token (``Authorization: Token …``), shown once.
 
-    if request.method == "POST":
-        Token.objects.filter(user=request.user).delete()
-        Token.objects.create(user=request.user)
-        messages.success(
-            request, _("A new API token was created; the old one no longer works.")
+    The whole key appears only in the answer to the POST that created or
+    replaced it; later visits show its first characters. Replacing is a review
+    page and a confirming POST carrying a one-time token (the portal's
+    confirmation pattern, ``admin_base``): a replayed confirmation replaces
+    nothing again and shows the first result without the key, which is never
+    stored anywhere but in the token table.
+    """
+    user = request.user
+    token = Token.objects.filter(user=user).first()
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Your API token"),
+        "token": token,
+        "prefix": masked(token.key) if token else None,
+    }
+
+    def page(**extra):
+        return TemplateResponse(request, "admin/api_token.html", {**context, **extra})
+
+    if request.method == "POST" and request.POST.get("action") == "create":
+        if token is not None:
+            return page()  # one exists already: created elsewhere, not shown
+        with transaction.atomic():
+            token, created = Token.objects.get_or_create(user=user)
+        if not created:
+            return page(token=token, prefix=masked(token.key))
+        return page(
+            token=token,
+            prefix=masked(token.key),
+            new_key=token.key,
+            done=_("Your API token was created. Copy it now: it is not shown again."),
         )
-        return redirect("admin-api-token")
-    token, _created = Token.objects.get_or_create(user=request.user)
-    return TemplateResponse(
-        request,
-        "admin/api_token.html",
-        {
-            **admin.site.each_context(request),
-            "title": _("Your API token"),
-            "token": token,
-        },
-    )
+
+    once = confirmation_token(request)
+    if once is not None:
+        shown = {}
+
+        def replace():
+            Token.objects.filter(user=user).delete()
+            new = Token.objects.create(user=user)
+            shown["key"] = new.key
+            return 200, {"prefix": masked(new.key)}
+
+        status, body = run_once(
+            user=user,
+            key=TOKEN_PREFIX + once,
+            fingerprint=fingerprint(request, {"action": "replace_api_token"}),
+            action=replace,
+            wording=PORTAL_WORDING,
+        )
+        if status >= 300:
+            return page(refusal=body["reasons"][0]["message"])
+        token = Token.objects.filter(user=user).first()
+        if "key" not in shown:
+            return page(
+                token=token,
+                prefix=body["prefix"],
+                done=_(
+                    "This confirmation was already used: the token was replaced "
+                    "then and is not shown again."
+                ),
+            )
+        return page(
+            token=token,
+            prefix=body["prefix"],
+            new_key=shown["key"],
+            done=_(
+                "A new API token was created; the old one no longer works. Copy "
+                "it now: it is not shown again."
+            ),
+        )
+
+    if request.GET.get("replace") == "1" and token is not None:
+        return page(review=True, confirmation_token=new_confirmation_token())
+    return page()

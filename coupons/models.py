@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Company
+from billing_portal.history import tracked
 from billing_portal.money import Currency, MoneyField
 from sharing.models import Asset, UsageRecord
 
@@ -23,6 +24,8 @@ class Product(models.Model):
 
     code = models.CharField(_("code"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("product")
@@ -80,6 +83,9 @@ class CreditPool(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     rejection_reason = models.CharField(max_length=500, blank=True)
 
+    # Cached ledger balances are not history: the ledger has every change.
+    history = tracked(excluded_fields=["remaining", "issued_amount", "revoked_amount"])
+
     class Meta:
         verbose_name = _("coupon credit pool")
         verbose_name_plural = _("coupon credit pools")
@@ -135,6 +141,8 @@ class Coupon(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     issued_at = models.DateTimeField(auto_now_add=True)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("coupon")

@@ -27,6 +27,7 @@ from billing_portal.errors import (
     CouponPoolRefused,
     reason,
 )
+from billing_portal.history import record_changes
 from sharing.models import Asset
 from sharing.services import create_assets, open_shares
 
@@ -201,9 +202,21 @@ def reject_pool(*, pool: CreditPool, reason_text: str, actor) -> CreditPool:
 def expire_pools() -> int:
     """The sweep: approved pools past their window become expired (what was
     not issued stays on the book, no longer issuable)."""
-    return CreditPool.objects.filter(
-        status=Status.APPROVED, valid_until__lte=timezone.now()
-    ).update(status=Status.EXPIRED)
+    with transaction.atomic():
+        expired = list(
+            CreditPool.objects.filter(
+                status=Status.APPROVED, valid_until__lte=timezone.now()
+            )
+            .order_by("pk")
+            .select_for_update(no_key=True)
+        )
+        CreditPool.objects.filter(pk__in=[p.pk for p in expired]).update(
+            status=Status.EXPIRED
+        )
+        for pool in expired:
+            pool.status = Status.EXPIRED
+        record_changes(expired)
+    return len(expired)
 
 
 # --- coupons ------------------------------------------------------------------------
@@ -323,7 +336,8 @@ def revoke_coupon(*, coupon: Coupon, actor) -> Coupon:
         CreditPool.objects.filter(pk=pool.pk).update(
             revoked_amount=pool.revoked_amount + value
         )
-    Asset.objects.filter(pk=asset.pk).update(status=Asset.Status.REVOKED)
+    asset.status = Asset.Status.REVOKED
+    asset.save(update_fields=["status"])  # with its history row
     coupon.revoked_amount = value
     coupon.revoked_to_pool = to_pool
     coupon.revoked_at = now

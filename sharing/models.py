@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Charge, Folder
+from billing_portal.history import tracked
 from billing_portal.money import Currency, MoneyField
 
 
@@ -147,6 +148,11 @@ class Asset(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Cached ledger balances are not history: the ledger has every change.
+    # ``instance_type`` (set when provisioned, never changed) would shadow the
+    # historical model's own ``instance_type`` (django-simple-history's).
+    history = tracked(excluded_fields=["remaining", "instance_type"])
+
     class Meta:
         verbose_name = _("asset")
         verbose_name_plural = _("assets")
@@ -244,6 +250,8 @@ class SharingRule(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = tracked()
+
     class Meta:
         verbose_name = _("automatic sharing rule")
         verbose_name_plural = _("automatic sharing rules")
@@ -298,6 +306,8 @@ class Share(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = tracked()
+
     class Meta:
         ordering = ["-id"]
         constraints = [
@@ -324,6 +334,8 @@ class SharePeriod(models.Model):
     share = models.ForeignKey(Share, on_delete=models.PROTECT, related_name="periods")
     start = models.DateTimeField()
     end = models.DateTimeField(null=True, blank=True)
+
+    history = tracked()
 
     class Meta:
         ordering = ["start", "id"]
@@ -353,6 +365,8 @@ class RecipientRule(models.Model):
     recipient = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
     excluded_products = ArrayField(models.CharField(max_length=64), default=list)
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = tracked(excluded_fields=["updated_at"])
 
     class Meta:
         constraints = [

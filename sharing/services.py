@@ -29,6 +29,7 @@ from billing_portal.errors import (
     UsageConflict,
     reason,
 )
+from billing_portal.history import record_changes, record_created
 
 from . import deduction
 from .models import (
@@ -280,6 +281,11 @@ def stop_share(*, asset: Asset, account: Account, actor) -> SharePeriod:
     Share.objects.filter(
         asset=asset, target=Share.Target.ACCOUNT, account=account, status=Status.ACTIVE
     ).update(status=Status.STOPPED, stopped_at=now)
+    record_changes(
+        Share.objects.filter(
+            asset=asset, target=Share.Target.ACCOUNT, account=account, stopped_at=now
+        )
+    )
     audit.record(
         actor=actor,
         action="asset.stop_share",
@@ -504,9 +510,11 @@ def _resolve_folder_share(asset: Asset, share: Share, now) -> str:
         else:
             period.end = now
             period.save(update_fields=["end"])
-    SharePeriod.objects.bulk_create(
-        SharePeriod(asset=asset, recipient_id=pk, share=share, start=now)
-        for pk in sorted(joiners)
+    record_created(
+        SharePeriod.objects.bulk_create(
+            SharePeriod(asset=asset, recipient_id=pk, share=share, start=now)
+            for pk in sorted(joiners)
+        )
     )
     if share.status != Status.ACTIVE:
         share.active_since = now
@@ -589,7 +597,9 @@ def _schedule_rule_shares(asset: Asset, actor) -> None:
                     rule=rule,
                 )
             )
-        for share in Share.objects.bulk_create(targets):
+        created = Share.objects.bulk_create(targets)
+        record_created(created)
+        for share in created:
             _enqueue_resolution(share)
 
 
@@ -812,9 +822,22 @@ def _write_deductions(usage: UsageRecord, decision) -> None:
         if d.hour_id is None and d.after is not None and d.after <= 0
     ]
     if exhausted:
+        # No history row here: pricing usage is a money path (statements are
+        # pinned), and the capacity reaching zero is in the ledger and in the
+        # deduction log (capacity_after) with the usage record that used it.
         Asset.objects.filter(pk__in=exhausted, status=Asset.Status.ACTIVE).update(
             status=Asset.Status.EXHAUSTED
         )
+
+
+def _set_status(assets, status: str) -> int:
+    """Set ``status`` on ``assets`` (a queryset), with their history rows."""
+    changed = list(assets)
+    Asset.objects.filter(pk__in=[a.pk for a in changed]).update(status=status)
+    for asset in changed:
+        asset.status = status
+    record_changes(changed)
+    return len(changed)
 
 
 def _same_or_conflict(existing: UsageRecord, candidate: UsageRecord) -> UsageRecord:
@@ -832,10 +855,16 @@ def _same_or_conflict(existing: UsageRecord, candidate: UsageRecord) -> UsageRec
 def expire_assets() -> int:
     """Mark assets whose validity ended (the periodic sweep); their capacity
     stays on the book (late bills for usage inside validity still deduct)."""
-    return Asset.objects.filter(
-        valid_until__lte=timezone.now(),
-        status__in=[Asset.Status.ACTIVE, Asset.Status.EXHAUSTED],
-    ).update(status=Asset.Status.EXPIRED)
+    with transaction.atomic():
+        return _set_status(
+            Asset.objects.filter(
+                valid_until__lte=timezone.now(),
+                status__in=[Asset.Status.ACTIVE, Asset.Status.EXHAUSTED],
+            )
+            .order_by("pk")
+            .select_for_update(no_key=True),
+            Asset.Status.EXPIRED,
+        )
 
 
 def check_deductions() -> list[str]:

@@ -40,7 +40,7 @@ from ..forms import (
     TopUpForm,
     TransferForm,
 )
-from ..models import Account
+from ..models import Account, AccountAccess, Contract
 from ..services import request_access, set_credit_limit
 from .credit import CreditLimitForm
 
@@ -67,6 +67,9 @@ class AccountAdmin(ScopedAdmin):
     change_form_template = "admin/accounts/account/change_form.html"
     change_list_template = "admin/accounts/account/change_list.html"
     actions = ["settle_selected"]
+
+    def history_related(self):
+        return [(AccountAccess, "account"), (Contract, "account")]
 
     def scope(self, user):
         return selectors.list_visible_accounts(user)

@@ -20,7 +20,7 @@ from billing_portal.errors import DomainError
 
 from .. import selectors, services
 from ..forms import AccessForm
-from ..models import Account, AccountAccess, Company
+from ..models import Account, AccountAccess, Company, CreditQuota
 from ..selectors import get_company_allocation
 from ..services import set_credit_quota, set_management_account
 from .credit import QuotaForm
@@ -79,6 +79,9 @@ class CompanyAdmin(ScopedAdmin):
         "management_account_name",
     ]
     actions = ["verify_selected"]
+
+    def history_related(self):
+        return [(CreditQuota, "company")]
 
     def scope(self, user):
         return selectors.list_visible_companies(user)

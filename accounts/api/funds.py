@@ -1,14 +1,24 @@
 """The accounts API (SPEC §8). Thin: validate, check permission, call one service."""
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, parsers, status
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_portal.api import NoBodyIn, get_visible_or_404, require_operator, validate
+from billing_portal.api import (
+    MoneyThrottled,
+    NoBodyIn,
+    get_visible_or_404,
+    require_operator,
+    validate,
+)
 from billing_portal.idempotency import idempotent
+from billing_portal.lockout import locked_out_response
 from billing_portal.rest import ExactJSONParser
 
 from .. import selectors, services
@@ -52,6 +62,28 @@ class TokenObtainApi(ObtainAuthToken):
     # DRF's view brings its own plain JSONParser; ours refuses deep nesting and
     # reads numbers exactly, like every other endpoint. Forms stay accepted.
     parser_classes = (ExactJSONParser, parsers.FormParser, parsers.MultiPartParser)
+
+    #: The schema documents the 429 ``locked_out`` (billing_portal.schema).
+    counts_login_failures = True
+
+    def post(self, request, *args, **kwargs):
+        """Failed attempts count towards the login lockout (django-axes sees
+        the serializer's ``authenticate()``); while locked, 429 ``locked_out``."""
+        serializer = self.get_serializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except ValidationError:
+            # Axes marks the request it was given: DRF's, not Django's, so the
+            # middleware does not see it; answered here.
+            if getattr(request, "axes_locked_out", False):
+                data = request.data if isinstance(request.data, dict) else {}
+                return locked_out_response(str(data.get("username", ""))[:150])
+            raise
+        user = serializer.validated_data["user"]
+        # A success resets the count, as a login in the admin does.
+        AxesProxyHandler.user_logged_in(sender=type(self), request=request, user=user)
+        token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
 
 
 class CompanyListCreateApi(generics.ListAPIView):
@@ -144,7 +176,9 @@ class AccountAccessApi(APIView):
         return Response(AccessOut(access).data, status=status.HTTP_201_CREATED)
 
 
-class AccountTopUpApi(APIView):
+class AccountTopUpApi(MoneyThrottled, APIView):
+    throttle_scope = "top_ups"
+
     @extend_schema(request=AmountIn, responses={201: MovementOut})
     def post(self, request, pk):
         account = visible_account(request, pk)
@@ -209,7 +243,9 @@ class AccountLedgerApi(generics.ListAPIView):
 # --- transfers and revocations ---------------------------------------------------
 
 
-class TransferListCreateApi(generics.ListAPIView):
+class TransferListCreateApi(MoneyThrottled, generics.ListAPIView):
+    throttle_scope = "transfers"
+
     serializer_class = TransferOut
 
     def get_queryset(self):
@@ -247,7 +283,9 @@ class TransferDetailApi(generics.RetrieveAPIView):
         return movement
 
 
-class RevocationListCreateApi(generics.ListAPIView):
+class RevocationListCreateApi(MoneyThrottled, generics.ListAPIView):
+    throttle_scope = "revocations"
+
     serializer_class = TransferOut
 
     def get_queryset(self):

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal.history import tracked
 from billing_portal.money import Currency, MoneyField
 from billing_portal.periods import Period
 
@@ -21,6 +22,8 @@ class CreditQuota(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
+
+    history = tracked(excluded_fields=["updated_at"])
 
     class Meta:
         constraints = [
@@ -78,6 +81,8 @@ class Contract(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+
+    history = tracked()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -157,6 +162,8 @@ class AccessRequest(models.Model):
         related_name="+",
     )
 
+    history = tracked()
+
     class Meta:
         ordering = ["-requested_at", "-id"]
         constraints = [
@@ -191,6 +198,8 @@ class AccessException(Period):
         on_delete=models.PROTECT,
         related_name="+",
     )
+
+    history = tracked()
 
     class Meta:
         ordering = ["-start"]

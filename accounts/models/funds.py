@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal.history import tracked
 from billing_portal.money import ZERO, Currency, MoneyField
 from billing_portal.periods import Period
 from billing_portal.text import validate_display_name
@@ -59,6 +60,8 @@ class Company(models.Model):
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = tracked()
 
     class Meta:
         verbose_name_plural = _("companies")
@@ -147,6 +150,11 @@ class Account(models.Model):
 
     objects = AccountQuerySet.as_manager()
 
+    # Cached ledger balances are not history: the ledger has every change.
+    history = tracked(
+        excluded_fields=["own_cash", "transferred_in_balance", "uncleared_amount"]
+    )
+
     class Meta:
         ordering = ["uid"]
         constraints = [
@@ -221,6 +229,8 @@ class AccountAccess(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+
+    history = tracked()
 
     class Meta:
         verbose_name_plural = _("account access")

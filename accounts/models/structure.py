@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal.history import tracked
 from billing_portal.periods import Period
 from billing_portal.text import validate_display_name
 
@@ -122,6 +123,8 @@ class FinancialRelationship(Period):
         related_name="+",
     )
 
+    history = tracked()
+
     class Meta:
         ordering = ["-invited_at", "-id"]
         indexes = [models.Index(fields=["member_account", "start"])]
@@ -172,6 +175,8 @@ class Folder(models.Model):
         default=0, editable=False, help_text=_("0 for the root, 1..5 below it.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = tracked()
 
     class Meta:
         verbose_name = _("folder")

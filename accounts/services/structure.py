@@ -17,6 +17,7 @@ from billing_portal.errors import (
     RelationshipRefused,
     reason,
 )
+from billing_portal.history import record_changes
 
 from ..ledger import lock_accounts
 from ..models import Account, Company, FinancialRelationship, Folder
@@ -393,6 +394,7 @@ def place_accounts(*, folder: Folder, accounts: list[Account], actor) -> Folder:
         )
     )
     Account.objects.filter(pk__in=list(moved)).update(folder=folder)
+    record_changes(Account.objects.filter(pk__in=list(moved)))
     announce_directory_change(folder.company_id)
     audit.record(
         actor=actor,

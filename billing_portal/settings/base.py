@@ -1,5 +1,6 @@
 """Settings shared by every environment; what varies comes from the environment."""
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +30,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
+    "simple_history",
+    "axes",
     "billing_portal",
     "accounts",
     "sharing",
@@ -43,9 +46,36 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request's user authors the change history (billing_portal.history).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out sign-in into the lockout page (billing_portal.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login lockout (django-axes): failures counted per username and address
+# together, the lock lifts by itself after the cool-off, a success resets the
+# count. The admin login and POST /api/v1/auth/token/ both authenticate through
+# these backends, so both count and both refuse while locked.
+AUTHENTICATION_BACKENDS = [
+    "billing_portal.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("LOGIN_LOCKOUT_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked do not extend the lock: it ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "billing_portal.lockout.lockout_response"
+AXES_VERBOSE = False  # no banner on every command; lockouts are still logged
+# Behind N reverse proxies REMOTE_ADDR is the nearest proxy: the client is the
+# N-th address from the right of X-Forwarded-For (0: REMOTE_ADDR itself).
+AXES_CLIENT_IP_CALLABLE = "billing_portal.lockout.client_ip"
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 ROOT_URLCONF = "billing_portal.urls"
 WSGI_APPLICATION = "billing_portal.wsgi.application"
@@ -208,6 +238,18 @@ ALIYUN_SMS_TEMPLATES = env.json("ALIYUN_SMS_TEMPLATES", default={})
 ALIYUN_SMS_ENDPOINT = env("ALIYUN_SMS_ENDPOINT", default="dysmsapi.aliyuncs.com")
 # Version of the credit control terms a customer accepts with a contract.
 CREDIT_CONTROL_TERMS_VERSION = env("CREDIT_CONTROL_TERMS_VERSION", default="2026-11")
+
+# Per-user rates of the money-moving API calls (billing_portal.api.
+# MoneyRateThrottle), one budget per kind; THROTTLE_RATE for all of them,
+# THROTTLE_RATES ("usage=6000/minute,transfers=300/minute") for some.
+_THROTTLE_RATE = env("THROTTLE_RATE", default="600/minute")
+API_THROTTLE_RATES = dict.fromkeys(
+    ("transfers", "revocations", "top_ups", "usage", "coupons", "shares"),
+    _THROTTLE_RATE,
+) | env.dict("THROTTLE_RATES", default={})
+# The throttle's counts; a shared cache (e.g. CACHE_URL=dbcache://api_cache
+# after `manage.py createcachetable`) makes them per user across processes.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # Idempotency keys are kept at least this long (SPEC §8: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48)

@@ -21,7 +21,7 @@ from billing_portal.money import format_amount
 
 from .. import selectors, services
 from ..forms import IssueCouponsForm, PoolRequestForm, RejectForm
-from ..models import CreditPool
+from ..models import Coupon, CreditPool
 from .common import PANEL_ROWS, SCOPE_NOTE, business_manager_name, pool_scope
 
 Status = CreditPool.Status
@@ -55,6 +55,9 @@ class CreditPoolAdmin(ScopedAdmin):
     readonly_fields = fields
     change_list_template = f"{TEMPLATES}change_list.html"
     change_form_template = f"{TEMPLATES}change_form.html"
+
+    def history_related(self):
+        return [(Coupon, "pool")]
 
     def scope(self, user):
         return selectors.list_visible_pools(user)

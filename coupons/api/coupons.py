@@ -12,6 +12,7 @@ from accounts.selectors import ensure_can_manage
 from billing_portal.api import (
     AmountField,
     IdParameterField,
+    MoneyThrottled,
     NoBodyIn,
     get_visible_or_404,
     validate,
@@ -173,7 +174,9 @@ class CouponDetailApi(APIView):
         return Response(body)
 
 
-class CouponRevokeApi(APIView):
+class CouponRevokeApi(MoneyThrottled, APIView):
+    throttle_scope = "coupons"
+
     @extend_schema(
         request=None,
         parameters=[IDEMPOTENCY_KEY],

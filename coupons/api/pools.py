@@ -18,6 +18,7 @@ from accounts.selectors import (
 from billing_portal.api import (
     AmountField,
     IdParameterField,
+    MoneyThrottled,
     NoBodyIn,
     StrictSerializer,
     VisibleRelatedField,
@@ -269,7 +270,9 @@ class IssuedOut(serializers.Serializer):
     coupons = CouponOut(many=True)
 
 
-class PoolCouponIssueApi(APIView):
+class PoolCouponIssueApi(MoneyThrottled, APIView):
+    throttle_scope = "coupons"
+
     @extend_schema(
         request=IssueIn,
         parameters=[IDEMPOTENCY_KEY],

@@ -24,7 +24,7 @@ from billing_portal.money import ZERO, format_amount
 
 from .. import selectors, services
 from ..forms import ChargebackForm, ShareForm
-from ..models import Asset, Share, SharePeriod
+from ..models import Asset, RecipientRule, Share, SharePeriod
 from .common import (
     NO_RESULTS,
     PANEL_ROWS,
@@ -82,6 +82,9 @@ class AssetAdmin(ScopedAdmin):
     ordering = ["-id"]
     change_form_template = f"{TEMPLATES}change_form.html"
     change_list_template = f"{TEMPLATES}change_list.html"
+
+    def history_related(self):
+        return [(Share, "asset"), (SharePeriod, "asset"), (RecipientRule, "asset")]
 
     def scope(self, user):
         return selectors.list_visible_assets(user)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.selectors import list_target_accounts, list_visible_folders
 from billing_portal.api import (
+    MoneyThrottled,
     NoBodyIn,
     StrictSerializer,
     VisibleRelatedField,
@@ -93,7 +94,9 @@ class SharesCreatedOut(serializers.Serializer):
     shares = ShareOut(many=True)
 
 
-class AssetShareListCreateApi(generics.ListAPIView):
+class AssetShareListCreateApi(MoneyThrottled, generics.ListAPIView):
+    throttle_scope = "shares"
+
     serializer_class = ShareOut
 
     def get_queryset(self):

@@ -10,6 +10,7 @@ from accounts.selectors import list_visible_accounts
 from billing_portal.api import (
     AmountField,
     IdParameterField,
+    MoneyThrottled,
     StrictSerializer,
     VisibleRelatedField,
     require_operator,
@@ -118,7 +119,9 @@ class UsageQueryIn(serializers.Serializer):
     account = IdParameterField(required=False)
 
 
-class UsageListCreateApi(generics.ListAPIView):
+class UsageListCreateApi(MoneyThrottled, generics.ListAPIView):
+    throttle_scope = "usage"
+
     """Usage records of accounts the user may see (members' too under
     CHECK_TARGET_CONSUMPTION), newest usage first, each with its deductions."""
 

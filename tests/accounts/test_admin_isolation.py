@@ -18,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
@@ -158,6 +159,20 @@ def world(portal):
         run_after=timezone.now(),
         exception_class_path="",
         traceback="",
+    )
+    # The login lockout's records (django-axes): operators' superusers only.
+    seen = {"user_agent": "test", "ip_address": "203.0.113.5", "path_info": "/"}
+    AccessAttempt.objects.create(
+        username="intruder",
+        http_accept="*/*",
+        get_data="",
+        post_data="",
+        failures_since_start=1,
+        **seen,
+    )
+    AccessLog.objects.create(username="owner", http_accept="*/*", **seen)
+    AccessFailureLog.objects.create(
+        username="intruder", http_accept="*/*", locked_out=False, **seen
     )
     return portal
 

@@ -27,7 +27,7 @@ from billing_portal.errors import (
     CouponPoolRefused,
     reason,
 )
-from billing_portal.history import record_changes
+from billing_portal.history import record_changes, record_created
 from sharing.models import Asset
 from sharing.services import create_assets, open_shares
 
@@ -268,6 +268,7 @@ def issue_coupons(
         Coupon(asset=asset, pool=pool, face_value=face_value, issued_by=actor)
         for asset in assets
     )
+    record_created(coupons)
     Coupon.accounts.through.objects.bulk_create(
         Coupon.accounts.through(coupon_id=coupon.pk, account_id=account.pk)
         for coupon in coupons

@@ -150,6 +150,7 @@ def create_assets(*, count: int, owner: Account, actor, **fields) -> list[Asset]
     )
     for asset in assets:
         ledger.adopt_locked(asset)  # created in this transaction: ours alone
+    record_created(assets)
     return assets
 
 
@@ -180,10 +181,12 @@ def open_shares(*, assets: list[Asset], accounts: list[Account], actor) -> None:
         for asset in assets
         for account in accounts
     )
-    SharePeriod.objects.bulk_create(
+    periods = SharePeriod.objects.bulk_create(
         SharePeriod(asset=s.asset, recipient=s.account, share=s, start=now)
         for s in shares
     )
+    record_created(shares)
+    record_created(periods)
 
 
 # --- who may share -------------------------------------------------------------

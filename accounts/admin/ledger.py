@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing_portal import roles
 from billing_portal.admin_base import (
@@ -133,7 +134,9 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
     def kind(self, obj):
         return obj.movement.get_kind_display()
 
-    @admin.display(description=_("Change"))
+    @admin.display(
+        description=pgettext_lazy("signed amount of a ledger line", "Change")
+    )
     def change(self, obj):
         return _change(obj)
 

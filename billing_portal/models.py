@@ -131,3 +131,35 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.channel} to {self.to}: {self.template} ({self.status})"
+
+
+def _default_time_zone():
+    return settings.DEFAULT_USER_TIME_ZONE
+
+
+class UserPreference(models.Model):
+    """How one person reads the portal: the time zone its times are shown in.
+
+    Absent means the default (``DEFAULT_USER_TIME_ZONE``); the API ignores it
+    (instants there are always UTC).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="preference",
+        verbose_name=_("user"),
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=_default_time_zone,
+        verbose_name=_("time zone"),
+        help_text=_("Times in the portal are shown in this zone, labelled."),
+    )
+
+    class Meta:
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
+
+    def __str__(self):
+        return f"{self.user_id}: {self.time_zone}"

@@ -45,4 +45,23 @@ class AccountsConfig(AppConfig):
             books={"remaining_revocable": ("remaining_revocable", ledger.CREDIT)},
             lock_rank=20,
         )
+        ledger.register_book_labels(
+            "account",
+            {
+                "own_cash": _("Own funds"),
+                "transferred_in": _("Transferred-in funds"),
+                "uncleared": _("Uncleared charges"),
+            },
+        )
+        ledger.register_book_labels(
+            "pair", {"remaining_revocable": _("Revocable by the sender")}
+        )
+        ledger.register_book_labels(
+            "provider",
+            {
+                "funding": _("Provider: funds received"),
+                "revenue": _("Provider: revenue"),
+                "revocable_control": _("Provider: revocable transfers"),
+            },
+        )
         ledger.register_check(ledger.check_charges)

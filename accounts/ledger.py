@@ -146,6 +146,22 @@ def register_books(name: str, books: dict[str, tuple[str | None, int]]) -> None:
             holder_type.cached_fields.append(cached_field)
 
 
+#: What a person reads for a book: {(holder type, book): label}. The codes stay
+#: in the data, the API and CSV exports; screens show these (translated).
+_BOOK_LABELS: dict[tuple[str, str], str] = {}
+
+
+def register_book_labels(name: str, labels: dict[str, str]) -> None:
+    """Name the books of a holder type for screens (lazy translations)."""
+    for book, label in labels.items():
+        _BOOK_LABELS[(name, book)] = label
+
+
+def book_label(holder_type: str, book: str) -> str:
+    """The book as a person reads it; the code when no label was registered."""
+    return str(_BOOK_LABELS.get((holder_type, book), book))
+
+
 def unregister_holder(name: str) -> None:
     holder_type = _TYPES.pop(name)
     if holder_type.model is not None:
@@ -164,6 +180,10 @@ def holder_types() -> list[HolderType]:
 
 def holder_type_of(holder) -> HolderType:
     return _TYPES["provider"] if holder is None else _BY_MODEL[type(holder)]
+
+
+def holder_type_of_name(name: str) -> HolderType:
+    return _TYPES[name]
 
 
 def get_book(holder_type: str, book: str) -> Book:

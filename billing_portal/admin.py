@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext_lazy as _
 from django_tasks_db.admin import DBTaskResultAdmin
 from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.admin import TokenAdmin as LibraryTokenAdmin
@@ -12,9 +13,9 @@ from rest_framework.authtoken.models import TokenProxy
 from .admin_base import LibraryAdmin, ReadOnlyAdmin
 from .models import AuditEvent
 
-admin.site.site_header = "Billing portal — account sharing"
-admin.site.site_title = "Billing portal"
-admin.site.index_title = "Unified account management"
+admin.site.site_header = _("Billing portal — account sharing")
+admin.site.site_title = _("Billing portal")
+admin.site.index_title = _("Unified account management")
 admin.site.site_url = None  # the portal is the admin; no separate "site" to view
 
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IdempotencyRecord(models.Model):
@@ -12,14 +13,22 @@ class IdempotencyRecord(models.Model):
     the committed response (or inserts the key itself if the first rolled back).
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, verbose_name=_("user")
+    )
+    key = models.CharField(max_length=255, verbose_name=_("key"))
+    fingerprint = models.CharField(max_length=64, verbose_name=_("fingerprint"))
+    response_status = models.PositiveSmallIntegerField(
+        null=True, verbose_name=_("response status")
+    )
+    response_body = models.JSONField(null=True, verbose_name=_("response body"))
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key")
         ]
@@ -32,16 +41,22 @@ class AuditEvent(models.Model):
     """Who changed what, when, with the values before and after. Append-only."""
 
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        verbose_name=_("actor"),
     )
-    action = models.CharField(max_length=64)
-    target_type = models.CharField(max_length=64)
-    target_id = models.CharField(max_length=64)
-    before = models.JSONField(default=dict, blank=True)
-    after = models.JSONField(default=dict, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=64, verbose_name=_("action"))
+    target_type = models.CharField(max_length=64, verbose_name=_("target type"))
+    target_id = models.CharField(max_length=64, verbose_name=_("target id"))
+    before = models.JSONField(default=dict, blank=True, verbose_name=_("before"))
+    after = models.JSONField(default=dict, blank=True, verbose_name=_("after"))
+    at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("at"))
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
@@ -62,16 +77,21 @@ class Notification(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    channel = models.CharField(max_length=8, choices=Channel.choices)
-    to = models.CharField(max_length=150, help_text="Mobile number or username.")
-    template = models.CharField(max_length=64)
-    params = models.JSONField(default=dict, blank=True)
+    channel = models.CharField(
+        max_length=8, choices=Channel.choices, verbose_name=_("channel")
+    )
+    to = models.CharField(
+        max_length=150, help_text="Mobile number or username.", verbose_name=_("to")
+    )
+    template = models.CharField(max_length=64, verbose_name=_("template"))
+    params = models.JSONField(default=dict, blank=True, verbose_name=_("params"))
     account = models.ForeignKey(
         "accounts.Account",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="notifications",
+        verbose_name=_("account"),
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -80,17 +100,27 @@ class Notification(models.Model):
         on_delete=models.CASCADE,
         related_name="notifications",
         help_text="Recipient of a portal notice.",
+        verbose_name=_("user"),
     )
     status = models.CharField(
-        max_length=8, choices=Status.choices, default=Status.QUEUED
+        max_length=8,
+        choices=Status.choices,
+        default=Status.QUEUED,
+        verbose_name=_("status"),
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    provider_message_id = models.CharField(max_length=128, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    provider_message_id = models.CharField(
+        max_length=128, blank=True, verbose_name=_("provider message id")
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(
@@ -101,3 +131,35 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.channel} to {self.to}: {self.template} ({self.status})"
+
+
+def _default_time_zone():
+    return settings.DEFAULT_USER_TIME_ZONE
+
+
+class UserPreference(models.Model):
+    """How one person reads the portal: the time zone its times are shown in.
+
+    Absent means the default (``DEFAULT_USER_TIME_ZONE``); the API ignores it
+    (instants there are always UTC).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="preference",
+        verbose_name=_("user"),
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=_default_time_zone,
+        verbose_name=_("time zone"),
+        help_text=_("Times in the portal are shown in this zone, labelled."),
+    )
+
+    class Meta:
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
+
+    def __str__(self):
+        return f"{self.user_id}: {self.time_zone}"

@@ -7,6 +7,7 @@ as periods. ``end`` is NULL while a period is open. "Active at t" means
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class PeriodQuerySet(models.QuerySet):
@@ -21,8 +22,8 @@ class PeriodQuerySet(models.QuerySet):
 class Period(models.Model):
     """Abstract ``[start, end)`` period; ``end`` NULL means still open."""
 
-    start = models.DateTimeField()
-    end = models.DateTimeField(null=True, blank=True)
+    start = models.DateTimeField(verbose_name=_("start"))
+    end = models.DateTimeField(null=True, blank=True, verbose_name=_("end"))
 
     objects = PeriodQuerySet.as_manager()
 

@@ -9,7 +9,7 @@ from drf_spectacular.views import (
 
 from billing_portal.api import NotFoundApi
 from billing_portal.api_root import ApiRootApi
-from billing_portal.views import api_token_view
+from billing_portal.views import api_token_view, preferences_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -18,7 +18,14 @@ urlpatterns = [
         admin.site.admin_view(api_token_view),
         name="admin-api-token",
     ),
+    path(
+        "admin/preferences/",
+        admin.site.admin_view(preferences_view),
+        name="admin-preferences",
+    ),
     path("admin/", admin.site.urls),
+    # set_language: the language switch in the portal's header (kept in a cookie).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", ApiRootApi.as_view(), name="api-root"),
     path("api/v1/", include("billing_portal.api_urls")),
     # Last under api/v1/: unknown paths answer 401 before 404 (SPEC §8).

@@ -28,4 +28,12 @@ class CouponsConfig(AppConfig):
                 "benefits_expired": (None, ledger.CREDIT),
             },
         )
+        ledger.register_book_labels("pool", {"unissued": _("Pool: not yet issued")})
+        ledger.register_book_labels(
+            "provider",
+            {
+                "pool_funding": _("Provider: coupon credit pools"),
+                "benefits_expired": _("Provider: benefits expired"),
+            },
+        )
         ledger.register_check(checks.check_pools)

@@ -8,12 +8,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal.money import AmountError, parse_amount
+from billing_portal.timezones import zone_label
 from sharing.models import UsageRecord
 
 from .models import CreditPool, Product
 from .services import MAX_COUPONS_PER_ISSUE
 
-#: How a person types an instant (UTC, the portal's time zone).
+#: How a person types an instant (in the zone the portal shows them).
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 
@@ -106,16 +107,20 @@ class PoolRequestForm(forms.Form):
         initial=[choice for choice, _label in UsageRecord.BillType.choices],
         widget=forms.CheckboxSelectMultiple(attrs=LIST_ATTRS),
     )
-    valid_from = InstantField(label=_("Valid from (UTC)"))
-    valid_until = InstantField(label=_("Valid until (UTC)"))
+    # Typed in the person's own zone (the active one); the label names it.
+    valid_from = InstantField(label=_("Valid from"))
+    valid_until = InstantField(label=_("Valid until"))
     amount = AmountField(label=_("Total amount"))
 
     def __init__(self, *args, companies, products, **kwargs):
-        today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
         kwargs.setdefault(
             "initial", {"valid_from": today, "valid_until": today + timedelta(days=90)}
         )
         super().__init__(*args, **kwargs)
+        for name in ("valid_from", "valid_until"):
+            field = self.fields[name]
+            field.label = f"{field.label} ({zone_label()})"
         company = self.fields["company"]
         company.queryset = companies.select_related("management_account")
         company.label_from_instance = _company_label

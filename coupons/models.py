@@ -47,41 +47,72 @@ class CreditPool(models.Model):
     DISTRIBUTION_TARGET = "enterprise_management_account"
 
     company = models.ForeignKey(
-        Company, on_delete=models.PROTECT, related_name="credit_pools"
+        Company,
+        on_delete=models.PROTECT,
+        related_name="credit_pools",
+        verbose_name=_("company"),
     )
     management_account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="credit_pools"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="credit_pools",
+        verbose_name=_("management account"),
     )
-    distribution_target = models.CharField(max_length=40, default=DISTRIBUTION_TARGET)
+    distribution_target = models.CharField(
+        max_length=40,
+        default=DISTRIBUTION_TARGET,
+        verbose_name=_("distribution target"),
+    )
     #: Product codes in scope; empty means every product.
-    products = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    products = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        blank=True,
+        verbose_name=_("products"),
+    )
     bill_types = ArrayField(
-        models.CharField(max_length=16, choices=UsageRecord.BillType.choices)
+        models.CharField(max_length=16, choices=UsageRecord.BillType.choices),
+        verbose_name=_("bill types"),
     )
     valid_from = models.DateTimeField(_("valid from"))
     valid_until = models.DateTimeField(_("valid until"))
     amount = MoneyField(_("total amount"))
-    currency = models.CharField(max_length=3, choices=Currency.choices)
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
     #: Cached ledger book ``unissued``: what coupons can still be issued from.
     remaining = MoneyField(_("remaining"), default=0)
     issued_amount = MoneyField(_("issued"), default=0)
     revoked_amount = MoneyField(_("revoked back"), default=0)
     status = models.CharField(
-        _("status"), max_length=12, choices=Status.choices, default=Status.REQUESTED
+        _("status"),
+        max_length=12,
+        choices=Status.choices,
+        default=Status.REQUESTED,
     )
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
     )
-    requested_at = models.DateTimeField(auto_now_add=True)
+    requested_at = models.DateTimeField(
+        auto_now_add=True, verbose_name=_("requested at")
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    rejection_reason = models.CharField(max_length=500, blank=True)
+    decided_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("decided at")
+    )
+    rejection_reason = models.CharField(
+        max_length=500, blank=True, verbose_name=_("rejection reason")
+    )
 
     # Cached ledger balances are not history: the ledger has every change.
     history = tracked(excluded_fields=["remaining", "issued_amount", "revoked_amount"])
@@ -120,27 +151,43 @@ class Coupon(models.Model):
     to, and what was revoked of it."""
 
     asset = models.OneToOneField(
-        Asset, on_delete=models.PROTECT, related_name="pool_coupon"
+        Asset,
+        on_delete=models.PROTECT,
+        related_name="pool_coupon",
+        verbose_name=_("asset"),
     )
     pool = models.ForeignKey(
-        CreditPool, on_delete=models.PROTECT, related_name="coupons"
+        CreditPool,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+        verbose_name=_("pool"),
     )
-    accounts = models.ManyToManyField(Account, related_name="+")
+    accounts = models.ManyToManyField(
+        Account, related_name="+", verbose_name=_("accounts")
+    )
     face_value = MoneyField(_("face value"))
     revoked_amount = MoneyField(_("revoked"), default=0)
-    revoked_to_pool = models.BooleanField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_to_pool = models.BooleanField(
+        null=True, blank=True, verbose_name=_("revoked to pool")
+    )
+    revoked_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("revoked at")
+    )
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("revoked by"),
     )
     issued_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("issued by"),
     )
-    issued_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(auto_now_add=True, verbose_name=_("issued at"))
 
     history = tracked()
 

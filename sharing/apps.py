@@ -30,6 +30,11 @@ class SharingConfig(AppConfig):
         )
         # Capacity granted to assets when they are provisioned (or given back).
         ledger.register_books("provider", {"benefits_granted": (None, ledger.DEBIT)})
+        ledger.register_book_labels("asset", {"remaining": _("Asset: remaining")})
+        ledger.register_book_labels("asset_hour", {"drawn": _("Asset: used this hour")})
+        ledger.register_book_labels(
+            "provider", {"benefits_granted": _("Provider: benefits granted")}
+        )
         ledger.register_check(services.check_deductions)
         directory_changed.connect(
             services.on_directory_changed, dispatch_uid="sharing.directory"

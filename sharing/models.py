@@ -18,36 +18,56 @@ class UsageRecord(models.Model):
         SUBSCRIPTION = "subscription", _("Subscription")
         PAY_AS_YOU_GO = "pay_as_you_go", _("Pay as you go")
 
-    source = models.CharField(max_length=64, default="api")
-    external_id = models.CharField(max_length=128)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="usage")
-    product = models.CharField(max_length=64)
-    bill_type = models.CharField(max_length=16, choices=BillType.choices)
-    usage_start = models.DateTimeField()
-    usage_end = models.DateTimeField()
-    amount = MoneyField()
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    billed_at = models.DateTimeField()
-    instance_type = models.CharField(max_length=64, blank=True)
-    region = models.CharField(max_length=64, blank=True)
-    quantity = models.DecimalField(
-        max_digits=18, decimal_places=6, null=True, blank=True
+    source = models.CharField(max_length=64, default="api", verbose_name=_("source"))
+    external_id = models.CharField(max_length=128, verbose_name=_("external id"))
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="usage",
+        verbose_name=_("account"),
     )
-    charged_amount = MoneyField()
+    product = models.CharField(max_length=64, verbose_name=_("product"))
+    bill_type = models.CharField(
+        max_length=16, choices=BillType.choices, verbose_name=_("bill type")
+    )
+    usage_start = models.DateTimeField(verbose_name=_("usage start"))
+    usage_end = models.DateTimeField(verbose_name=_("usage end"))
+    amount = MoneyField(verbose_name=_("amount"))
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    billed_at = models.DateTimeField(verbose_name=_("billed at"))
+    instance_type = models.CharField(
+        max_length=64, blank=True, verbose_name=_("instance type")
+    )
+    region = models.CharField(max_length=64, blank=True, verbose_name=_("region"))
+    quantity = models.DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        verbose_name=_("quantity"),
+    )
+    charged_amount = MoneyField(verbose_name=_("charged amount"))
     charge = models.OneToOneField(
         Charge,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="usage_record",
+        verbose_name=_("charge"),
     )
-    payer = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    received_at = models.DateTimeField(auto_now_add=True)
+    payer = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("payer")
+    )
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
     #: Assets that could have deducted but did not, each with why (SPEC §4.4):
     #: [{"asset": id, "reason": code}], decided when the record was priced.
-    skipped = models.JSONField(default=list, blank=True)
+    skipped = models.JSONField(default=list, blank=True, verbose_name=_("skipped"))
 
     class Meta:
+        verbose_name = _("usage record")
+        verbose_name_plural = _("usage records")
         ordering = ["-usage_start", "-id"]
         indexes = [
             # Lists newest first (GET /usage/, the admin), all or per account.
@@ -111,7 +131,9 @@ class Asset(models.Model):
         related_name="assets",
         verbose_name=_("owner"),
     )
-    currency = models.CharField(max_length=3, choices=Currency.choices)
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
     valid_from = models.DateTimeField(_("valid from"))
     valid_until = models.DateTimeField(_("valid until"))
     #: Product codes it deducts; empty means every product.
@@ -128,7 +150,11 @@ class Asset(models.Model):
         blank=True,
         verbose_name=_("bill types"),
     )
-    commitment_per_hour = MoneyField(_("commitment per hour"), null=True, blank=True)
+    commitment_per_hour = MoneyField(
+        _("commitment per hour"),
+        null=True,
+        blank=True,
+    )
     instance_type = models.CharField(_("instance type"), max_length=64, blank=True)
     region = models.CharField(_("region"), max_length=64, blank=True)
     count = models.PositiveIntegerField(_("instances"), null=True, blank=True)
@@ -137,7 +163,10 @@ class Asset(models.Model):
     #: Cached ledger book ``remaining`` (SCU packages and coupons).
     remaining = MoneyField(_("remaining"), default=0)
     status = models.CharField(
-        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+        _("status"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.ACTIVE,
     )
     provisioned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -145,8 +174,9 @@ class Asset(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("provisioned by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     # Cached ledger balances are not history: the ledger has every change.
     # ``instance_type`` (set when provisioned, never changed) would shadow the
@@ -199,17 +229,29 @@ class AssetHour(models.Model):
     (the hourly commitment); ``units_used`` counts a reserved instance's
     instance-hours, up to ``unit_cap`` (its count)."""
 
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="hours")
-    hour = models.DateTimeField()
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    drawn = MoneyField(default=0)
-    cap = MoneyField(null=True, blank=True)
-    units_used = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="hours", verbose_name=_("asset")
+    )
+    hour = models.DateTimeField(verbose_name=_("hour"))
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    drawn = MoneyField(default=0, verbose_name=_("drawn"))
+    cap = MoneyField(null=True, blank=True, verbose_name=_("cap"))
+    units_used = models.DecimalField(
+        max_digits=18, decimal_places=6, default=0, verbose_name=_("units used")
+    )
     unit_cap = models.DecimalField(
-        max_digits=18, decimal_places=6, null=True, blank=True
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        verbose_name=_("unit cap"),
     )
 
     class Meta:
+        verbose_name = _("asset hour")
+        verbose_name_plural = _("asset hours")
         constraints = [
             models.UniqueConstraint(fields=["asset", "hour"], name="asset_hour_unique"),
             models.CheckConstraint(
@@ -234,21 +276,35 @@ class SharingRule(models.Model):
     about a minute after they are provisioned."""
 
     owner = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="sharing_rules"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="sharing_rules",
+        verbose_name=_("owner"),
     )
     asset_types = ArrayField(
         models.CharField(max_length=24, choices=Asset.Type.choices),
         verbose_name=_("asset types"),
     )
-    accounts = models.ManyToManyField(Account, blank=True, related_name="+")
+    accounts = models.ManyToManyField(
+        Account, blank=True, related_name="+", verbose_name=_("accounts")
+    )
     folder = models.ForeignKey(
-        Folder, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Folder,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("folder"),
     )
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(default=True, verbose_name=_("active"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     history = tracked()
 
@@ -275,27 +331,50 @@ class Share(models.Model):
         FAILED = "failed", _("Failed")
         STOPPED = "stopped", _("Stopped")
 
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="shares")
-    target = models.CharField(max_length=8, choices=Target.choices)
+    asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="shares", verbose_name=_("asset")
+    )
+    target = models.CharField(
+        max_length=8, choices=Target.choices, verbose_name=_("target")
+    )
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("account"),
     )
     folder = models.ForeignKey(
-        Folder, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Folder,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("folder"),
     )
-    status = models.CharField(max_length=8, choices=Status.choices)
-    detail = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, verbose_name=_("status")
+    )
+    detail = models.CharField(max_length=500, blank=True, verbose_name=_("detail"))
     #: When the worker is expected to resolve it (folder shares, rule shares).
-    due_at = models.DateTimeField(null=True, blank=True)
-    active_since = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    stopped_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, verbose_name=_("due at"))
+    active_since = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("active since")
+    )
+    resolved_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("resolved at")
+    )
+    stopped_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("stopped at")
+    )
     rule = models.ForeignKey(
         SharingRule,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="shares",
+        verbose_name=_("rule"),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -303,12 +382,15 @@ class Share(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("share")
+        verbose_name_plural = _("shares")
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
@@ -327,17 +409,26 @@ class Share(models.Model):
 class SharePeriod(models.Model):
     """A recipient's ``[start, end)`` with a shared asset; history is kept."""
 
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="periods")
-    recipient = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="shared_asset_periods"
+    asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="periods", verbose_name=_("asset")
     )
-    share = models.ForeignKey(Share, on_delete=models.PROTECT, related_name="periods")
-    start = models.DateTimeField()
-    end = models.DateTimeField(null=True, blank=True)
+    recipient = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="shared_asset_periods",
+        verbose_name=_("recipient"),
+    )
+    share = models.ForeignKey(
+        Share, on_delete=models.PROTECT, related_name="periods", verbose_name=_("share")
+    )
+    start = models.DateTimeField(verbose_name=_("start"))
+    end = models.DateTimeField(null=True, blank=True, verbose_name=_("end"))
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("share period")
+        verbose_name_plural = _("share periods")
         ordering = ["start", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -360,15 +451,26 @@ class RecipientRule(models.Model):
     """A recipient's own deduct rule for a shared asset: products it skips."""
 
     asset = models.ForeignKey(
-        Asset, on_delete=models.PROTECT, related_name="recipient_rules"
+        Asset,
+        on_delete=models.PROTECT,
+        related_name="recipient_rules",
+        verbose_name=_("asset"),
     )
-    recipient = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    excluded_products = ArrayField(models.CharField(max_length=64), default=list)
-    updated_at = models.DateTimeField(auto_now=True)
+    recipient = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("recipient")
+    )
+    excluded_products = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        verbose_name=_("excluded products"),
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     history = tracked(excluded_fields=["updated_at"])
 
     class Meta:
+        verbose_name = _("recipient rule")
+        verbose_name_plural = _("recipient rules")
         constraints = [
             models.UniqueConstraint(
                 fields=["asset", "recipient"], name="recipient_rule_unique"
@@ -385,25 +487,47 @@ class Deduction(models.Model):
     (for hourly assets, the capacity of that hour)."""
 
     usage = models.ForeignKey(
-        UsageRecord, on_delete=models.PROTECT, related_name="deductions"
+        UsageRecord,
+        on_delete=models.PROTECT,
+        related_name="deductions",
+        verbose_name=_("usage"),
     )
-    position = models.PositiveSmallIntegerField()
+    position = models.PositiveSmallIntegerField(verbose_name=_("position"))
     asset = models.ForeignKey(
-        Asset, on_delete=models.PROTECT, related_name="deductions"
+        Asset,
+        on_delete=models.PROTECT,
+        related_name="deductions",
+        verbose_name=_("asset"),
     )
-    owner = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    beneficiary = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    amount = MoneyField()
+    owner = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("owner")
+    )
+    beneficiary = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("beneficiary"),
+    )
+    amount = MoneyField(verbose_name=_("amount"))
     #: Money capacity before and after (remaining, or the hour's commitment
     #: left); None for reserved instances, whose hour is counted in ``units``.
-    capacity_before = MoneyField(null=True, blank=True)
-    capacity_after = MoneyField(null=True, blank=True)
-    hour = models.ForeignKey(
-        AssetHour, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    capacity_before = MoneyField(
+        null=True, blank=True, verbose_name=_("capacity before")
     )
-    units = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
-    usage_start = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    capacity_after = MoneyField(null=True, blank=True, verbose_name=_("capacity after"))
+    hour = models.ForeignKey(
+        AssetHour,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("hour"),
+    )
+    units = models.DecimalField(
+        max_digits=18, decimal_places=6, null=True, blank=True, verbose_name=_("units")
+    )
+    usage_start = models.DateTimeField(verbose_name=_("usage start"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("deduction")

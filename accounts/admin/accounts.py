@@ -40,6 +40,7 @@ from ..forms import (
     TopUpForm,
     TransferForm,
 )
+from ..ledger import book_label
 from ..models import Account, AccountAccess, Contract
 from ..services import request_access, set_credit_limit
 from .credit import CreditLimitForm
@@ -53,6 +54,14 @@ BALANCE_FIELDS = [
     "overdue",
     "transferable",
 ]
+
+
+def _labelled(lines):
+    """Ledger lines with their book's label for the screen (``line.book_name``)."""
+    lines = list(lines)
+    for line in lines:
+        line.book_name = book_label(line.holder_type, line.book)
+    return lines
 
 
 @admin.register(Account)
@@ -182,7 +191,7 @@ class AccountAdmin(ScopedAdmin):
             "incoming": pairs.incoming,
             "more_outgoing": pairs.more_outgoing,
             "more_incoming": pairs.more_incoming,
-            "ledger_lines": selectors.list_account_postings(account)[:20],
+            "ledger_lines": _labelled(selectors.list_account_postings(account)[:20]),
             "ledger_url": reverse("admin:accounts_posting_changelist")
             + f"?account={account.pk}",
             "can_manage": can_manage,

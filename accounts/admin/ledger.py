@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing_portal import roles
 from billing_portal.admin_base import (
@@ -14,7 +15,7 @@ from billing_portal.admin_base import (
 from billing_portal.money import format_amount
 
 from .. import selectors
-from ..ledger import account_books, natural_change
+from ..ledger import account_books, book_label, holder_type_of_name, natural_change
 from ..models import (
     Account,
     Charge,
@@ -50,7 +51,7 @@ class BookFilter(admin.SimpleListFilter):
     parameter_name = "book"
 
     def lookups(self, request, model_admin):
-        return [(book, book) for book in account_books()]
+        return [(book, book_label("account", book)) for book in account_books()]
 
     def queryset(self, request, queryset):
         if self.value() in account_books():
@@ -88,17 +89,32 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
         "posted_at",
         "account",
         "kind",
-        "book",
+        "book_name",
         "change",
         "balance",
         "currency",
         "movement_link",
     ]
+    # A line's own page reads like its row in the list: the holder's name, the
+    # book's label and the change with the sign the holder sees (never the
+    # raw holder id or the debit-positive amount of the double entry).
+    fields = [
+        "posted_at",
+        "account",
+        "kind",
+        "book_name",
+        "change",
+        "balance",
+        "currency",
+        "movement_link",
+    ]
+    readonly_fields = fields
     list_filter = [VisibleAccountFilter, "movement__kind", BookFilter, "currency"]
     paginator = CappedCountPaginator
     date_hierarchy = "movement__posted_at"
     ordering = ["-id"]
     change_list_template = "admin/accounts/posting/change_list.html"
+    change_form_template = "admin/accounts/posting/change_form.html"
     csv_filename = "ledger.csv"
     csv_fields = [
         ("posted_at", lambda p: p.movement.posted_at.isoformat()),
@@ -133,7 +149,24 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
     def kind(self, obj):
         return obj.movement.get_kind_display()
 
-    @admin.display(description=_("Change"))
+    @admin.display(description=_("Book"), ordering="book")
+    def book_name(self, obj):
+        return book_label(obj.holder_type, obj.book)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        line = self.get_object(request, object_id)
+        if line is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "subtitle": f"{line.movement.get_kind_display()} "
+                f"#{line.movement_id} · {book_label(line.holder_type, line.book)} "
+                f"{_change(line)}",
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(
+        description=pgettext_lazy("signed amount of a ledger line", "Change")
+    )
     def change(self, obj):
         return _change(obj)
 
@@ -148,7 +181,8 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
 
 class PostingInline(admin.TabularInline):
     model = Posting
-    fields = ["holder_type", "holder_id", "book", "amount", "balance_after", "currency"]
+    # Each leg as its holder reads it: who, which book, the signed change.
+    fields = ["holder", "book_name", "change", "balance_after", "currency"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -158,6 +192,31 @@ class PostingInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("Holder"))
+    def holder(self, obj):
+        if obj.holder_type == "provider":
+            return _("The provider")
+        holder = (
+            holder_type_of_name(obj.holder_type)
+            .row_model.objects.filter(pk=obj.holder_id)
+            .first()
+        )
+        if holder is None:
+            return f"#{obj.holder_id}"
+        if obj.holder_type == "pair":
+            return f"{holder.source} → {holder.destination}"
+        return str(holder)
+
+    @admin.display(description=_("Book"))
+    def book_name(self, obj):
+        return book_label(obj.holder_type, obj.book)
+
+    @admin.display(
+        description=pgettext_lazy("signed amount of a ledger line", "Change")
+    )
+    def change(self, obj):
+        return _change(obj)
 
     def has_view_permission(self, request, obj=None):
         # The legs show other accounts' balances: operators only.

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal.admin_base import ScopedAdmin
@@ -114,7 +115,16 @@ class FinancialRelationshipAdmin(ScopedAdmin):
 
     @admin.display(description=_("Permissions"))
     def permission_codes(self, obj):
-        return ", ".join(obj.permissions) or "—"
+        """Each permission by its sentence, never its code."""
+        labels = dict(RelationshipPermission.choices)
+        if not obj.permissions:
+            return "—"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "", "<li>{}</li>", ((labels.get(c, c),) for c in obj.permissions)
+            ),
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -14,18 +14,29 @@ class CreditQuota(models.Model):
     """How much credit a company may allocate to its accounts, per currency."""
 
     company = models.ForeignKey(
-        "accounts.Company", on_delete=models.PROTECT, related_name="credit_quotas"
+        "accounts.Company",
+        on_delete=models.PROTECT,
+        related_name="credit_quotas",
+        verbose_name=_("company"),
     )
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    amount = MoneyField()
-    updated_at = models.DateTimeField(auto_now=True)
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    amount = MoneyField(verbose_name=_("amount"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("updated by"),
     )
 
     history = tracked(excluded_fields=["updated_at"])
 
     class Meta:
+        verbose_name = _("credit quota")
+        verbose_name_plural = _("credit quotas")
         constraints = [
             models.UniqueConstraint(
                 fields=["company", "currency"], name="quota_company_currency"
@@ -49,42 +60,67 @@ class Contract(models.Model):
         WITHDRAWN = "withdrawn", _("Withdrawn")
 
     account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="contracts"
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="contracts",
+        verbose_name=_("account"),
     )
     kind = models.CharField(
-        max_length=16, choices=Kind.choices, default=Kind.CREDIT_CONTROL
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.CREDIT_CONTROL,
+        verbose_name=_("kind"),
     )
-    limit = MoneyField()
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    terms_version = models.CharField(max_length=32)
+    limit = MoneyField(verbose_name=_("limit"))
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    terms_version = models.CharField(max_length=32, verbose_name=_("terms version"))
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.PENDING
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        verbose_name=_("status"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("confirmed at")
+    )
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("confirmed by"),
     )
-    confirmed_from = models.GenericIPAddressField(null=True, blank=True)
-    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    confirmed_from = models.GenericIPAddressField(
+        null=True, blank=True, verbose_name=_("confirmed from")
+    )
+    withdrawn_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("withdrawn at")
+    )
     withdrawn_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("withdrawn by"),
     )
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("contract")
+        verbose_name_plural = _("contracts")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -110,20 +146,36 @@ class CreditLimitChange(models.Model):
         WITHDRAWN = "withdrawn", _("Contract withdrawn")
 
     account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="limit_changes"
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="limit_changes",
+        verbose_name=_("account"),
     )
-    before = MoneyField()
-    after = MoneyField()
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    before = MoneyField(verbose_name=_("before"))
+    after = MoneyField(verbose_name=_("after"))
+    outcome = models.CharField(
+        max_length=16, choices=Outcome.choices, verbose_name=_("outcome")
+    )
     contract = models.ForeignKey(
-        Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Contract,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("contract"),
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("actor"),
     )
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(auto_now_add=True, verbose_name=_("at"))
 
     class Meta:
+        verbose_name = _("credit limit change")
+        verbose_name_plural = _("credit limit changes")
         ordering = ["-at", "-id"]
 
     def __str__(self):
@@ -139,32 +191,53 @@ class AccessRequest(models.Model):
         DECLINED = "declined", _("Declined")
 
     account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="access_requests"
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="access_requests",
+        verbose_name=_("account"),
     )
     business_manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("business manager"),
     )
-    message = models.TextField(blank=True)
-    conditions = models.JSONField(default=list, help_text="Why it was disabled.")
+    message = models.TextField(blank=True, verbose_name=_("message"))
+    conditions = models.JSONField(
+        default=list, help_text="Why it was disabled.", verbose_name=_("conditions")
+    )
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.REQUESTED
+        max_length=16,
+        choices=Status.choices,
+        default=Status.REQUESTED,
+        verbose_name=_("status"),
     )
-    requested_at = models.DateTimeField(auto_now_add=True)
+    requested_at = models.DateTimeField(
+        auto_now_add=True, verbose_name=_("requested at")
+    )
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("decided at")
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("decided by"),
     )
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("access request")
+        verbose_name_plural = _("access requests")
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -183,13 +256,22 @@ class AccessException(Period):
     from ``start`` until revoked (``end``)."""
 
     account = models.ForeignKey(
-        "accounts.Account", on_delete=models.PROTECT, related_name="access_exceptions"
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="access_exceptions",
+        verbose_name=_("account"),
     )
     request = models.OneToOneField(
-        AccessRequest, on_delete=models.PROTECT, related_name="exception"
+        AccessRequest,
+        on_delete=models.PROTECT,
+        related_name="exception",
+        verbose_name=_("request"),
     )
     granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("granted by"),
     )
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -197,11 +279,14 @@ class AccessException(Period):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("revoked by"),
     )
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("access exception")
+        verbose_name_plural = _("access exceptions")
         ordering = ["-start"]
         constraints = [
             Period.end_after_start("access_exception"),

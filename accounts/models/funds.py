@@ -27,18 +27,28 @@ class Company(models.Model):
         UNVERIFIED = "unverified", _("Unverified")
         VERIFIED = "verified", _("Verified")
 
-    name = models.CharField(max_length=200, validators=[validate_display_name])
-    registration_number = models.CharField(max_length=64, unique=True)
-    verification_status = models.CharField(
-        max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED
+    name = models.CharField(
+        max_length=200, validators=[validate_display_name], verbose_name=_("name")
     )
-    verified_at = models.DateTimeField(null=True, blank=True)
+    registration_number = models.CharField(
+        max_length=64, unique=True, verbose_name=_("registration number")
+    )
+    verification_status = models.CharField(
+        max_length=16,
+        choices=Verification.choices,
+        default=Verification.UNVERIFIED,
+        verbose_name=_("verification status"),
+    )
+    verified_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("verified at")
+    )
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("verified by"),
     )
     business_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -47,6 +57,7 @@ class Company(models.Model):
         on_delete=models.PROTECT,
         related_name="managed_companies",
         help_text=_("The customer business manager (CBM) of this company."),
+        verbose_name=_("business manager"),
     )
     management_account = models.ForeignKey(
         "accounts.Account",
@@ -58,12 +69,14 @@ class Company(models.Model):
             "The enterprise management account: invites members, pays for "
             "trusteeship members, receives coupon credit pools."
         ),
+        verbose_name=_("management account"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("company")
         verbose_name_plural = _("companies")
         ordering = ["name", "id"]
 
@@ -103,16 +116,22 @@ class Account(models.Model):
         max_length=16,
         unique=True,
         validators=[RegexValidator(r"^\d{16}$", _("A uid is exactly 16 digits."))],
+        verbose_name=_("uid"),
     )
-    name = models.CharField(max_length=200, validators=[validate_display_name])
+    name = models.CharField(
+        max_length=200, validators=[validate_display_name], verbose_name=_("name")
+    )
     company = models.ForeignKey(
         Company,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="accounts",
+        verbose_name=_("company"),
     )
-    currency = models.CharField(max_length=3, choices=Currency.choices)
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
     mobile = models.CharField(
         max_length=16,
         blank=True,
@@ -122,13 +141,23 @@ class Account(models.Model):
                 _("Enter the mobile number in E.164 form, e.g. +8613800138000."),
             )
         ],
+        verbose_name=_("mobile"),
     )
     status = models.CharField(
-        max_length=8, choices=Status.choices, default=Status.VALID
+        max_length=8,
+        choices=Status.choices,
+        default=Status.VALID,
+        verbose_name=_("status"),
     )
-    partner_name = models.CharField(max_length=200, blank=True)
+    partner_name = models.CharField(
+        max_length=200, blank=True, verbose_name=_("partner name")
+    )
     partner_mode = models.CharField(
-        max_length=16, choices=PartnerMode.choices, blank=True, default=PartnerMode.NONE
+        max_length=16,
+        choices=PartnerMode.choices,
+        blank=True,
+        default=PartnerMode.NONE,
+        verbose_name=_("partner mode"),
     )
     folder = models.ForeignKey(
         "accounts.Folder",
@@ -137,16 +166,23 @@ class Account(models.Model):
         on_delete=models.PROTECT,
         related_name="accounts",
         help_text=_("Where the account sits in its company's resource directory."),
+        verbose_name=_("folder"),
     )
 
     # Cached balances: written only by accounts.ledger.post.
-    own_cash = MoneyField(default=ZERO, editable=False)
-    transferred_in_balance = MoneyField(default=ZERO, editable=False)
-    uncleared_amount = MoneyField(default=ZERO, editable=False)
+    own_cash = MoneyField(default=ZERO, editable=False, verbose_name=_("own cash"))
+    transferred_in_balance = MoneyField(
+        default=ZERO, editable=False, verbose_name=_("transferred in balance")
+    )
+    uncleared_amount = MoneyField(
+        default=ZERO, editable=False, verbose_name=_("uncleared amount")
+    )
     # The active credit control limit (0 when none is active).
-    credit_limit = MoneyField(default=ZERO, editable=False)
+    credit_limit = MoneyField(
+        default=ZERO, editable=False, verbose_name=_("credit limit")
+    )
 
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = AccountQuerySet.as_manager()
 
@@ -156,6 +192,8 @@ class Account(models.Model):
     )
 
     class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
         ordering = ["uid"]
         constraints = [
             models.CheckConstraint(
@@ -216,23 +254,31 @@ class AccountAccess(models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="account_access",
+        verbose_name=_("user"),
     )
     account = models.ForeignKey(
-        Account, on_delete=models.CASCADE, related_name="access"
+        Account,
+        on_delete=models.CASCADE,
+        related_name="access",
+        verbose_name=_("account"),
     )
-    permission = models.CharField(max_length=8, choices=Permission.choices)
-    granted_at = models.DateTimeField(auto_now_add=True)
+    permission = models.CharField(
+        max_length=8, choices=Permission.choices, verbose_name=_("permission")
+    )
+    granted_at = models.DateTimeField(auto_now_add=True, verbose_name=_("granted at"))
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("granted by"),
     )
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("account access")
         verbose_name_plural = _("account access")
         constraints = [
             models.UniqueConstraint(
@@ -247,12 +293,25 @@ class AccountAccess(models.Model):
 class TransferPair(models.Model):
     """What ``source`` transferred to ``destination`` and has not taken back."""
 
-    source = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    destination = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    remaining_revocable = MoneyField(default=ZERO, editable=False)
+    source = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("source")
+    )
+    destination = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("destination"),
+    )
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    remaining_revocable = MoneyField(
+        default=ZERO, editable=False, verbose_name=_("remaining revocable")
+    )
 
     class Meta:
+        verbose_name = _("transfer pair")
+        verbose_name_plural = _("transfer pairs")
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "destination"], name="pair_source_destination"
@@ -313,36 +372,50 @@ class Movement(ImmutableModel):
         COUPON_ISSUE = "coupon_issue", _("Coupons issued")
         COUPON_REVOKE = "coupon_revoke", _("Coupon revoked")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="movements"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="movements",
+        verbose_name=_("account"),
     )
     counterparty = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("counterparty"),
     )
-    amount = MoneyField()
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    effective_at = models.DateTimeField()
-    posted_at = models.DateTimeField()
+    amount = MoneyField(verbose_name=_("amount"))
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    effective_at = models.DateTimeField(verbose_name=_("effective at"))
+    posted_at = models.DateTimeField(verbose_name=_("posted at"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("actor"),
     )
-    memo = models.CharField(max_length=255, blank=True)
+    memo = models.CharField(max_length=255, blank=True, verbose_name=_("memo"))
     reverses = models.OneToOneField(
         "self",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="reversed_by",
+        verbose_name=_("reverses"),
     )
 
     objects = MovementQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("movement")
+        verbose_name_plural = _("movements")
         ordering = ["-posted_at", "-id"]
         indexes = [
             models.Index(fields=["kind", "account", "-posted_at"]),
@@ -372,18 +445,26 @@ class Posting(ImmutableModel):
         PROVIDER = "provider", _("Provider")
 
     movement = models.ForeignKey(
-        Movement, on_delete=models.PROTECT, related_name="postings"
+        Movement,
+        on_delete=models.PROTECT,
+        related_name="postings",
+        verbose_name=_("movement"),
     )
-    holder_type = models.CharField(max_length=16, choices=HolderType.choices)
-    holder_id = models.BigIntegerField()
-    book = models.CharField(max_length=32)
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    amount = MoneyField()
-    balance_after = MoneyField(null=True, blank=True)
+    holder_type = models.CharField(
+        max_length=16, choices=HolderType.choices, verbose_name=_("holder type")
+    )
+    holder_id = models.BigIntegerField(verbose_name=_("holder id"))
+    book = models.CharField(max_length=32, verbose_name=_("book"))
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    amount = MoneyField(verbose_name=_("amount"))
+    balance_after = MoneyField(null=True, blank=True, verbose_name=_("balance after"))
 
     objects = MovementQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = _("ledger lines")
         verbose_name = _("ledger line")
         ordering = ["-id"]
         indexes = [models.Index(fields=["holder_type", "holder_id", "book", "-id"])]
@@ -408,20 +489,33 @@ class Charge(models.Model):
     """
 
     movement = models.OneToOneField(
-        Movement, on_delete=models.PROTECT, related_name="charge"
+        Movement,
+        on_delete=models.PROTECT,
+        related_name="charge",
+        verbose_name=_("movement"),
     )
     usage_account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="+"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("usage account"),
     )
     payer_account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="charges"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="charges",
+        verbose_name=_("payer account"),
     )
-    amount = MoneyField()
-    currency = models.CharField(max_length=3, choices=Currency.choices)
-    effective_at = models.DateTimeField()
-    outstanding = MoneyField(editable=False)
+    amount = MoneyField(verbose_name=_("amount"))
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, verbose_name=_("currency")
+    )
+    effective_at = models.DateTimeField(verbose_name=_("effective at"))
+    outstanding = MoneyField(editable=False, verbose_name=_("outstanding"))
 
     class Meta:
+        verbose_name = _("charge")
+        verbose_name_plural = _("charges")
         indexes = [
             models.Index(
                 fields=["payer_account", "effective_at", "id"],
@@ -447,17 +541,25 @@ class SettlementAllocation(ImmutableModel):
     """Which charge a settlement paid, and from which funds."""
 
     movement = models.ForeignKey(
-        Movement, on_delete=models.PROTECT, related_name="allocations"
+        Movement,
+        on_delete=models.PROTECT,
+        related_name="allocations",
+        verbose_name=_("movement"),
     )
     charge = models.ForeignKey(
-        Charge, on_delete=models.PROTECT, related_name="allocations"
+        Charge,
+        on_delete=models.PROTECT,
+        related_name="allocations",
+        verbose_name=_("charge"),
     )
-    from_transferred_in = MoneyField()
-    from_own = MoneyField()
+    from_transferred_in = MoneyField(verbose_name=_("from transferred in"))
+    from_own = MoneyField(verbose_name=_("from own"))
 
     objects = MovementQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("settlement allocation")
+        verbose_name_plural = _("settlement allocations")
         constraints = [
             models.CheckConstraint(
                 condition=Q(from_transferred_in__gte=0)
@@ -479,10 +581,15 @@ class OverdueEpisode(Period):
     """A period during which the account's available balance was below zero."""
 
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="overdue_episodes"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="overdue_episodes",
+        verbose_name=_("account"),
     )
 
     class Meta:
+        verbose_name = _("overdue episode")
+        verbose_name_plural = _("overdue episodes")
         ordering = ["-start"]
         constraints = [
             Period.end_after_start("overdue"),

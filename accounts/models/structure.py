@@ -87,33 +87,46 @@ class FinancialRelationship(Period):
         "accounts.Account",
         on_delete=models.PROTECT,
         related_name="member_relationships",
+        verbose_name=_("management account"),
     )
     member_account = models.ForeignKey(
         "accounts.Account",
         on_delete=models.PROTECT,
         related_name="relationships_as_member",
+        verbose_name=_("member account"),
     )
-    type = models.CharField(max_length=24, choices=Type.choices)
+    type = models.CharField(max_length=24, choices=Type.choices, verbose_name=_("type"))
     status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.PENDING
+        max_length=16,
+        choices=Status.choices,
+        default=Status.PENDING,
+        verbose_name=_("status"),
     )
     permissions = ArrayField(
         models.CharField(max_length=64, choices=RelationshipPermission.choices),
         default=list,
         blank=True,
+        verbose_name=_("permissions"),
     )
-    start = models.DateTimeField(null=True, blank=True)
-    invited_at = models.DateTimeField(auto_now_add=True)
+    start = models.DateTimeField(null=True, blank=True, verbose_name=_("start"))
+    invited_at = models.DateTimeField(auto_now_add=True, verbose_name=_("invited at"))
     invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("invited by"),
     )
-    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("responded at")
+    )
     responded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("responded by"),
     )
     ended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -121,11 +134,14 @@ class FinancialRelationship(Period):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        verbose_name=_("ended by"),
     )
 
     history = tracked()
 
     class Meta:
+        verbose_name = _("financial relationship")
+        verbose_name_plural = _("financial relationships")
         ordering = ["-invited_at", "-id"]
         indexes = [models.Index(fields=["member_account", "start"])]
         constraints = [
@@ -165,16 +181,29 @@ class Folder(models.Model):
     """A folder of a company's resource directory; the root has no parent."""
 
     company = models.ForeignKey(
-        "accounts.Company", on_delete=models.PROTECT, related_name="folders"
+        "accounts.Company",
+        on_delete=models.PROTECT,
+        related_name="folders",
+        verbose_name=_("company"),
     )
-    name = models.CharField(max_length=100, validators=[validate_display_name])
+    name = models.CharField(
+        max_length=100, validators=[validate_display_name], verbose_name=_("name")
+    )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        verbose_name=_("parent"),
     )
     depth = models.PositiveSmallIntegerField(
-        default=0, editable=False, help_text=_("0 for the root, 1..5 below it.")
+        default=0,
+        editable=False,
+        help_text=_("0 for the root, 1..5 below it."),
+        verbose_name=_("depth"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     history = tracked()
 

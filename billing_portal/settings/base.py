@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The request's user authors the change history (billing_portal.history).
     "simple_history.middleware.HistoryRequestMiddleware",
+    "billing_portal.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a locked-out sign-in into the lockout page (billing_portal.lockout).
@@ -113,6 +114,11 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
+# The portal shows times in each person's zone (UserPreference); this is the
+# zone of a person who never chose one. The API always answers in UTC.
+DEFAULT_USER_TIME_ZONE = env("DEFAULT_USER_TIME_ZONE", default="UTC")
+# One date format in both languages: 2026-12-01 00:30 CST.
+FORMAT_MODULE_PATH = ["billing_portal.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -21,6 +21,7 @@ from billing_portal.admin_base import (
     text_cell,
 )
 from billing_portal.money import ZERO, format_amount
+from billing_portal.timezones import format_instant
 
 from .. import selectors, services
 from ..forms import ChargebackForm, ShareForm
@@ -398,10 +399,10 @@ def _shared_message(result, data):
     due = result.due_at
     return _(
         "Shared with folder %(folder)s: pending until the background job "
-        "applies it, expected at %(due)s UTC."
+        "applies it, expected at %(due)s."
     ) % {
         "folder": data["folder"].name,
-        "due": f"{timezone.localtime(due):%Y-%m-%d %H:%M:%S}" if due else "—",
+        "due": format_instant(due, seconds=True),
     }
 
 

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing_portal.admin_base import CappedCountPaginator, ScopedAdmin
 from billing_portal.errors import Reason
+from billing_portal.timezones import format_instant
 
 from .. import selectors, services
 from ..models import Share
@@ -20,12 +21,11 @@ def stop_state_reasons(share: Share) -> list[Reason]:
     """Why this share cannot be stopped in its state (its page offers no
     button then; the URL typed by hand says why)."""
     if share.status == Status.STOPPED:
-        when = timezone.localtime(share.stopped_at) if share.stopped_at else None
         return [
             Reason(
                 "invalid_state",
-                str(_("This share was already stopped at %(when)s UTC."))
-                % {"when": f"{when:%Y-%m-%d %H:%M:%S}" if when else "—"},
+                str(_("This share was already stopped at %(when)s."))
+                % {"when": format_instant(share.stopped_at, seconds=True)},
             )
         ]
     if share.target == Share.Target.ACCOUNT and share.status == Status.PENDING:

@@ -4,7 +4,6 @@ apply) and the deduction log: read-only for everyone, scoped."""
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Value
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +16,7 @@ from billing_portal.admin_base import (
     text_cell,
 )
 from billing_portal.money import format_amount
+from billing_portal.timezones import format_instant
 
 from .. import deduction as engine
 from .. import selectors
@@ -224,7 +224,7 @@ class DeductionAdmin(CsvExportMixin, ScopedAdmin):
 
     @admin.display(description=_("Usage start"), ordering="usage_start")
     def started(self, obj):
-        return f"{timezone.localtime(obj.usage_start):%Y-%m-%d %H:%M}"
+        return format_instant(obj.usage_start)
 
     @admin.display(description=_("Beneficiary"))
     def beneficiary_cell(self, obj):

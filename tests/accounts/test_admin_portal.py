@@ -286,21 +286,21 @@ def test_account_page_shows_balances_and_why_transferable_is_below_cash(client, 
         [
             f"Usage charge #{_movement(portal.a_dev, 'usage_charge')}",
             "",
-            "uncleared",
+            "Uncleared charges",
             "20.00",
             "20.00",
         ],
         [
             f"Transfer #{_movement(portal.a_main, 'transfer', portal.a_dev)}",
             f"Acme Main ({portal.a_main.uid})",
-            "transferred_in",
+            "Transferred-in funds",
             "300.00",
             "300.00",
         ],
         [
             f"Top-up #{_movement(portal.a_dev, 'top_up')}",
             "",
-            "own_cash",
+            "Own funds",
             "50.00",
             "50.00",
         ],
@@ -369,43 +369,55 @@ def test_account_page_by_role(client, portal, role):
 # account shown, movement kind, book, change, balance after
 LEDGER = {
     "a_main": [
-        ["Acme Main (1000000000000101)", "Transfer", "own_cash", "-100.00", "600.00"],
-        ["Acme Main (1000000000000101)", "Transfer", "own_cash", "-300.00", "700.00"],
-        ["Acme Main (1000000000000101)", "Top-up", "own_cash", "1000.00", "1000.00"],
+        ["Acme Main (1000000000000101)", "Transfer", "Own funds", "-100.00", "600.00"],
+        ["Acme Main (1000000000000101)", "Transfer", "Own funds", "-300.00", "700.00"],
+        ["Acme Main (1000000000000101)", "Top-up", "Own funds", "1000.00", "1000.00"],
     ],
     "a_dev": [
-        ["Acme Dev (1000000000000102)", "Usage charge", "uncleared", "20.00", "20.00"],
+        [
+            "Acme Dev (1000000000000102)",
+            "Usage charge",
+            "Uncleared charges",
+            "20.00",
+            "20.00",
+        ],
         [
             "Acme Dev (1000000000000102)",
             "Transfer",
-            "transferred_in",
+            "Transferred-in funds",
             "300.00",
             "300.00",
         ],
-        ["Acme Dev (1000000000000102)", "Top-up", "own_cash", "50.00", "50.00"],
+        ["Acme Dev (1000000000000102)", "Top-up", "Own funds", "50.00", "50.00"],
     ],
     "a_usd": [
-        ["Acme Dollar (1000000000000103)", "Top-up", "own_cash", "80.00", "80.00"]
+        ["Acme Dollar (1000000000000103)", "Top-up", "Own funds", "80.00", "80.00"]
     ],
     "a_hidden": [
         [
             "Acme Hidden (1000000000000104)",
             "Transfer",
-            "transferred_in",
+            "Transferred-in funds",
             "100.00",
             "100.00",
         ]
     ],
     "b1": [
-        ["Globex HQ (2000000000000201)", "Transfer", "own_cash", "-50.00", "450.00"],
-        ["Globex HQ (2000000000000201)", "Top-up", "own_cash", "500.00", "500.00"],
+        ["Globex HQ (2000000000000201)", "Transfer", "Own funds", "-50.00", "450.00"],
+        ["Globex HQ (2000000000000201)", "Top-up", "Own funds", "500.00", "500.00"],
     ],
     "b2": [
-        ["Globex Ops (2000000000000202)", "Usage charge", "uncleared", "1.00", "1.00"],
+        [
+            "Globex Ops (2000000000000202)",
+            "Usage charge",
+            "Uncleared charges",
+            "1.00",
+            "1.00",
+        ],
         [
             "Globex Ops (2000000000000202)",
             "Transfer",
-            "transferred_in",
+            "Transferred-in funds",
             "50.00",
             "50.00",
         ],

@@ -55,11 +55,12 @@ def login(client, world, role):
 
 
 def stamp(instant) -> str:
-    return f"{timezone.localtime(instant):%Y-%m-%d %H:%M:%S}"
+    """A time on screen, to the second: labelled with its zone (UTC here)."""
+    return f"{timezone.localtime(instant):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def minute(instant) -> str:
-    return f"{timezone.localtime(instant):%Y-%m-%d %H:%M}"
+    return f"{timezone.localtime(instant):%Y-%m-%d %H:%M} UTC"
 
 
 def section(response, section_id):
@@ -468,7 +469,7 @@ def test_sharing_with_a_folder_is_pending_until_the_job(client, sharing_world):
     due = saved_at + timedelta(seconds=60)
     assert messages_of(done) == [
         "Shared with folder Team: pending until the background job applies it, "
-        f"expected at {stamp(due)} UTC."
+        f"expected at {stamp(due)}."
     ]
     share = Share.objects.get(asset=w.plan, folder=team)
     assert (share.status, share.due_at) == ("pending", due)
@@ -591,7 +592,7 @@ def test_stopping_an_account_share_ends_its_period_once(client, sharing_world):
     # Stopped: no button, and the URL says why.
     again = client.get(stop_url(w.hidden_share))
     assert refusal_items(again) == [
-        f"This share was already stopped at {stamp(stopped_at)} UTC. invalid_state"
+        f"This share was already stopped at {stamp(stopped_at)}. invalid_state"
     ]
 
 

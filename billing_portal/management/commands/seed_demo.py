@@ -13,12 +13,14 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import Account, Company, Folder
 from billing_portal import roles
+from billing_portal.models import UserPreference
 from coupons.demo import seed_pools
 from sharing import services as sharing
 from sharing.models import Asset, Share
 from sharing.services import record_usage
 
 PASSWORD = "demo-pass-123"
+DEMO_CUSTOMER_TIME_ZONE = "Asia/Shanghai"
 LOGINS = [
     ("admin", "superuser (operator)", "everything"),
     ("operator", "billing operator", "everything; top-ups, usage, verification"),
@@ -90,6 +92,12 @@ class Command(BaseCommand):
             users[username] = services.create_user(
                 username=username, password=PASSWORD, role=role, actor=admin
             )
+            if role == "customer":
+                # The demo customers are Chinese enterprises: they read times
+                # in Beijing time (everyone else gets DEFAULT_USER_TIME_ZONE).
+                UserPreference.objects.create(
+                    user=users[username], time_zone=DEMO_CUSTOMER_TIME_ZONE
+                )
         op = users["operator"]
 
         acme = services.create_company(

@@ -1,0 +1,25 @@
+"""``{{ value|instant }}`` and ``{% zone_label %}``: times as the person reads them."""
+
+from django import template
+
+from billing_portal.timezones import format_instant
+from billing_portal.timezones import zone_label as active_zone_label
+
+register = template.Library()
+
+
+@register.filter
+def instant(value):
+    """The instant in the person's zone: ``2026-12-01 00:30 CST``."""
+    return format_instant(value)
+
+
+@register.filter
+def instant_seconds(value):
+    return format_instant(value, seconds=True)
+
+
+@register.simple_tag
+def zone_label():
+    """The abbreviation of the person's zone now, for a table header."""
+    return active_zone_label()

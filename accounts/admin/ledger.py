@@ -11,6 +11,7 @@ from billing_portal.admin_base import (
     CsvExportMixin,
     ReadOnlyAdmin,
     ScopedAdmin,
+    text_cell,
 )
 from billing_portal.money import format_amount
 
@@ -116,10 +117,13 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
     change_list_template = "admin/accounts/posting/change_list.html"
     change_form_template = "admin/accounts/posting/change_form.html"
     csv_filename = "ledger.csv"
+    # For spreadsheets: UTF-8 with its byte order mark (Chinese names open
+    # right in Excel), 16-digit uids as text (not rounded to 15 digits).
+    csv_bom = True
     csv_fields = [
         ("posted_at", lambda p: p.movement.posted_at.isoformat()),
         ("effective_at", lambda p: p.movement.effective_at.isoformat()),
-        ("account_uid", lambda p: p.account_uid),
+        ("account_uid", lambda p: text_cell(p.account_uid)),
         ("account_name", lambda p: p.account_name),
         ("movement", lambda p: p.movement_id),
         ("kind", lambda p: p.movement.kind),

@@ -133,8 +133,9 @@ def followed_messages(response):
 def csv_rows(response):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    body = b"".join(response.streaming_content).decode()
-    return list(csv.reader(io.StringIO(body)))
+    raw = b"".join(response.streaming_content)
+    assert raw.startswith("\ufeff".encode()), "the UTF-8 byte order mark for Excel"
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
 
 
 def ledger_state():
@@ -496,7 +497,7 @@ def _csv_line(posting, uid, name, change):
     return [
         movement.posted_at.isoformat(),
         movement.effective_at.isoformat(),
-        uid,
+        "\t" + uid,  # as text: a spreadsheet keeps all 16 digits
         name,
         str(movement.pk),
         movement.kind,
@@ -513,7 +514,7 @@ def test_csv_export_streams_without_counting(client, portal):
     login(client, portal, "owner")
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url("accounts_posting_export"))
-        body = b"".join(response.streaming_content).decode()
+        body = b"".join(response.streaming_content).decode("utf-8-sig")
     assert body.splitlines()[0].split(",")[:3] == CSV_HEADER[:3]
     assert len(body.splitlines()) > 3
     sql = [q["sql"].upper() for q in queries.captured_queries]
@@ -553,7 +554,7 @@ def test_ledger_csv_export_is_exactly_what_the_filter_shows(client, portal):
     assert len(rows) == 2
     assert rows[1][:2] == [PAST_TOP_UP_AT.isoformat(), PAST_TOP_UP_AT.isoformat()]
     assert rows[1][2:] == [
-        portal.a_main.uid,
+        "\t" + portal.a_main.uid,
         "Acme Main",
         rows[1][4],
         "top_up",
@@ -564,7 +565,7 @@ def test_ledger_csv_export_is_exactly_what_the_filter_shows(client, portal):
     ]
 
     rows = csv_rows(client.get(export + "?movement__kind=transfer"))
-    assert [(r[2], r[6], r[7], r[8]) for r in rows[1:]] == [
+    assert [(r[2].lstrip("\t"), r[6], r[7], r[8]) for r in rows[1:]] == [
         (portal.a_main.uid, "own_cash", "-100.00", "600.00"),
         (portal.a_dev.uid, "transferred_in", "300.00", "300.00"),
         (portal.a_main.uid, "own_cash", "-300.00", "700.00"),
@@ -578,7 +579,7 @@ def test_ledger_csv_export_never_contains_another_company(client, portal, role):
     rows = csv_rows(client.get(export))
     assert rows[0] == CSV_HEADER
     visible_uids = {OVERVIEW_ROWS[n][0] for n in VISIBLE[role]}
-    assert {r[2] for r in rows[1:]} == visible_uids
+    assert {r[2].lstrip("\t") for r in rows[1:]} == visible_uids
     assert len(rows) - 1 == sum(len(LEDGER[n]) for n in VISIBLE[role])
     # The same lines, in the same order, as the changelist shows.
     page = client.get(url("accounts_posting_changelist"))

@@ -39,3 +39,7 @@ urlpatterns = [
     ),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
+
+# A refusal is a page of the portal, with why and a way back (not a bare
+# "403 Forbidden").
+handler403 = "billing_portal.views.permission_denied_view"

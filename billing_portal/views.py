@@ -183,3 +183,14 @@ def preferences_view(request):
             "now": timezone.now(),
         },
     )
+
+
+def permission_denied_view(request, exception=None):
+    """The portal's 403 page: inside the portal's frame, why, and a way back."""
+    context = {
+        **admin.site.each_context(request),
+        "title": _("You cannot open this page"),
+        "back": request.META.get("HTTP_REFERER", ""),
+    }
+    response = TemplateResponse(request, "admin/403.html", context, status=403)
+    return response.render()

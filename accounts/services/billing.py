@@ -353,6 +353,7 @@ def _check_nets(table: str, deductions: str | None, books: list[tuple]) -> None:
     """``net`` = amount less the row's deductions, which are between 0 and the
     amount: every movement's legs then sum to zero (as ``charge_usage``)."""
     with connection.cursor() as cur:
+        unbalanced = "b.net <> b.amount"
         if deductions:
             signed, params = _signed_case(books)
             cur.execute(
@@ -361,23 +362,20 @@ def _check_nets(table: str, deductions: str | None, books: list[tuple]) -> None:
                   FROM (SELECT d.row_id, sum({signed}) AS deducted
                           FROM {deductions} d GROUP BY d.row_id) t
                  WHERE t.row_id = b.row_id
-                RETURNING t.deducted < 0 OR t.deducted > b.amount
                 """,
                 params,
             )
-            if any(bad for (bad,) in cur.fetchall()):
-                raise LedgerError("deductions outside 0 and the usage's amount")
-            cur.execute(
-                f"""
-                SELECT count(*) FROM {table} b WHERE b.net <> b.amount
-                   AND NOT EXISTS (SELECT 1 FROM {deductions} d
-                                    WHERE d.row_id = b.row_id)
-                """
-            )
-        else:
-            cur.execute(f"SELECT count(*) FROM {table} WHERE net <> amount")
+            unbalanced = f"""
+                b.net < 0 OR b.net > b.amount OR (b.net <> b.amount
+                AND NOT EXISTS (SELECT 1 FROM {deductions} d
+                                 WHERE d.row_id = b.row_id))
+            """
+        cur.execute(f"SELECT count(*) FROM {table} b WHERE {unbalanced}")
         if cur.fetchone()[0]:
-            raise LedgerError("a batch row's net is not its amount less its legs")
+            raise LedgerError(
+                "a batch row's net is not its amount less its deductions, or"
+                " its deductions are outside 0 and its amount"
+            )
 
 
 def _deduction_range_reasons(deductions: str | None, books: list[tuple]) -> list:

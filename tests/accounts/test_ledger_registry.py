@@ -311,8 +311,8 @@ def test_a_batch_with_deduction_legs_posts_as_charge_usage_one_by_one(
 @pytest.mark.parametrize(
     ("legs", "message"),
     [
-        ([(0, 0, "remaining", "-20.01")], "deductions outside"),
-        ([(0, 0, "remaining", "1.00")], "deductions outside"),
+        ([(0, 0, "remaining", "-20.01")], "deductions are outside"),
+        ([(0, 0, "remaining", "1.00")], "deductions are outside"),
         ([(1, 0, "remaining", "-1.00")], "rows that are not in the batch"),
         ([(0, 0, "nonsense", "-1.00")], "unknown book"),
     ],

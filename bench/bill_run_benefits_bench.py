@@ -6,6 +6,7 @@
         BENCH_ACCOUNTS=10000   accounts in each of the two worlds
         BENCH_INVOLVED=0.2     share of world B's accounts owning or receiving
         BENCH_CHUNK=50000      records per chunk (transaction)
+        BENCH_PROFILE=1        also print a cProfile of deduct_batch
 
 Two worlds of the same shape on one throwaway database: A has no asset at all,
 B has benefits for BENCH_INVOLVED of its accounts (half of them own a savings
@@ -23,9 +24,11 @@ record priced, deductions plus charges equal the file's total, check_ledger
 clean.
 """
 
+import cProfile
 import csv
 import os
 import platform
+import pstats
 import random
 import statistics
 import sys
@@ -201,17 +204,22 @@ def write_file(path: Path, ids: list[int], month: int) -> Decimal:
 class Timed:
     """Wraps a function of the bill run and adds up the seconds spent in it."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, profile: cProfile.Profile | None = None):
         self.name = name
         self.real = getattr(bill_run, name)
         self.seconds = 0.0
+        self.profile = profile
         setattr(bill_run, name, self)
 
     def __call__(self, **kwargs):
         start = time.perf_counter()
+        if self.profile:
+            self.profile.enable()
         try:
             return self.real(**kwargs)
         finally:
+            if self.profile:
+                self.profile.disable()
             self.seconds += time.perf_counter() - start
 
     def take(self) -> float:
@@ -229,7 +237,9 @@ def main() -> None:
         plain = make_world(op, "A", benefits=False)
         benefits = make_world(op, "B", benefits=True)
         print(f"worlds set up in {time.perf_counter() - started:.0f} s", flush=True)
-        deduct, charge = Timed("deduct_batch"), Timed("charge_usage_batch")
+        profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+        deduct = Timed("deduct_batch", profile)
+        charge = Timed("charge_usage_batch")
         times: dict[str, list[float]] = {"A": [], "B": []}
         parts: list[tuple[float, float]] = []
         file_total = Decimal(0)
@@ -298,6 +308,8 @@ def main() -> None:
             f" check_ledger ({checked:.0f} s):"
             f" {'clean' if not problems else problems[:3]}"
         )
+        if profile:
+            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
     finally:
         connections.close_all()
         teardown_databases(old, verbosity=0)

@@ -6,7 +6,8 @@
         BENCH_ACCOUNTS=10000   accounts in each of the two worlds
         BENCH_INVOLVED=0.2     share of world B's accounts owning or receiving
         BENCH_CHUNK=50000      records per chunk (transaction)
-        BENCH_PROFILE=1        also print a cProfile of deduct_batch
+        BENCH_PROFILE=1        also print a cProfile of deduct_batch and the
+                               statements of each world's last import by time
 
 Two worlds of the same shape on one throwaway database: A has no asset at all,
 B has benefits for BENCH_INVOLVED of its accounts (half of them own a savings
@@ -227,6 +228,27 @@ class Timed:
         return seconds
 
 
+class Statements:
+    """Seconds per statement (its first words) while installed on the connection."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split())[:90]
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - start
+
+    def print(self, title: str, top: int = 15) -> None:
+        print(f"\n{title}: {sum(self.seconds.values()):.1f} s in statements")
+        ranked = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:top]
+        for key, seconds in ranked:
+            print(f"  {seconds:7.2f}  {key}")
+
+
 def main() -> None:
     setup_test_environment()
     old = setup_databases(verbosity=0, interactive=False)
@@ -241,6 +263,7 @@ def main() -> None:
         deduct = Timed("deduct_batch", profile)
         charge = Timed("charge_usage_batch")
         times: dict[str, list[float]] = {"A": [], "B": []}
+        statements: dict[str, Statements] = {}
         parts: list[tuple[float, float]] = []
         file_total = Decimal(0)
         deductions = 0
@@ -253,8 +276,14 @@ def main() -> None:
                     file_total += total
                     before = Deduction.objects.count()
                     deduct.take(), charge.take()
+                    statements[world] = Statements()
                     start = time.perf_counter()
-                    with path.open() as stream:
+                    with (
+                        path.open() as stream,
+                        connection.execute_wrapper(
+                            statements[world] if profile else lambda e, *a: e(*a)
+                        ),
+                    ):
                         result = bill_run.import_usage(
                             stream,
                             fmt="csv",
@@ -309,6 +338,8 @@ def main() -> None:
             f" {'clean' if not problems else problems[:3]}"
         )
         if profile:
+            statements["A"].print("without benefits, last import")
+            statements["B"].print("with benefits, last import")
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
     finally:
         connections.close_all()

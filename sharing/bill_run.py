@@ -291,7 +291,8 @@ def _validate() -> list[tuple[int, str]]:
             """,
             params,
         )
-        # ``seq``: the pricing order, usage start then line.
+        # ``seq``: the pricing order, usage start then line; the rows are
+        # written in that order, so a chunk reads its rows sequentially.
         cur.execute(
             """
             INSERT INTO usage_import (line, seq, external_id, account_id,
@@ -311,6 +312,7 @@ def _validate() -> list[tuple[int, str]]:
                        coalesce(region, '') AS region,
                        nullif(quantity, '')::numeric AS quantity
                   FROM usage_import_checked WHERE reason IS NULL) valid
+             ORDER BY 2
             """
         )
         cur.execute("CREATE INDEX ON usage_import (external_id, line)")

@@ -19,7 +19,7 @@ from accounts.models import (
     Posting,
 )
 from billing_portal.errors import BalanceOutOfRange
-from sharing import bill_run
+from sharing import bill_run, deduction
 from sharing.bill_run import import_usage
 from sharing.models import Asset, AssetHour, Deduction, SharePeriod, UsageRecord
 from sharing.services import record_usage, share_with_accounts
@@ -701,3 +701,48 @@ def test_benefits_a_crash_loses_only_the_chunk_in_flight_and_a_rerun_is_identica
     )
     assert_ledger_clean()
     connections.close_all()
+
+
+def no_benefit_for_bills_a_week_late(asset, usage):
+    """An extra deduction rule (as another app would configure): reads a field
+    that pricing itself never reads."""
+    if usage.billed_at - usage.usage_start > timedelta(days=7):
+        return "billed_too_late"
+    return None
+
+
+@pytest.fixture
+def late_bill_rule(settings):
+    settings.SHARING_DEDUCTION_RULES = [
+        "tests.sharing.test_bill_run.no_benefit_for_bills_a_week_late"
+    ]
+    deduction.extra_rules.cache_clear()
+    yield
+    deduction.extra_rules.cache_clear()
+
+
+def test_benefits_extra_rules_apply_to_a_bill_run_as_to_one_record(
+    benefit_world, operator, late_bill_rule, assert_ledger_clean
+):
+    batch_accounts, batch_assets = benefit_world()
+    single_accounts, single_assets = benefit_world()
+
+    def rows(accounts, prefix):
+        out = benefit_rows(accounts, prefix)
+        for row in out[::2]:
+            row["billed_at"] = (HOUR + timedelta(days=30)).isoformat()
+        return out
+
+    import_usage(
+        csv_file(rows(batch_accounts, "b"), header=BENEFIT_HEADER),
+        fmt="csv",
+        source="bill",
+        chunk_size=4,
+    )
+    price_one_by_one(rows(single_accounts, "s"), source="single", actor=operator)
+
+    batch = everything(batch_accounts, batch_assets, "bill")
+    assert batch == everything(single_accounts, single_assets, "single")
+    reasons = {reason for u in batch["usage"] for _asset, reason in u[8]}
+    assert "billed_too_late" in reasons
+    assert_ledger_clean()

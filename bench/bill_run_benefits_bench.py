@@ -242,7 +242,7 @@ class Statements:
             key = " ".join(sql.split())[:90]
             self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - start
 
-    def print(self, title: str, top: int = 15) -> None:
+    def print(self, title: str, top: int = 40) -> None:
         print(f"\n{title}: {sum(self.seconds.values()):.1f} s in statements")
         ranked = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:top]
         for key, seconds in ranked:

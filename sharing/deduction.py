@@ -255,22 +255,14 @@ def in_window(asset: Asset, at: datetime) -> bool:
     )
 
 
-def candidate_ids(
-    spans: Iterable[tuple[int, str, datetime, datetime]],
-) -> dict[int, set[int]]:
-    """``candidate_query`` for many accounts at once (bill runs): for each
-    (account, currency, earliest usage start, latest usage start), the ids of
-    the assets it lists for some usage start in between; accounts with none
-    are left out. One statement: two index joins, on the owner and on the
-    share periods' recipient."""
-    accounts, currencies, earliest, latest = [], [], [], []
-    for account_id, currency, first, last in spans:
-        accounts.append(account_id)
-        currencies.append(currency)
-        earliest.append(first)
-        latest.append(last)
-    if not accounts:
-        return {}
+def candidate_ids(table: str) -> dict[int, set[int]]:
+    """``candidate_query`` for a whole batch (bill runs): ``table`` has the
+    columns ``usage_account_id``, ``currency`` and ``effective_at`` (the usage
+    start) of its records, as ``accounts.services.BATCH_COLUMNS``; for each
+    account, the ids of the assets ``candidate_query`` lists for some usage
+    start of its records (a superset for each record: ``in_window`` narrows
+    it); accounts with none are left out. One statement: two index joins, on
+    the owner and on the share periods' recipient."""
     window = """
         a.type = ANY(%(types)s) AND a.currency = s.currency
         AND a.valid_from <= s.latest + %(window)s
@@ -280,10 +272,9 @@ def candidate_ids(
         cur.execute(
             f"""
             WITH s AS (
-                SELECT * FROM unnest(%(accounts)s::bigint[],
-                    %(currencies)s::varchar[], %(earliest)s::timestamptz[],
-                    %(latest)s::timestamptz[])
-                    AS s(account_id, currency, earliest, latest))
+                SELECT usage_account_id AS account_id, currency,
+                       min(effective_at) AS earliest, max(effective_at) AS latest
+                  FROM {table} GROUP BY usage_account_id, currency)
             SELECT s.account_id, a.id FROM s
               JOIN sharing_asset a ON a.owner_id = s.account_id
              WHERE {window}
@@ -293,14 +284,7 @@ def candidate_ids(
               JOIN sharing_asset a ON a.id = p.asset_id
              WHERE {window}
             """,
-            {
-                "accounts": accounts,
-                "currencies": currencies,
-                "earliest": earliest,
-                "latest": latest,
-                "types": list(_type_rank()),
-                "window": EXPLAIN_WINDOW,
-            },
+            {"types": list(_type_rank()), "window": EXPLAIN_WINDOW},
         )
         found: dict[int, set[int]] = {}
         for account_id, asset_id in cur.fetchall():

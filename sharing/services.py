@@ -831,15 +831,7 @@ def deduct_batch(*, table: str) -> str | None:
     the candidate assets (by id), then the asset hours that records may draw
     on (by asset, hour), each kind in one statement.
     """
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""
-            SELECT usage_account_id, currency, min(effective_at), max(effective_at)
-              FROM {table} GROUP BY usage_account_id, currency
-            """
-        )
-        spans = cur.fetchall()
-    ids_by_account = deduction.candidate_ids(spans)
+    ids_by_account = deduction.candidate_ids(table)
     if not ids_by_account:
         return None
     lock_payers(table=table)
@@ -942,41 +934,43 @@ def _batch_records(table: str, account_ids: list[int]):
 def _lock_hours(
     wanted: dict[tuple[int, datetime], Asset],
 ) -> dict[tuple[int, datetime], deduction.Capacity]:
-    """``lock_hour`` for many (asset, hour) at once: one upsert, in (asset,
-    hour) order, whose no-op update locks the existing buckets."""
+    """``lock_hour`` for many (asset, hour) at once: the pairs by ``COPY``,
+    then one upsert in (asset, hour) order whose no-op update locks the
+    buckets that exist."""
     if not wanted:
         return {}
-    keys = sorted(wanted)
     caps = {}
-    columns: list[list] = [[], [], [], [], []]
-    for asset_id, hour in keys:
+    rows = []
+    for asset_id, hour in sorted(wanted):
         asset = wanted[(asset_id, hour)]
         money_cap, unit_cap = deduction.deductor_for(asset.type).hour_caps(asset)
-        caps[(asset_id, hour)] = (money_cap, unit_cap)
-        for column, value in zip(
-            columns, (asset_id, hour, asset.currency, money_cap, unit_cap), strict=True
-        ):
-            column.append(value)
+        caps[(asset_id, int(hour.timestamp()))] = (hour, money_cap, unit_cap)
+        rows.append((asset_id, hour, asset.currency, money_cap, unit_cap))
     with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS usage_batch_hours (asset_id bigint,"
+            " hour timestamptz, currency varchar(3), cap numeric(15, 2),"
+            " unit_cap numeric(18, 6))"
+        )
+        cur.execute("TRUNCATE usage_batch_hours")
+        _copy(cur, "usage_batch_hours", rows)
+        # The hour comes back as epoch seconds: no timestamp to parse per row.
         cur.execute(
             """
             INSERT INTO sharing_assethour (asset_id, hour, currency, drawn, cap,
                 units_used, unit_cap)
-            SELECT v.asset_id, v.hour, v.currency, 0, v.cap, 0, v.unit_cap
-              FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[],
-                          %s::numeric[], %s::numeric[])
-                   AS v(asset_id, hour, currency, cap, unit_cap)
-             ORDER BY v.asset_id, v.hour
+            SELECT asset_id, hour, currency, 0, cap, 0, unit_cap
+              FROM usage_batch_hours ORDER BY asset_id, hour
             ON CONFLICT (asset_id, hour)
             DO UPDATE SET drawn = sharing_assethour.drawn
-            RETURNING id, asset_id, hour, drawn, units_used
-            """,
-            columns,
+            RETURNING id, asset_id, extract(epoch FROM hour)::bigint, drawn,
+                      units_used
+            """
         )
-        rows = cur.fetchall()
+        locked = cur.fetchall()
     hourly = {}
-    for pk, asset_id, hour, drawn, units_used in rows:
-        money_cap, unit_cap = caps[(asset_id, hour)]
+    for pk, asset_id, epoch, drawn, units_used in locked:
+        hour, money_cap, unit_cap = caps[(asset_id, epoch)]
         hourly[(asset_id, hour)] = deduction.Capacity(
             money=None if money_cap is None else money_cap - drawn,
             units=None if unit_cap is None else unit_cap - units_used,

@@ -178,6 +178,11 @@ def holder_types() -> list[HolderType]:
     return sorted(_TYPES.values(), key=lambda t: (t.lock_rank, t.name))
 
 
+def get_holder_type(name: str) -> HolderType:
+    """A registered holder type by name (KeyError if none)."""
+    return _TYPES[name]
+
+
 def holder_type_of(holder) -> HolderType:
     return _TYPES["provider"] if holder is None else _BY_MODEL[type(holder)]
 

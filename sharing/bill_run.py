@@ -10,14 +10,22 @@ The pipeline (SPEC §9 "bill runs are set-wise"), all in PostgreSQL:
 3. **Deduplicate** on ``(source, external_id)``: a record already priced (from
    an earlier run, the API, or earlier in the same file) with the same content
    is skipped; with different content it is a conflict (reported, not priced).
-4. **Price** in chunks, one transaction each, in the file's order: usage
-   records (the unique index makes a concurrent sender of the same id wait for
-   us or win, never both), then ``accounts.services.charge_usage_batch``
-   (payers by join, movements, legs and charges by ``INSERT … SELECT``,
-   balances by one aggregated update).
+4. **Price** in chunks, one transaction each, in usage-start order (ties in
+   the file's order), as ``POST /usage/`` would price the records sent one by
+   one in that order: usage records (the unique index makes a concurrent
+   sender of the same id wait for us or win, never both), then the records'
+   deductions (``sharing.services.deduct_batch``: the deduction engine's
+   ``decide`` record by record, with capacities carried from one record to
+   the next; everything it writes set-wise) and
+   ``accounts.services.charge_usage_batch`` (payers by join, movements with
+   their deduction legs, charges by ``INSERT … SELECT``, balances by
+   aggregated updates). A chunk in which no account has a candidate asset
+   takes the pure-SQL path.
 
-A crash loses at most the chunk in flight (rolled back); running the same
-file again skips what was committed and prices the rest.
+The order does not depend on the chunk size nor on how the file is sorted, so
+a crash loses at most the chunk in flight (rolled back) and running the same
+file again skips what was committed and prices the rest exactly as an
+uninterrupted run would have.
 """
 
 import csv
@@ -29,6 +37,8 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from accounts.services import assign_payers, charge_usage_batch, create_batch_table
+
+from .services import deduct_batch
 
 #: Columns a file may carry (a header row in CSV, keys in JSON Lines). The
 #: account is named by ``account`` (its id, as in the API) or ``account_uid``.
@@ -102,17 +112,15 @@ def import_usage(
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM usage_import WHERE status = 'new'")
         total = cur.fetchone()[0]
-    done = after_line = 0
+    done = after = 0
     while done < total:
-        chunk = _price_chunk(
-            source=source, actor=actor, size=chunk_size, after_line=after_line
-        )
+        chunk = _price_chunk(source=source, actor=actor, size=chunk_size, after=after)
         if chunk is None:
             break
         result.priced += chunk.priced
         result.skipped += chunk.lost
         done += chunk.priced + chunk.lost
-        after_line = chunk.last_line
+        after = chunk.last
         if progress:
             progress(done, total)
     return result
@@ -131,6 +139,7 @@ def _create_staging() -> None:
             """
             CREATE TEMP TABLE usage_import (
                 line bigint PRIMARY KEY,
+                seq bigint NOT NULL,
                 external_id varchar(128) NOT NULL,
                 account_id bigint NOT NULL,
                 currency varchar(3) NOT NULL,
@@ -282,20 +291,32 @@ def _validate() -> list[tuple[int, str]]:
             """,
             params,
         )
+        # ``seq``: the pricing order, usage start then line; the rows are
+        # written in that order, so a chunk reads its rows sequentially.
         cur.execute(
             """
-            INSERT INTO usage_import (line, external_id, account_id, currency,
-                product, bill_type, usage_start, usage_end, amount, billed_at,
-                instance_type, region, quantity)
-            SELECT line, external_id, account_id, currency, product, bill_type,
-                   usage_start::timestamptz, usage_end::timestamptz,
-                   amount::numeric, billed_at::timestamptz,
-                   coalesce(instance_type, ''), coalesce(region, ''),
-                   nullif(quantity, '')::numeric
-              FROM usage_import_checked WHERE reason IS NULL
+            INSERT INTO usage_import (line, seq, external_id, account_id,
+                currency, product, bill_type, usage_start, usage_end, amount,
+                billed_at, instance_type, region, quantity)
+            SELECT line, row_number() OVER (ORDER BY usage_start, line),
+                   external_id, account_id, currency, product, bill_type,
+                   usage_start, usage_end, amount, billed_at, instance_type,
+                   region, quantity
+              FROM (
+                SELECT line, external_id, account_id, currency, product,
+                       bill_type, usage_start::timestamptz AS usage_start,
+                       usage_end::timestamptz AS usage_end,
+                       amount::numeric AS amount,
+                       billed_at::timestamptz AS billed_at,
+                       coalesce(instance_type, '') AS instance_type,
+                       coalesce(region, '') AS region,
+                       nullif(quantity, '')::numeric AS quantity
+                  FROM usage_import_checked WHERE reason IS NULL) valid
+             ORDER BY 2
             """
         )
         cur.execute("CREATE INDEX ON usage_import (external_id, line)")
+        cur.execute("CREATE UNIQUE INDEX ON usage_import (seq)")
         cur.execute("ANALYZE usage_import")
         cur.execute(
             "SELECT line, reason FROM usage_import_checked"
@@ -353,29 +374,30 @@ def _deduplicate(source: str) -> tuple[list[tuple[int, str]], int]:
 class _Chunk:
     priced: int
     lost: int  # sent concurrently by another writer between dedupe and pricing
-    last_line: int
+    last: int  # the last ``seq`` of the chunk
 
 
 @transaction.atomic
-def _price_chunk(*, source: str, actor, size: int, after_line: int) -> _Chunk | None:
-    """Price the next ``size`` new rows after ``after_line`` in one transaction."""
+def _price_chunk(*, source: str, actor, size: int, after: int) -> _Chunk | None:
+    """Price the next ``size`` new rows after ``seq`` ``after`` in one
+    transaction; ``row_id`` of the batch is the ``seq`` of the row."""
     create_batch_table("usage_batch")
     with connection.cursor() as cur:
         cur.execute(
             """
             INSERT INTO usage_batch (row_id, usage_account_id, currency, amount,
                 net, effective_at, memo)
-            SELECT line, account_id, currency, amount, amount, usage_start,
+            SELECT seq, account_id, currency, amount, amount, usage_start,
                    left('usage ' || %s || ':' || external_id, 255)
-              FROM usage_import WHERE status = 'new' AND line > %s
-             ORDER BY line LIMIT %s
+              FROM usage_import WHERE status = 'new' AND seq > %s
+             ORDER BY seq LIMIT %s
             """,
-            [source, after_line, size],
+            [source, after, size],
         )
         if not cur.rowcount:
             return None
         cur.execute("SELECT max(row_id) FROM usage_batch")
-        last_line = cur.fetchone()[0]
+        last = cur.fetchone()[0]
         assign_payers(table="usage_batch")
         # Usage records first: the unique index serializes us with any other
         # sender of the same external id (it waits for our commit, or we for
@@ -390,7 +412,7 @@ def _price_chunk(*, source: str, actor, size: int, after_line: int) -> _Chunk | 
                    i.usage_start, i.usage_end, i.amount, i.currency, i.billed_at,
                    i.instance_type, i.region, i.quantity, b.net, b.charge_id,
                    b.payer_id, now(), '[]'::jsonb
-              FROM usage_batch b JOIN usage_import i ON i.line = b.row_id
+              FROM usage_batch b JOIN usage_import i ON i.seq = b.row_id
              ORDER BY b.row_id
             ON CONFLICT (source, external_id) DO NOTHING
             RETURNING external_id
@@ -401,7 +423,7 @@ def _price_chunk(*, source: str, actor, size: int, after_line: int) -> _Chunk | 
         cur.execute(
             """
             DELETE FROM usage_batch b USING usage_import i
-             WHERE i.line = b.row_id AND NOT EXISTS (
+             WHERE i.seq = b.row_id AND NOT EXISTS (
                 SELECT 1 FROM sharing_usagerecord u
                  WHERE u.source = %s AND u.external_id = i.external_id
                    AND u.charge_id = b.charge_id)
@@ -409,5 +431,8 @@ def _price_chunk(*, source: str, actor, size: int, after_line: int) -> _Chunk | 
             [source],
         )
         lost = cur.rowcount
-        charge_usage_batch(table="usage_batch", actor=actor)
-    return _Chunk(priced=inserted, lost=lost, last_line=last_line)
+        # Deductions decided under the locks of the payers, assets and hours,
+        # then the charge with their legs: one movement per record.
+        deductions = deduct_batch(table="usage_batch")
+        charge_usage_batch(table="usage_batch", actor=actor, deductions=deductions)
+    return _Chunk(priced=inserted, lost=lost, last=last)

@@ -8,6 +8,7 @@ asset's shares and periods holds the asset's row lock, so pricing (which
 locks the asset too) sees periods that cannot change under it.
 """
 
+import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -20,7 +21,12 @@ from accounts import ledger
 from accounts.ledger import PROVIDER, decrease, increase, lock, lock_accounts
 from accounts.models import Account, Folder, Movement
 from accounts.selectors import can_manage, get_subtree_ids
-from accounts.services import charge_usage, payer_for
+from accounts.services import (
+    charge_usage,
+    create_deductions_table,
+    lock_payers,
+    payer_for,
+)
 from billing_portal import audit, roles
 from billing_portal.db import service
 from billing_portal.errors import (
@@ -30,6 +36,7 @@ from billing_portal.errors import (
     reason,
 )
 from billing_portal.history import record_changes, record_created
+from billing_portal.money import ZERO
 
 from . import deduction
 from .models import (
@@ -736,7 +743,13 @@ def _decide_locked(usage: UsageRecord, candidates: list) -> tuple:
     if not possible:
         return deduction.decide(usage, candidates, {}), []
     locked = {a.pk: a for a in lock(*(c.asset for c in possible))}
-    fresh = deduction.fetch_candidates(usage)  # periods as of our locks
+    # Periods as of our locks. An asset shared with the account after the
+    # first read (so not locked by us) counts from after this record: dropped.
+    fresh = [
+        c
+        for c in deduction.fetch_candidates(usage)
+        if c.asset.pk in locked or deduction.static_refusal(c, usage) is not None
+    ]
     for c in fresh:
         if c.asset.pk in locked:
             c.asset = locked[c.asset.pk]
@@ -841,6 +854,252 @@ def _set_status(assets, status: str) -> int:
         asset.status = status
     record_changes(changed)
     return len(changed)
+
+
+# --- bill runs: the same rule, set-wise -----------------------------------------------
+
+#: The deduction legs of a batch (``charge_usage_batch(deductions=…)``).
+BATCH_DEDUCTIONS = "usage_batch_deductions"
+
+
+class _RecordCapacities(dict):
+    """What one record of a batch may draw on, as ``decide`` reads it: the
+    remaining book of each asset (one ``Capacity`` for the whole batch) and,
+    for hourly assets, the bucket of the record's hour (one per bucket), so
+    what a record takes is what the next one finds left."""
+
+    def __init__(self, money: dict, hourly: dict, hour: datetime):
+        super().__init__()
+        self.money, self.hourly, self.hour = money, hourly, hour
+
+    def __missing__(self, asset_id: int) -> deduction.Capacity:
+        capacity = self.money.get(asset_id)
+        if capacity is None:
+            capacity = self.hourly[(asset_id, self.hour)]
+        return capacity
+
+
+def deduct_batch(*, table: str) -> str | None:
+    """Decide the deductions of a batch of usage records (a table of
+    ``accounts.services.charge_usage_batch`` whose rows' usage records are
+    written, found by their reserved charge ids) and write everything of them
+    but the charge: the deduction log, instance-hours used, exhausted
+    statuses, and each record's charged amount and skipped assets. Return
+    the table of deduction legs to pass to ``charge_usage_batch``, or None
+    when no record of the batch has a candidate asset (the pure-SQL path).
+
+    The same rule as ``record_usage``, record by record in the batch's order
+    (``row_id``): the candidates of each record, ``decide`` with capacities
+    shared by the batch's records. Locks in the global order: the payers,
+    the candidate assets (by id), then the asset hours that records may draw
+    on (by asset, hour), each kind in one statement.
+    """
+    ids_by_account = deduction.candidate_ids(table)
+    if not ids_by_account:
+        return None
+    lock_payers(table=table)
+    asset_ids = sorted(set().union(*ids_by_account.values()))
+    # Periods and statuses read after the assets' locks cannot change under us.
+    assets: dict[int, Asset] = {
+        a.pk: a for a in lock(*(Asset(pk=pk) for pk in asset_ids))
+    }
+    candidates = deduction.load_candidates_of(assets, ids_by_account)
+    # Pass 1: each record's candidates, and the hours it may draw on.
+    records = []
+    wanted: dict[tuple[int, datetime], Asset] = {}
+    for row_id, usage in _batch_records(table, sorted(candidates)):
+        at = usage.usage_start
+        mine = [
+            c for c in candidates[usage.account_id] if deduction.in_window(c.asset, at)
+        ]
+        if not mine:
+            continue  # as record_usage: no candidate, nothing locked or logged
+        hour = deduction.hour_of(at)
+        for c in mine:
+            if deduction.deductor_for(c.asset.type).hourly and (
+                deduction.static_refusal(c, usage) is None
+            ):
+                wanted[(c.asset.pk, hour)] = c.asset
+        records.append((row_id, usage, mine, hour))
+    hourly = _lock_hours(wanted)
+    money = {
+        pk: deduction.Capacity(money=a.remaining)
+        for pk, a in assets.items()
+        if not deduction.deductor_for(a.type).hourly
+    }
+    # Pass 2: decide in order, each record drawing on what the earlier left.
+    legs, logged, priced = [], [], []
+    units: dict[int, Decimal] = {}
+    exhausted: set[int] = set()
+    for row_id, usage, mine, hour in records:
+        decision = deduction.decide(usage, mine, _RecordCapacities(money, hourly, hour))
+        for n, draw in enumerate(decision.draws):
+            asset = draw.asset
+            if draw.hour_id is not None:
+                legs.append(
+                    (row_id, n, "asset_hour", draw.hour_id, "drawn", draw.amount)
+                )
+            else:
+                legs.append((row_id, n, "asset", asset.pk, "remaining", -draw.amount))
+                if draw.after is not None:
+                    # What the next record's fresh lock would have read.
+                    asset.remaining = draw.after
+                    if draw.after <= 0:
+                        exhausted.add(asset.pk)
+                        if asset.status == Asset.Status.ACTIVE:
+                            asset.status = Asset.Status.EXHAUSTED
+            if draw.units:
+                assert draw.hour_id is not None, "instance-hours are drawn by the hour"
+                units[draw.hour_id] = units.get(draw.hour_id, ZERO) + draw.units
+            logged.append(
+                (usage.pk, n, asset.pk, asset.owner_id, usage.account_id, draw.amount,
+                 draw.before, draw.after, draw.hour_id, draw.units, usage.usage_start)
+            )  # fmt: skip
+        if decision.draws or decision.skipped:
+            priced.append(
+                (usage.pk, usage.amount - decision.deducted,
+                 json.dumps(decision.skipped))
+            )  # fmt: skip
+    _write_batch(legs, logged, priced, units, exhausted)
+    return BATCH_DEDUCTIONS
+
+
+#: Fields of a usage record that pricing does not read, left deferred when a
+#: bill run loads its records (an extra rule that reads one loads it then).
+_NOT_READ_BY_PRICING = {"usage_end", "billed_at", "received_at", "skipped"}
+
+
+def _batch_records(table: str, account_ids: list[int]):
+    """(row_id, usage record) of the batch's rows of ``account_ids``, in order."""
+    fields = [
+        f
+        for f in UsageRecord._meta.concrete_fields
+        if f.attname not in _NOT_READ_BY_PRICING
+    ]
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"u.{quote(str(f.column))}" for f in fields)
+    names = {f.attname for f in fields}
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT b.row_id, {columns}
+              FROM {table} b JOIN sharing_usagerecord u ON u.charge_id = b.charge_id
+             WHERE b.usage_account_id = ANY(%s::bigint[])
+             ORDER BY b.row_id
+            """,
+            [account_ids],
+        )
+        rows = cur.fetchall()
+    for row in rows:
+        yield row[0], UsageRecord.from_db(connection.alias, names, row[1:])
+
+
+def _lock_hours(
+    wanted: dict[tuple[int, datetime], Asset],
+) -> dict[tuple[int, datetime], deduction.Capacity]:
+    """``lock_hour`` for many (asset, hour) at once: the pairs by ``COPY``,
+    then one upsert in (asset, hour) order whose no-op update locks the
+    buckets that exist."""
+    if not wanted:
+        return {}
+    caps = {}
+    rows = []
+    for asset_id, hour in sorted(wanted):
+        asset = wanted[(asset_id, hour)]
+        money_cap, unit_cap = deduction.deductor_for(asset.type).hour_caps(asset)
+        caps[(asset_id, int(hour.timestamp()))] = (hour, money_cap, unit_cap)
+        rows.append((asset_id, hour, asset.currency, money_cap, unit_cap))
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS usage_batch_hours (asset_id bigint,"
+            " hour timestamptz, currency varchar(3), cap numeric(15, 2),"
+            " unit_cap numeric(18, 6))"
+        )
+        cur.execute("TRUNCATE usage_batch_hours")
+        _copy(cur, "usage_batch_hours", rows)
+        # The hour comes back as epoch seconds: no timestamp to parse per row.
+        cur.execute(
+            """
+            INSERT INTO sharing_assethour (asset_id, hour, currency, drawn, cap,
+                units_used, unit_cap)
+            SELECT asset_id, hour, currency, 0, cap, 0, unit_cap
+              FROM usage_batch_hours ORDER BY asset_id, hour
+            ON CONFLICT (asset_id, hour)
+            DO UPDATE SET drawn = sharing_assethour.drawn
+            RETURNING id, asset_id, extract(epoch FROM hour)::bigint, drawn,
+                      units_used
+            """
+        )
+        locked = cur.fetchall()
+    hourly = {}
+    for pk, asset_id, epoch, drawn, units_used in locked:
+        hour, money_cap, unit_cap = caps[(asset_id, epoch)]
+        hourly[(asset_id, hour)] = deduction.Capacity(
+            money=None if money_cap is None else money_cap - drawn,
+            units=None if unit_cap is None else unit_cap - units_used,
+            hour_id=pk,
+        )
+    return hourly
+
+
+def _write_batch(legs, logged, priced, units, exhausted) -> None:
+    """The decisions of a batch, set-wise: legs for the charge, the deduction
+    log (``COPY``), instance-hours and statuses (one update each), the
+    records' charged amounts and skipped assets (one update)."""
+    create_deductions_table(BATCH_DEDUCTIONS)
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS usage_batch_priced (usage_id bigint"
+            " PRIMARY KEY, charged numeric(15, 2) NOT NULL, skipped jsonb NOT NULL)"
+        )
+        cur.execute("TRUNCATE usage_batch_priced")
+        _copy(
+            cur,
+            f"{BATCH_DEDUCTIONS} (row_id, position, holder_type, holder_id, book,"
+            " delta)",
+            legs,
+        )
+        now = timezone.now()
+        _copy(
+            cur,
+            "sharing_deduction (usage_id, position, asset_id, owner_id,"
+            " beneficiary_id, amount, capacity_before, capacity_after, hour_id,"
+            " units, usage_start, created_at)",
+            [(*row, now) for row in logged],
+        )
+        if units:
+            hour_ids = sorted(units)
+            cur.execute(
+                """
+                UPDATE sharing_assethour h SET units_used = h.units_used + v.used
+                  FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, used)
+                 WHERE h.id = v.id
+                """,
+                [hour_ids, [units[pk] for pk in hour_ids]],
+            )
+        if exhausted:
+            cur.execute(
+                "UPDATE sharing_asset SET status = %s WHERE id = ANY(%s::bigint[])"
+                " AND status = %s",
+                [Asset.Status.EXHAUSTED, sorted(exhausted), Asset.Status.ACTIVE],
+            )
+        if priced:
+            _copy(cur, "usage_batch_priced (usage_id, charged, skipped)", priced)
+            cur.execute(
+                """
+                UPDATE sharing_usagerecord u
+                   SET charged_amount = p.charged, skipped = p.skipped
+                  FROM usage_batch_priced p WHERE u.id = p.usage_id
+                """
+            )
+
+
+def _copy(cur, target: str, rows: list) -> None:
+    if not rows:
+        return
+    with cur.copy(f"COPY {target} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _same_or_conflict(existing: UsageRecord, candidate: UsageRecord) -> UsageRecord:

@@ -4,9 +4,12 @@ module re-exports their public services so callers write ``services.transfer_bal
 
 from .billing import (  # noqa: F401
     BATCH_COLUMNS,
+    DEDUCTION_COLUMNS,
     assign_payers,
     charge_usage_batch,
     create_batch_table,
+    create_deductions_table,
+    lock_payers,
     settle_batch,
     top_up_batch,
 )

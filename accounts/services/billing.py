@@ -5,25 +5,33 @@ by join, movements, legs and charges by ``INSERT … SELECT``, balances by one
 aggregated ``UPDATE``. The result is the same as ``charge_usage`` record by
 record in the batch's order (tests compare them): the same payer (SPEC §3.6,
 decided at the usage start), one movement per record with the gross amount as
-revenue and the net to the payer's uncleared amount, ``balance_after`` running
-in that order, a ``Charge`` of the net, an overdue episode opened for a payer
-whose available balance goes below zero.
+revenue, each deduction leg (a benefit's book), and the net to the payer's
+uncleared amount, ``balance_after`` running in that order on every book, a
+``Charge`` of the net, an overdue episode opened for a payer whose available
+balance goes below zero.
 
 The caller fills a temporary table (see ``BATCH_COLUMNS``) and calls
 ``assign_payers`` (fills ``payer_id`` and reserves ``movement_id`` and
-``charge_id``) and then ``charge_usage_batch`` inside its transaction.
+``charge_id``) and then ``charge_usage_batch`` inside its transaction. A caller
+that deducts (bill runs: ``sharing.services.deduct_batch``) locks the payers
+first (``lock_payers``), then its own holders in the global order, decides,
+and passes its legs in a second table (see ``DEDUCTION_COLUMNS``).
 """
 
-from django.db import connection
+from typing import cast
+
+from django.db import connection, models
 
 from billing_portal.errors import BalanceOutOfRange, reason
 from billing_portal.money import AMOUNT_LIMIT, format_amount
 
+from .. import ledger
 from ..ledger import LedgerError
 
 #: Columns of the caller's batch table. ``row_id`` orders the batch (as if
 #: charged one by one in that order); ``net`` is what remains to the payer after
-#: deductions (equal to ``amount`` when nothing deducts).
+#: deductions: the caller writes ``amount`` and ``charge_usage_batch`` lowers
+#: it by the row's deduction legs (it refuses a row whose legs do not balance).
 BATCH_COLUMNS = """
     row_id bigint PRIMARY KEY,
     usage_account_id bigint NOT NULL,
@@ -37,11 +45,33 @@ BATCH_COLUMNS = """
     charge_id bigint
 """
 
+#: Columns of a batch's deduction legs (``charge_usage_batch(deductions=…)``):
+#: the legs of row ``row_id``'s movement before its uncleared and revenue legs,
+#: in ``position`` order, each as ``ledger.Leg`` has it: a registered holder
+#: (type and id), one of its books, and the change of the book's natural
+#: balance (``decrease(asset, "remaining", 5)`` is ``-5``).
+DEDUCTION_COLUMNS = """
+    row_id bigint NOT NULL,
+    position integer NOT NULL,
+    holder_type varchar(32) NOT NULL,
+    holder_id bigint NOT NULL,
+    book varchar(32) NOT NULL,
+    delta numeric(15, 2) NOT NULL,
+    PRIMARY KEY (row_id, position)
+"""
+
 
 def create_batch_table(name: str) -> None:
     """A temporary batch table of this connection (dropped when it closes)."""
     with connection.cursor() as cur:
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({BATCH_COLUMNS})")
+        cur.execute(f"TRUNCATE {name}")
+
+
+def create_deductions_table(name: str) -> None:
+    """A temporary table of deduction legs (see ``DEDUCTION_COLUMNS``), empty."""
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({DEDUCTION_COLUMNS})")
         cur.execute(f"TRUNCATE {name}")
 
 
@@ -75,12 +105,42 @@ def assign_payers(*, table: str) -> int:
         return count
 
 
-def charge_usage_batch(*, table: str, actor=None) -> int:
+def lock_payers(*, table: str) -> dict[int, tuple]:
+    """Lock the payers of a batch in the global order (accounts by primary key);
+    return {id: (uncleared, currency, uid, cash + credit limit)}.
+
+    ``charge_usage_batch`` calls it; a caller that locks holders ranked after
+    accounts (assets, their hours) calls it first, so that the charge's own
+    lock of the payers is a no-op and never waits behind those holders.
+    """
+    if not connection.in_atomic_block:
+        raise LedgerError("lock payers inside a transaction")
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT a.id, a.uncleared_amount, a.currency, a.uid,
+                   a.own_cash + a.transferred_in_balance + a.credit_limit
+              FROM accounts_account a
+             WHERE a.id IN (SELECT DISTINCT payer_id FROM {table})
+             ORDER BY a.id
+               FOR NO KEY UPDATE OF a
+            """
+        )
+        return {row[0]: row[1:] for row in cur}
+
+
+def charge_usage_batch(*, table: str, actor=None, deductions: str | None = None) -> int:
     """Charge every row of ``table`` (see the module docstring; payers assigned
     by ``assign_payers``); return the count.
 
-    Must run inside the caller's transaction: the payers are locked in the
-    global order (accounts by primary key) before anything is written.
+    ``deductions`` names a table of deduction legs (``DEDUCTION_COLUMNS``): they
+    join their row's movement, its ``net`` becomes the amount less what they
+    deduct (between 0 and the amount, or ``LedgerError``), their holders'
+    cached books move by one aggregated update per book.
+
+    Must run inside the caller's transaction: the payers, then the deduction
+    holders (by holder type's rank, then primary key: the global order) are
+    locked before anything is written.
     """
     if not connection.in_atomic_block:
         raise LedgerError("charge a batch inside a transaction")
@@ -93,17 +153,9 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
         count = cur.fetchone()[0]
         if not count:
             return 0
-        cur.execute(
-            f"""
-            SELECT a.id, a.uncleared_amount, a.currency, a.uid,
-                   a.own_cash + a.transferred_in_balance + a.credit_limit
-              FROM accounts_account a
-             WHERE a.id IN (SELECT DISTINCT payer_id FROM {table})
-             ORDER BY a.id
-               FOR NO KEY UPDATE OF a
-            """
-        )
-        payers = {row[0]: row[1:] for row in cur}
+        payers = lock_payers(table=table)
+        books = _deduction_books(table, deductions) if deductions else []
+        _check_nets(table, deductions, books)
         cur.execute(
             f"""
             SELECT b.payer_id, b.currency, sum(b.net)
@@ -127,6 +179,7 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
                         balance=format_amount(worst),
                     )
                 )
+        reasons += _deduction_range_reasons(deductions, books)
         if reasons:
             raise BalanceOutOfRange(reasons)
 
@@ -142,8 +195,10 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
             [actor_id],
         )
         # Legs in the batch's order, so ids and balance_after run together:
-        # the payer's uncleared (debit-normal, + net; none when net is 0) and
-        # the provider's revenue (credit-normal, - gross).
+        # each movement's deduction legs (in position order), the payer's
+        # uncleared (debit-normal, + net; none when net is 0) and the
+        # provider's revenue (credit-normal, - gross), as ``charge_usage``.
+        deduction_legs, params = _deduction_legs_sql(table, deductions, books)
         cur.execute(
             f"""
             INSERT INTO accounts_posting (movement_id, holder_type, holder_id,
@@ -151,20 +206,23 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
             SELECT movement_id, holder_type, holder_id, book, currency, signed,
                    after
               FROM (
-                SELECT b.row_id, 1 AS leg, b.movement_id, 'account' AS holder_type,
-                       b.payer_id AS holder_id, 'uncleared' AS book, b.currency,
+                SELECT b.row_id, 1 AS leg, 0 AS position, b.movement_id,
+                       'account'::varchar AS holder_type, b.payer_id AS holder_id,
+                       'uncleared'::varchar AS book, b.currency,
                        b.net AS signed,
                        a.uncleared_amount + sum(b.net) OVER (
                            PARTITION BY b.payer_id ORDER BY b.row_id) AS after
                   FROM {table} b JOIN accounts_account a ON a.id = b.payer_id
                  WHERE b.net <> 0
                 UNION ALL
-                SELECT b.row_id, 2, b.movement_id, 'provider', 0, 'revenue',
+                SELECT b.row_id, 2, 0, b.movement_id, 'provider', 0, 'revenue',
                        b.currency, -b.amount, NULL
                   FROM {table} b
+                {deduction_legs}
               ) legs
-             ORDER BY row_id, leg
-            """
+             ORDER BY row_id, leg, position
+            """,
+            params,
         )
         cur.execute(
             f"""
@@ -184,6 +242,7 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
              WHERE a.id = t.payer_id AND t.total <> 0
             """
         )
+        _write_deduction_balances(deductions, books)
         # Charges only lower the available balance: an episode can open, never
         # close (SPEC §3.5: overdue while available < 0).
         cur.execute(
@@ -198,6 +257,194 @@ def charge_usage_batch(*, table: str, actor=None) -> int:
             """
         )
     return count
+
+
+# --- deduction legs of a batch ------------------------------------------------------
+
+
+def _deduction_books(table: str, deductions: str) -> list[tuple]:
+    """The (holder type, book) pairs of the legs, checked against the registry,
+    their holders locked (by rank, then primary key) and their currencies
+    checked against their rows'; [(holder type, book, table, pk column,
+    cached column or None)]."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT count(*) FROM {deductions} d
+             WHERE NOT EXISTS (SELECT 1 FROM {table} b WHERE b.row_id = d.row_id)
+            """
+        )
+        if cur.fetchone()[0]:
+            raise LedgerError("deduction legs of rows that are not in the batch")
+        cur.execute(f"SELECT DISTINCT holder_type, book FROM {deductions}")
+        pairs = cur.fetchall()
+        books = []
+        for type_name, book_name in pairs:
+            try:
+                holder_type = ledger.get_holder_type(type_name)
+                book = holder_type.books[book_name]
+            except KeyError:
+                raise LedgerError(
+                    f"deduction leg on an unknown book {type_name}.{book_name}"
+                ) from None
+            if holder_type.model is None or holder_type.after_post is not None:
+                raise LedgerError(f"{type_name} cannot take deduction legs in a batch")
+            meta = holder_type.row_model._meta
+            column = None
+            if book.field is not None:
+                field = cast(models.Field, meta.get_field(book.field))
+                column = quote(str(field.column))
+            books.append(
+                (holder_type, book, quote(meta.db_table), quote(str(meta.pk.column)),
+                 column)
+            )  # fmt: skip
+        books.sort(key=lambda b: (b[0].lock_rank, b[0].name, b[1].name))
+        locked = set()
+        for holder_type, _book, db_table, pk, _column in books:
+            if holder_type.name in locked:
+                continue
+            locked.add(holder_type.name)
+            cur.execute(
+                f"""
+                SELECT h.{pk} FROM {db_table} h
+                 WHERE h.{pk} IN (SELECT holder_id FROM {deductions}
+                                   WHERE holder_type = %s)
+                 ORDER BY h.{pk} FOR NO KEY UPDATE OF h
+                """,
+                [holder_type.name],
+            )
+            found = cur.rowcount
+            cur.execute(
+                f"SELECT count(DISTINCT holder_id) FROM {deductions}"
+                " WHERE holder_type = %s",
+                [holder_type.name],
+            )
+            if cur.fetchone()[0] != found:
+                raise LedgerError(f"deduction legs on missing {holder_type.name} rows")
+            fields = holder_type.row_model._meta.concrete_fields
+            if any(f.name == "currency" for f in fields):
+                cur.execute(
+                    f"""
+                    SELECT count(*) FROM {deductions} d
+                      JOIN {table} b ON b.row_id = d.row_id
+                      JOIN {db_table} h ON h.{pk} = d.holder_id
+                     WHERE d.holder_type = %s AND h.currency <> b.currency
+                    """,
+                    [holder_type.name],
+                )
+                if cur.fetchone()[0]:
+                    raise LedgerError(
+                        f"mixed currencies in one movement ({holder_type.name})"
+                    )
+    return books
+
+
+def _signed_case(books: list[tuple]) -> tuple[str, list]:
+    """SQL of a leg's debit-positive amount (``Leg.signed``) from its delta."""
+    if not books:
+        return "0", []
+    whens = " ".join("WHEN d.holder_type = %s AND d.book = %s THEN %s" for _b in books)
+    params = [x for b in books for x in (b[0].name, b[1].name, b[1].normal)]
+    return f"d.delta * CASE {whens} END", params
+
+
+def _check_nets(table: str, deductions: str | None, books: list[tuple]) -> None:
+    """``net`` = amount less the row's deductions, which are between 0 and the
+    amount: every movement's legs then sum to zero (as ``charge_usage``)."""
+    with connection.cursor() as cur:
+        unbalanced = "b.net <> b.amount"
+        if deductions:
+            signed, params = _signed_case(books)
+            cur.execute(
+                f"""
+                UPDATE {table} b SET net = b.amount - t.deducted
+                  FROM (SELECT d.row_id, sum({signed}) AS deducted
+                          FROM {deductions} d GROUP BY d.row_id) t
+                 WHERE t.row_id = b.row_id
+                """,
+                params,
+            )
+            unbalanced = f"""
+                b.net < 0 OR b.net > b.amount OR (b.net <> b.amount
+                AND NOT EXISTS (SELECT 1 FROM {deductions} d
+                                 WHERE d.row_id = b.row_id))
+            """
+        cur.execute(f"SELECT count(*) FROM {table} b WHERE {unbalanced}")
+        if cur.fetchone()[0]:
+            raise LedgerError(
+                "a batch row's net is not its amount less its deductions, or"
+                " its deductions are outside 0 and its amount"
+            )
+
+
+def _deduction_range_reasons(deductions: str | None, books: list[tuple]) -> list:
+    """SPEC §2 for the deduction holders' cached books (as ``ledger.post``)."""
+    reasons = []
+    with connection.cursor() as cur:
+        for holder_type, book, db_table, pk, column in books:
+            if column is None:
+                continue
+            cur.execute(
+                f"""
+                SELECT h.{column} + t.total
+                  FROM (SELECT holder_id, sum(delta) AS total FROM {deductions}
+                         WHERE holder_type = %s AND book = %s GROUP BY holder_id) t
+                  JOIN {db_table} h ON h.{pk} = t.holder_id
+                 WHERE abs(h.{column} + t.total) >= %s
+                """,
+                [holder_type.name, book.name, AMOUNT_LIMIT],
+            )
+            reasons += [
+                reason("balance_out_of_range", balance=format_amount(value))
+                for (value,) in cur.fetchall()
+            ]
+    return reasons
+
+
+def _deduction_legs_sql(
+    table: str, deductions: str | None, books: list[tuple]
+) -> tuple[str, list]:
+    """``UNION ALL`` branches of the legs statement: one per book, each leg's
+    ``balance_after`` running over its holder in the batch's order."""
+    parts, params = [], []
+    for holder_type, book, db_table, pk, column in books:
+        if column is None:
+            after, join = "NULL", ""
+        else:
+            after = (
+                f"h.{column} + sum(d.delta) OVER (PARTITION BY d.holder_id"
+                " ORDER BY d.row_id, d.position)"
+            )
+            join = f"JOIN {db_table} h ON h.{pk} = d.holder_id"
+        parts.append(
+            f"""
+            UNION ALL
+            SELECT d.row_id, 0, d.position, b.movement_id, d.holder_type,
+                   d.holder_id, d.book, b.currency, d.delta * %s, {after}
+              FROM {deductions} d JOIN {table} b ON b.row_id = d.row_id {join}
+             WHERE d.holder_type = %s AND d.book = %s AND d.delta <> 0
+            """
+        )
+        params += [book.normal, holder_type.name, book.name]
+    return "".join(parts), params
+
+
+def _write_deduction_balances(deductions: str | None, books: list[tuple]) -> None:
+    """Each deduction holder's cached book by one aggregated update per book."""
+    with connection.cursor() as cur:
+        for holder_type, book, db_table, pk, column in books:
+            if column is None:
+                continue
+            cur.execute(
+                f"""
+                UPDATE {db_table} h SET {column} = h.{column} + t.total
+                  FROM (SELECT holder_id, sum(delta) AS total FROM {deductions}
+                         WHERE holder_type = %s AND book = %s GROUP BY holder_id) t
+                 WHERE h.{pk} = t.holder_id AND t.total <> 0
+                """,
+                [holder_type.name, book.name],
+            )
 
 
 def top_up_batch(*, table: str, actor=None) -> int:

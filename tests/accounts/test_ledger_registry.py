@@ -228,3 +228,146 @@ def test_lock_needs_a_transaction(make_account):
 
     with pytest.raises(LedgerError, match="inside a transaction"):
         ledger.lock(account)
+
+
+# --- the batch twin: charge_usage_batch with deduction legs --------------------------
+
+
+def charge_batch(rows, legs, *, actor=None):
+    """charge_usage_batch of rows (account, amount, effective_at) with deduction
+    legs (row index, position, holder, book, delta), in one transaction."""
+    with transaction.atomic():
+        services.create_batch_table("test_batch")
+        services.create_deductions_table("test_legs")
+        with connection.cursor() as cur:
+            for n, (account, amount, at) in enumerate(rows):
+                cur.execute(
+                    "INSERT INTO test_batch (row_id, usage_account_id, currency,"
+                    " amount, net, effective_at, memo) VALUES (%s, %s, %s, %s, %s,"
+                    " %s, '')",
+                    [n, account.pk, account.currency, D(amount), D(amount), at],
+                )
+            for n, position, holder, book, delta in legs:
+                cur.execute(
+                    "INSERT INTO test_legs VALUES (%s, %s, %s, %s, %s, %s)",
+                    [n, position, ledger.holder_type_of(holder).name, holder.pk, book,
+                     D(delta)],
+                )  # fmt: skip
+        services.assign_payers(table="test_batch")
+        with transaction.atomic():
+            ledger.lock_accounts(*(account.pk for account, _a, _t in rows))
+        return services.charge_usage_batch(
+            table="test_batch", actor=actor, deductions="test_legs"
+        )
+
+
+def test_a_batch_with_deduction_legs_posts_as_charge_usage_one_by_one(
+    make_account, issue_voucher, assert_ledger_clean
+):
+    accounts = [make_account(), make_account()]
+    vouchers = [issue_voucher("30.00"), issue_voucher("30.00")]
+    at = accounts[0].created_at
+    uses = [("100.00", "20.00"), ("5.00", "5.00"), ("15.00", "5.00")]
+
+    charge_batch(
+        [(accounts[0], amount, at) for amount, _d in uses],
+        [(n, 0, vouchers[0], "remaining", f"-{d}") for n, (_a, d) in enumerate(uses)],
+    )
+    for amount, deducted in uses:
+        with transaction.atomic():
+            ledger.lock_accounts(accounts[1].pk)
+            (locked,) = ledger.lock(vouchers[1])
+            services.charge_usage(
+                usage_account=accounts[1],
+                amount=D(amount),
+                effective_at=at,
+                deductions=[decrease(locked, "remaining", D(deducted))],
+            )
+
+    def written(account, voucher):
+        account.refresh_from_db()
+        voucher.refresh_from_db()
+        movements = Movement.objects.filter(
+            account=account, kind=Movement.Kind.USAGE_CHARGE
+        ).order_by("id")
+        return (
+            account.uncleared_amount,
+            voucher.remaining,
+            [
+                [
+                    (p.holder_type, p.book, p.amount, p.balance_after)
+                    for p in m.postings.order_by("id")
+                ]
+                for m in movements
+            ],
+            [(c.amount, c.outstanding) for c in Charge.objects.order_by("id")
+             if c.payer_account_id == account.pk],
+        )  # fmt: skip
+
+    assert written(accounts[0], vouchers[0]) == written(accounts[1], vouchers[1])
+    assert vouchers[0].remaining == D("0.00")
+    assert accounts[0].uncleared_amount == D("90.00")
+    assert_ledger_clean()
+
+
+@pytest.mark.parametrize(
+    ("legs", "message"),
+    [
+        ([(0, 0, "remaining", "-20.01")], "deductions are outside"),
+        ([(0, 0, "remaining", "1.00")], "deductions are outside"),
+        ([(1, 0, "remaining", "-1.00")], "rows that are not in the batch"),
+        ([(0, 0, "nonsense", "-1.00")], "unknown book"),
+    ],
+)
+def test_batch_deduction_legs_that_cannot_balance_are_refused(
+    make_account, issue_voucher, ledger_snapshot, legs, message
+):
+    account = make_account()
+    voucher = issue_voucher("50.00")
+    before = ledger_snapshot()
+
+    with pytest.raises(LedgerError, match=message):
+        charge_batch(
+            [(account, "20.00", account.created_at)],
+            [(n, p, voucher, book, delta) for n, p, book, delta in legs],
+        )
+
+    assert ledger_snapshot() == before
+
+
+def test_batch_deduction_legs_in_another_currency_are_refused(
+    make_account, issue_voucher
+):
+    account = make_account()
+    make_account(currency="USD")
+    voucher = issue_voucher("50.00", currency="USD")
+
+    with pytest.raises(LedgerError, match="mixed currencies"):
+        charge_batch(
+            [(account, "20.00", account.created_at)],
+            [(0, 0, voucher, "remaining", "-1.00")],
+        )
+
+
+def test_a_batch_row_whose_net_is_not_its_amount_less_its_legs_is_refused(
+    make_account, ledger_snapshot
+):
+    account = make_account()
+    before = ledger_snapshot()
+
+    @transaction.atomic
+    def charge_a_net_without_legs():
+        services.create_batch_table("test_batch")
+        with connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO test_batch (row_id, usage_account_id, currency, amount,"
+                " net, effective_at, memo) VALUES (1, %s, %s, 5, 4, now(), '')",
+                [account.pk, account.currency],
+            )
+        services.assign_payers(table="test_batch")
+        services.charge_usage_batch(table="test_batch")
+
+    with pytest.raises(LedgerError, match="net"):
+        charge_a_net_without_legs()
+
+    assert ledger_snapshot() == before

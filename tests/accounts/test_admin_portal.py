@@ -1030,17 +1030,21 @@ def _targets(client, account, term=""):
 
 
 def test_transfer_targets_are_accounts_of_the_source_company_only(client, portal):
+    """Accounts of the source's company in its currency: a transfer to Acme
+    Dollar (USD) from a CNY account could only be refused (currency_mismatch),
+    so it is not offered."""
     login(client, portal, "owner")
     expected = [
         {"id": str(portal.a_dev.pk), "text": "Acme Dev (1000000000000102)"},
-        {"id": str(portal.a_usd.pk), "text": "Acme Dollar (1000000000000103)"},
         {"id": str(portal.a_hidden.pk), "text": "Acme Hidden (1000000000000104)"},
     ]
     assert _targets(client, portal.a_main) == {
         "results": expected,
         "pagination": {"more": False},
     }
-    assert _targets(client, portal.a_main, "hidd")["results"] == [expected[2]]
+    assert _targets(client, portal.a_main, "Dollar")["results"] == []
+    assert _targets(client, portal.a_usd)["results"] == []  # no other USD account
+    assert _targets(client, portal.a_main, "hidd")["results"] == [expected[1]]
     assert _targets(client, portal.a_main, "10000000000001")["results"] == expected
     for term in ("Globex", "Glob", portal.b1.uid, "2000"):
         assert _targets(client, portal.a_main, term)["results"] == []

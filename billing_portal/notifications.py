@@ -3,11 +3,61 @@ after commit a task sends each one; a periodic sweep re-sends rows still queued,
 so a crash between commit and enqueue loses nothing."""
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from .models import Notification
 from .tasks import send_notification
 
 Channel = Notification.Channel
+
+#: What the person reads for each template (the SMS provider has its own
+#: templates with the same parameters; these are the portal's words).
+MESSAGES = {
+    "credit_limit_changed": _(
+        "The credit limit of account {name} ({account}) is now {limit} {currency}."
+    ),
+    "credit_contract_pending": _(
+        "A credit control contract for account {name} ({account}), limit {limit} "
+        "{currency}, is waiting for an owner's confirmation in Contracts."
+    ),
+    "credit_contract_withdrawn": _(
+        "The credit control contract for account {name} ({account}), limit {limit} "
+        "{currency}, was withdrawn."
+    ),
+    "access_requested": _(
+        "Account {account} asks for transfer and credit control to be enabled; "
+        "answer in Access requests."
+    ),
+    "access_granted": _(
+        "Transfer and credit control were enabled for account {account}."
+    ),
+    "access_declined": _(
+        "The request to enable transfer and credit control for account {account} "
+        "was declined."
+    ),
+}
+
+
+#: Short names of the templates, for filters.
+KINDS = {
+    "credit_limit_changed": _("Credit limit changed"),
+    "credit_contract_pending": _("Contract waiting for confirmation"),
+    "credit_contract_withdrawn": _("Contract withdrawn"),
+    "access_requested": _("Access requested"),
+    "access_granted": _("Access granted"),
+    "access_declined": _("Access declined"),
+}
+
+
+def message_of(notification: Notification) -> str:
+    """The sentence the person received (the template id if it has none)."""
+    sentence = MESSAGES.get(notification.template)
+    if sentence is None:
+        return notification.template
+    try:
+        return str(sentence).format(**notification.params)
+    except (KeyError, IndexError, ValueError):
+        return str(sentence)
 
 
 def queue_sms(*, account, template: str, params: dict) -> Notification | None:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.models import Notification
 from billing_portal.money import AmountError, parse_amount
+from billing_portal.notifications import KINDS, message_of
 
 from .. import selectors, services
 from ..forms import AmountFormField
@@ -321,6 +322,19 @@ class AccessExceptionAdmin(ScopedAdmin):
         )
 
 
+class NotificationKindFilter(admin.SimpleListFilter):
+    title = _("what it says")
+    parameter_name = "template"
+
+    def lookups(self, request, model_admin):
+        return list(KINDS.items())
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(template=self.value())
+        return queryset
+
+
 @admin.register(Notification)
 class NotificationAdmin(ScopedAdmin):
     """The outbox: SMS and portal notices with their delivery status."""
@@ -329,21 +343,20 @@ class NotificationAdmin(ScopedAdmin):
         "created_at",
         "channel",
         "to",
-        "template",
+        "message",
         "account",
         "status",
         "attempts",
         "sent_at",
         "last_error",
     ]
-    list_filter = ["channel", "status", "template"]
+    list_filter = ["channel", "status", NotificationKindFilter]
     list_select_related = ["account"]
     ordering = ["-created_at", "-id"]
     readonly_fields = [
         "channel",
         "to",
-        "template",
-        "params",
+        "message",
         "account",
         "user",
         "status",
@@ -357,6 +370,10 @@ class NotificationAdmin(ScopedAdmin):
 
     def scope(self, user):
         return selectors.list_visible_notifications(user)
+
+    @admin.display(description=_("Message"))
+    def message(self, obj):
+        return message_of(obj)
 
 
 class CreditLimitForm(forms.Form):

@@ -400,3 +400,25 @@ def test_a_provider_refusal_is_kept_as_the_rows_last_error(
     sms.refresh_from_db()
     assert sms.status == Status.QUEUED
     assert sms.last_error == "SmsError: isv.MOBILE_NUMBER_ILLEGAL: Bad number"
+
+
+def test_the_outbox_shows_the_message_the_person_received(
+    client, company, make_account, operator, owner, grant
+):
+    """Issue 12: no template ids or JSON parameters on screen."""
+    from django.urls import reverse
+
+    from tests.credit_helpers import activate_limit, set_quota
+
+    main = make_account(name="Main", mobile="+8613800138001")
+    grant(owner, main, "owner")
+    set_quota(company, "1000.00", actor=operator)
+    activate_limit(main, "300.00", admin=operator, owner=owner)
+    client.force_login(operator)
+    page = client.get(reverse("admin:billing_portal_notification_changelist"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert f"The credit limit of account Main ({main.uid}) is now 300.00 CNY." in html
+    assert "credit_limit_changed" not in html.replace(
+        'value="credit_limit_changed"', ""
+    ).replace("template=credit_limit_changed", "")

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal.history import tracked
@@ -134,7 +135,12 @@ class Contract(models.Model):
         ]
 
     def __str__(self):
-        return f"Contract #{self.pk} {self.limit} {self.currency} ({self.status})"
+        return _("Contract #%(id)s: limit %(limit)s %(currency)s (%(status)s)") % {
+            "id": self.pk,
+            "limit": self.limit,
+            "currency": self.currency,
+            "status": self.get_status_display(),
+        }
 
 
 class CreditLimitChange(models.Model):
@@ -298,4 +304,9 @@ class AccessException(Period):
         ]
 
     def __str__(self):
-        return f"Exception for {self.account_id} from {self.start}"
+        return _("Access exception #%(id)s from %(start)s") % {
+            "id": self.pk,
+            "start": formats.date_format(
+                timezone.localtime(self.start), "DATETIME_FORMAT"
+            ),
+        }

@@ -287,7 +287,11 @@ class AccountAccess(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.user} {self.permission} {self.account}"
+        return _("%(user)s: %(permission)s on %(account)s") % {
+            "user": self.user,
+            "permission": self.get_permission_display(),
+            "account": self.account,
+        }
 
 
 class TransferPair(models.Model):
@@ -325,7 +329,10 @@ class TransferPair(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.source_id} -> {self.destination_id}"
+        return _("Transfers from %(source)s to %(destination)s") % {
+            "source": self.source,
+            "destination": self.destination,
+        }
 
 
 class MovementQuerySet(models.QuerySet):

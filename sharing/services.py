@@ -38,7 +38,7 @@ from billing_portal.errors import (
 from billing_portal.history import record_changes, record_created
 from billing_portal.money import ZERO
 
-from . import deduction
+from . import deduction, tasks
 from .models import (
     RECIPIENT_LIMIT,
     Asset,
@@ -401,12 +401,10 @@ def _account_share_ids(asset: Asset) -> dict[int, int]:
 
 
 def _enqueue_resolution(share: Share) -> None:
-    from .tasks import resolve_share
-
     due_at, pk = share.due_at, share.pk
 
     def enqueue():
-        task = resolve_share
+        task = tasks.resolve_share
         if task.get_backend().supports_defer:
             task = task.using(run_after=due_at)
         # A backend that runs tasks at once (tests) finds the share not yet due

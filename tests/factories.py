@@ -42,7 +42,8 @@ class AccountFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Account
 
-    uid = factory.Sequence(lambda n: f"{1000000000000000 + n}")
+    # A range no fixture names by hand (those use 1000…, 2000…).
+    uid = factory.Sequence(lambda n: f"{9000000000000000 + n}")
     name = factory.Sequence(lambda n: f"Account {n}")
     company = factory.SubFactory(CompanyFactory)
     folder = factory.LazyAttribute(

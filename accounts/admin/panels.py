@@ -33,8 +33,9 @@ def balance_history_panel(account, user) -> dict:
     span = (high - low) or Decimal(1)
 
     def point(n: int, value: Decimal) -> str:
-        x = PAD + (WIDTH - 2 * PAD) * n / max(len(history) - 1, 1)
-        y = HEIGHT - PAD - float((value - low) / span) * (HEIGHT - 2 * PAD)
+        # Pixels, computed in Decimal like everything near money.
+        x = Decimal(PAD) + Decimal(WIDTH - 2 * PAD) * n / max(len(history) - 1, 1)
+        y = Decimal(HEIGHT - PAD) - (value - low) / span * (HEIGHT - 2 * PAD)
         return f"{x:.1f},{y:.1f}"
 
     lines = [

@@ -220,16 +220,6 @@ def list_coupon_applicability(
     return result
 
 
-def pool_summary(pool: CreditPool) -> dict:
-    """The pool's sums (SPEC §5): total = remaining + issued - revoked back."""
-    return {
-        "amount": pool.amount,
-        "issued_amount": pool.issued_amount,
-        "revoked_amount": pool.revoked_amount,
-        "remaining_amount": pool.remaining,
-    }
-
-
 def is_pool_active(pool: CreditPool, at: datetime | None = None) -> bool:
     """Coupons can be issued from it now: approved and inside its validity."""
     at = at or timezone.now()

@@ -204,10 +204,6 @@ def list_benefits_of(account: Account) -> QuerySet[SharePeriod]:
     )
 
 
-def is_shared_now(period: SharePeriod) -> bool:
-    return period.end is None or period.end > timezone.now()
-
-
 def chargeback(assets: QuerySet[Asset], *, start: datetime, end: datetime):
     """Savings attributed to each beneficiary of each asset for usage that
     started in ``[start, end)``: rows of asset, beneficiary, records, amount."""
@@ -347,13 +343,6 @@ def list_share_targets(asset: Asset) -> QuerySet[Account]:
     return list_eligible_recipients(asset).exclude(
         pk__in=asset.periods.filter(end__isnull=True).values("recipient")
     )
-
-
-def list_company_folders(account: Account) -> QuerySet[Folder]:
-    """The folders of the account's company (its resource directory)."""
-    if account.company_id is None:
-        return Folder.objects.none()
-    return Folder.objects.filter(company=account.company_id).order_by("depth", "name")
 
 
 def list_managed_accounts(user) -> QuerySet[Account]:

@@ -50,7 +50,12 @@ from .models import (
     SharingRule,
     UsageRecord,
 )
-from .selectors import company_refusals, ensure_can_share, limit_reason
+from .selectors import (
+    company_refusals,
+    ensure_can_share,
+    limit_reason,
+    share_refusals,
+)
 
 Status = Share.Status
 
@@ -214,13 +219,11 @@ def share_with_accounts(*, asset: Asset, accounts: list[Account], actor) -> list
     """Share with specific accounts: effective the moment it is saved."""
     ensure_can_share(actor, asset)
     (asset,) = lock(asset)
-    reasons = company_refusals(asset.owner, accounts)
-    open_periods = _open_periods(asset)
-    new = [a for a in dict.fromkeys(accounts) if a.pk not in open_periods]
-    if len(open_periods) + len(new) > RECIPIENT_LIMIT:
-        reasons.append(limit_reason(len(open_periods) + len(new)))
+    # The form's preview rule, decided again under the asset's lock.
+    reasons = share_refusals(asset, accounts)
     if reasons:
         raise SharingRefused(reasons)
+    open_periods = _open_periods(asset)
     now = timezone.now()
     shares = []
     for account in dict.fromkeys(accounts):

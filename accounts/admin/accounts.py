@@ -316,11 +316,7 @@ class AccountAdmin(ScopedAdmin):
         if account is None:
             return JsonResponse({"results": [], "pagination": {"more": False}})
         term = request.GET.get("term", "").strip()
-        # Only destinations that can succeed: the source's currency (another
-        # one, forged into the form, still gets the service's whole refusal).
-        qs = selectors.list_transfer_targets(request.user, account).filter(
-            currency=account.currency
-        )
+        qs = selectors.list_transfer_destinations(request.user, account)
         if term:
             qs = qs.filter(name__icontains=term) | qs.filter(uid__startswith=term)
         page = max(1, _int(request.GET.get("page")) or 1)

@@ -69,6 +69,7 @@ from .funds import (  # noqa: F401
     list_account_postings,
     list_pairs,
     list_revocation_destinations,
+    list_transfer_destinations,
     list_transfer_pairs,
     list_transfer_targets,
     list_visible_movements,

@@ -342,6 +342,14 @@ def list_transfer_targets(user, source: Account) -> QuerySet[Account]:
     )
 
 
+def list_transfer_destinations(user, source: Account) -> QuerySet[Account]:
+    """The destinations the portal's picker offers: the transfer targets in the
+    source's currency (another could only be refused, ``currency_mismatch``;
+    the form still accepts every target, so a forged one gets the whole
+    refusal)."""
+    return list_transfer_targets(user, source).filter(currency=source.currency)
+
+
 @dataclass(frozen=True)
 class MovementPreview:
     """A movement's effect before it is made: both accounts before and after."""

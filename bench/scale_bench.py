@@ -11,11 +11,13 @@ number of SQL statements, and the large size as a ratio to the small one.
 Targets (issue 9): at most 12 queries per page and at most 1.5x the time.
 """
 
+import io
 import os
 import platform
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -139,10 +141,39 @@ def measure(size) -> dict:
                 status,
                 len(getattr(response, "content", b"")),
             )
-        return {"loaded": loaded, "results": results}
+        return {
+            "loaded": loaded,
+            "results": results,
+            "export": export_first_row(browser["owner"]),
+            "check_ledger": time_check_ledger(),
+        }
     finally:
         connections.close_all()
         teardown_databases(old, verbosity=0)
+
+
+def export_first_row(client) -> tuple[float, float, int]:
+    """The ledger CSV of every visible line: seconds to its first data row,
+    seconds to the last, and the number of rows (target: first row < 1 s)."""
+    start = time.perf_counter()
+    chunks = iter(client.get("/admin/accounts/posting/export/").streaming_content)
+    rows, first = 0, None
+    for chunk in chunks:
+        rows += chunk.count(b"\n")
+        if first is None and rows >= 2:  # the header and one line
+            first = time.perf_counter() - start
+    return first or 0.0, time.perf_counter() - start, rows - 1
+
+
+def time_check_ledger() -> tuple[float, float]:
+    """check_ledger: seconds and the peak of Python's allocations in MiB."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    call_command("check_ledger", stdout=io.StringIO())
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return seconds, peak
 
 
 def main() -> None:
@@ -162,6 +193,13 @@ def main() -> None:
             f"| {who} | {method} {url} | {status}/{status_large} | {q_small}/{q_large}"
             f" | {t_small * 1000:.0f} | {t_large * 1000:.0f}"
             f" | {t_large / t_small:.2f} |"
+        )
+    for name, run in (("small", small), ("large", large)):
+        first, whole, rows = run["export"]
+        seconds, peak = run["check_ledger"]
+        print(
+            f"{name}: ledger CSV of {rows} lines: first row {first * 1000:.0f} ms,"
+            f" all {whole:.1f} s; check_ledger {seconds:.1f} s, peak {peak:.1f} MiB"
         )
 
 

@@ -244,7 +244,9 @@ class MovementAdmin(ScopedAdmin):
     paginator = CappedCountPaginator
     list_select_related = ["account", "counterparty", "actor"]
     date_hierarchy = "posted_at"
-    ordering = ["-posted_at", "-id"]
+    # Newest first by id, the ledger's own order (the ledger lines' too): an
+    # index walk, where ``-posted_at`` sorted every movement (no index on it).
+    ordering = ["-id"]
     fields = [
         "kind",
         "account",

@@ -15,6 +15,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -84,15 +85,18 @@ def allocated_to_others(account: Account) -> Decimal:
     others = Account.objects.filter(
         company=account.company_id, currency=account.currency
     ).exclude(pk=account.pk)
-    pending = dict(
-        Contract.objects.filter(
-            account__in=others, status=Contract.Status.PENDING
-        ).values_list("account", "limit")
-    )
-    total = ZERO
-    for pk, limit in others.values_list("pk", "credit_limit"):
-        total += pending.get(pk, limit)
-    return total
+    return _allocated(others)
+
+
+def _allocated(accounts: QuerySet[Account]) -> Decimal:
+    """The accounts' limits, a pending contract's limit standing in for its
+    account's (at most one pending per account: a constraint). Summed in SQL:
+    a company of 100,000 accounts is two aggregates, not 100,000 rows."""
+    limits = accounts.aggregate(total=Sum("credit_limit"))["total"] or ZERO
+    pending = Contract.objects.filter(
+        account__in=accounts, status=Contract.Status.PENDING
+    ).aggregate(change=Sum(F("limit") - F("account__credit_limit")))["change"]
+    return limits + (pending or ZERO)
 
 
 def available_with_limit(account: Account, limit: Decimal) -> Decimal:
@@ -136,19 +140,7 @@ def get_credit_bounds(account: Account) -> CreditBounds:
 
 def get_company_allocation(company, currency: str) -> dict:
     """Quota, allocated (active + pending) and whether it is over-allocated."""
-    accounts = Account.objects.filter(company=company, currency=currency)
-    pending = dict(
-        Contract.objects.filter(
-            account__in=accounts, status=Contract.Status.PENDING
-        ).values_list("account", "limit")
-    )
-    allocated = sum(
-        (
-            pending.get(pk, limit)
-            for pk, limit in accounts.values_list("pk", "credit_limit")
-        ),
-        ZERO,
-    )
+    allocated = _allocated(Account.objects.filter(company=company, currency=currency))
     quota = get_quota(company, currency)
     return {
         "currency": currency,

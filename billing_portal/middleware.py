@@ -1,13 +1,19 @@
-"""Show the portal's times in the person's own time zone."""
+"""Show the portal in the person's own time zone and language."""
 
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from billing_portal.timezones import SESSION_KEY, default_time_zone, is_valid_zone
+from billing_portal.timezones import (
+    LANGUAGE_SESSION_KEY,
+    SESSION_KEY,
+    default_time_zone,
+    is_valid_zone,
+)
 
 
 class UserTimeZoneMiddleware:
-    """Activate the signed-in person's zone for the admin (the portal).
+    """Activate the signed-in person's zone and language for the admin (the
+    portal).
 
     The zone comes from the session (written at login and when the person
     changes it), so no query is added to a page. Other paths — the API above
@@ -25,6 +31,12 @@ class UserTimeZoneMiddleware:
             name = request.session.get(SESSION_KEY) or default_time_zone()
             if is_valid_zone(name):
                 timezone.activate(name)
+            # The language the person chose (Preferences or the header's
+            # switch) wins over the browser's, on any browser it signs in from.
+            language = request.session.get(LANGUAGE_SESSION_KEY)
+            if language and translation.check_for_language(language):
+                translation.activate(language)
+                request.LANGUAGE_CODE = translation.get_language()
             try:
                 return self.get_response(request)
             finally:

@@ -138,7 +138,7 @@ def _default_time_zone():
 
 
 class UserPreference(models.Model):
-    """How one person reads the portal: the time zone its times are shown in.
+    """How one person reads the portal: its time zone and its language.
 
     Absent means the default (``DEFAULT_USER_TIME_ZONE``); the API ignores it
     (instants there are always UTC).
@@ -155,6 +155,15 @@ class UserPreference(models.Model):
         default=_default_time_zone,
         verbose_name=_("time zone"),
         help_text=_("Times in the portal are shown in this zone, labelled."),
+    )
+    #: Empty: the language the browser asks for (or the header's switch).
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        choices=settings.LANGUAGES,
+        verbose_name=_("language"),
+        help_text=_("The portal's language for this person, on any browser."),
     )
 
     class Meta:

@@ -16,6 +16,8 @@ from django.utils import dateformat, timezone
 
 #: Where the person's zone name is kept for the session.
 SESSION_KEY = "portal_time_zone"
+#: The person's chosen language, kept in the session at login (no query per page).
+LANGUAGE_SESSION_KEY = "portal_language"
 #: The one format of a time on screen (Django's ``date`` filter syntax).
 INSTANT_FORMAT = "Y-m-d H:i T"
 INSTANT_FORMAT_SECONDS = "Y-m-d H:i:s T"

@@ -9,7 +9,7 @@ from drf_spectacular.views import (
 
 from billing_portal.api import NotFoundApi
 from billing_portal.api_root import ApiRootApi
-from billing_portal.views import api_token_view, preferences_view
+from billing_portal.views import api_token_view, preferences_view, switch_language
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -24,8 +24,9 @@ urlpatterns = [
         name="admin-preferences",
     ),
     path("admin/", admin.site.urls),
-    # set_language: the language switch in the portal's header (kept in a cookie).
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language switch in the portal's header: Django's set_language (at its
+    # usual address and name), the choice also kept with the person's preferences.
+    path("i18n/setlang/", switch_language, name="set_language"),
     path("api/v1/", ApiRootApi.as_view(), name="api-root"),
     path("api/v1/", include("billing_portal.api_urls")),
     # Last under api/v1/: unknown paths answer 401 before 404 (SPEC §8).

@@ -7,9 +7,11 @@ from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import check_for_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
 from rest_framework.authtoken.models import Token
 
 from .admin_base import (
@@ -20,7 +22,13 @@ from .admin_base import (
 )
 from .idempotency import fingerprint, run_once
 from .models import UserPreference
-from .timezones import SESSION_KEY, default_time_zone, zone_choices
+from .timezones import (
+    LANGUAGE_SESSION_KEY,
+    SESSION_KEY,
+    default_time_zone,
+    is_valid_zone,
+    zone_choices,
+)
 
 #: Characters of a token shown on later visits: enough to tell two apart.
 SHOWN_PREFIX = 6
@@ -122,9 +130,46 @@ def get_time_zone(user) -> str:
 
 
 def remember_time_zone(sender, request, user, **kwargs):
-    """At login, keep the person's zone in the session (no query per page)."""
+    """At login, keep the person's zone and language in the session (no query
+    per page)."""
     if request is not None and hasattr(request, "session"):
-        request.session[SESSION_KEY] = get_time_zone(user)
+        preference = UserPreference.objects.filter(user=user).first()
+        request.session[SESSION_KEY] = (
+            preference.time_zone
+            if preference and is_valid_zone(preference.time_zone)
+            else default_time_zone()
+        )
+        if preference and preference.language:
+            request.session[LANGUAGE_SESSION_KEY] = preference.language
+
+
+def _keep_language(request, response, language: str) -> None:
+    """The person's language: kept per user, in the session and in the cookie
+    (the cookie serves the login page, before anyone is known)."""
+    if request.user.is_authenticated:
+        UserPreference.objects.update_or_create(
+            user=request.user, defaults={"language": language}
+        )
+        request.session[LANGUAGE_SESSION_KEY] = language
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+    )
+
+
+@require_POST
+def switch_language(request):
+    """The header's language switch: Django's ``set_language``, and for a
+    signed-in person the choice is kept with its preferences (any browser)."""
+    response = set_language(request)
+    language = request.POST.get("language", "")
+    if check_for_language(language) and language in dict(settings.LANGUAGES):
+        _keep_language(request, response, language)
+    return response
 
 
 class PreferencesForm(forms.Form):
@@ -145,7 +190,7 @@ class PreferencesForm(forms.Form):
 
 
 def preferences_view(request):
-    """The person's time zone (kept per user) and language (kept in a cookie)."""
+    """The person's time zone and language (both kept per user)."""
     current = {
         "time_zone": get_time_zone(request.user),
         "language": request.LANGUAGE_CODE,
@@ -159,14 +204,7 @@ def preferences_view(request):
         request.session[SESSION_KEY] = zone
         language = form.cleaned_data["language"]
         response = redirect("admin-preferences")
-        response.set_cookie(
-            settings.LANGUAGE_COOKIE_NAME,
-            language,
-            max_age=settings.LANGUAGE_COOKIE_AGE,
-            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
-            secure=settings.LANGUAGE_COOKIE_SECURE,
-            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-        )
+        _keep_language(request, response, language)
         timezone.activate(zone)
         messages.success(
             request,

@@ -134,6 +134,54 @@ def test_the_language_switch_persists_and_translates_the_portal(client, owner):
     assert "Accounts overview" in back
 
 
+def test_the_chosen_language_follows_the_person_to_another_browser(db):
+    """Chosen once (the header's switch), kept per user: a new browser with no
+    cookie, and a browser that asks for English, both get Chinese after login;
+    someone else on that browser keeps their own."""
+    from django.test import Client
+
+    li = UserFactory(username="li")
+    other = UserFactory(username="other")
+    for user in (li, other):
+        user.set_password("pw-123456")
+        user.save()
+    first = Client()
+    assert first.login(username="li", password="pw-123456")
+    first.post("/i18n/setlang/", {"language": "zh-hans", "next": "/admin/"})
+    assert UserPreference.objects.get(user=li).language == "zh-hans"
+
+    second = Client(HTTP_ACCEPT_LANGUAGE="en")
+    login_page = second.get("/admin/login/").content.decode()
+    assert '<html lang="en"' in login_page  # nobody known yet: the browser's
+    assert second.login(username="li", password="pw-123456")
+    page = second.get("/admin/accounts/account/").content.decode()
+    assert "账号总览" in page
+    assert "Accounts overview" not in page
+
+    third = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert third.login(username="other", password="pw-123456")
+    assert "Accounts overview" in third.get("/admin/accounts/account/").content.decode()
+    assert not UserPreference.objects.filter(user=other).exists()
+
+    # Preferences change it back, for every later sign-in.
+    second.post("/admin/preferences/", {"time_zone": "Asia/Shanghai", "language": "en"})
+    assert UserPreference.objects.get(user=li).language == "en"
+    fourth = Client()
+    assert fourth.login(username="li", password="pw-123456")
+    assert (
+        "Accounts overview" in fourth.get("/admin/accounts/account/").content.decode()
+    )
+
+
+def test_the_language_switch_refuses_an_unknown_language(client, owner):
+    client.force_login(owner)
+    client.post("/i18n/setlang/", {"language": "xx-evil", "next": "/admin/"})
+    assert not UserPreference.objects.filter(user=owner).exclude(language="").exists()
+    assert (
+        "Accounts overview" in client.get("/admin/accounts/account/").content.decode()
+    )
+
+
 def test_the_language_switch_is_on_the_login_page(client, db):
     page = client.get("/admin/login/").content.decode()
     assert 'id="portal-language"' in page

@@ -82,6 +82,23 @@ def _change(posting) -> str:
     return format_amount(natural_change(posting))
 
 
+def _other_side(posting) -> Account | None:
+    """The account on the other side of the line's movement (the account
+    page's "With" column): the counterparty, or the movement's account when
+    the line is the counterparty's own; none for a top-up or a charge."""
+    movement = posting.movement
+    if not movement.counterparty_id:
+        return None
+    if movement.counterparty_id != posting.holder_id:
+        return movement.counterparty
+    return movement.account
+
+
+def _other_side_label(posting) -> str:
+    other = _other_side(posting)
+    return f"{other.name} ({other.uid})" if other else ""
+
+
 @admin.register(Posting)
 class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
     """Ledger lines of the accounts the user may see; filters and CSV export."""
@@ -90,6 +107,7 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
         "posted_at",
         "account",
         "kind",
+        "with_account",
         "book_name",
         "change",
         "balance",
@@ -103,6 +121,7 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
         "posted_at",
         "account",
         "kind",
+        "with_account",
         "book_name",
         "change",
         "balance",
@@ -131,13 +150,19 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
         ("change", _change),
         ("balance_after", lambda p: format_amount(p.balance_after)),
         ("currency", lambda p: p.currency),
+        # Last, so the columns before keep their places in existing sheets.
+        (
+            "counterparty_uid",
+            lambda p: text_cell(o.uid) if (o := _other_side(p)) else "",
+        ),
+        ("counterparty_name", lambda p: o.name if (o := _other_side(p)) else ""),
     ]
 
     def scope(self, user):
         visible = selectors.list_visible_accounts(user).values("pk")
         return (
             Posting.objects.filter(holder_type="account", holder_id__in=visible)
-            .select_related("movement")
+            .select_related("movement__account", "movement__counterparty")
             .annotate(**_account_of_posting())
         )
 
@@ -152,6 +177,10 @@ class LedgerLineAdmin(CsvExportMixin, ScopedAdmin):
     @admin.display(description=_("Movement"))
     def kind(self, obj):
         return obj.movement.get_kind_display()
+
+    @admin.display(description=_("With"))
+    def with_account(self, obj):
+        return _other_side_label(obj)
 
     @admin.display(description=_("Book"), ordering="book")
     def book_name(self, obj):

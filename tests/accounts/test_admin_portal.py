@@ -429,8 +429,9 @@ LEDGER = {
 
 
 def _ledger_cells(response):
-    """Account, movement kind, book, change, balance after of each line."""
-    return [row[1:6] for row in result_rows(response)]
+    """Account, movement kind, book, change, balance after of each line (the
+    "With" column is checked on its own)."""
+    return [[row[1], row[2], *row[4:7]] for row in result_rows(response)]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -450,6 +451,12 @@ def test_ledger_filters_by_account_kind_and_date(client, portal):
     changelist = url("accounts_posting_changelist")
     response = client.get(changelist + f"?account={portal.a_dev.pk}")
     assert _ledger_cells(response) == LEDGER["a_dev"]
+    # "With": the account on the other side, as on the account page.
+    assert [row[3] for row in result_rows(response)] == [
+        "-",
+        f"Acme Main ({portal.a_main.uid})",
+        "-",
+    ]
     response = client.get(changelist + "?movement__kind=transfer")
     assert _ledger_cells(response) == [
         LEDGER["a_main"][0],
@@ -528,10 +535,12 @@ CSV_HEADER = [
     "change",
     "balance_after",
     "currency",
+    "counterparty_uid",
+    "counterparty_name",
 ]
 
 
-def _csv_line(posting, uid, name, change):
+def _csv_line(posting, uid, name, change, other=None):
     movement = posting.movement
     return [
         movement.posted_at.isoformat(),
@@ -544,6 +553,8 @@ def _csv_line(posting, uid, name, change):
         change,
         f"{posting.balance_after:.2f}",
         "CNY",
+        "\t" + other.uid if other else "",
+        other.name if other else "",
     ]
 
 
@@ -573,7 +584,9 @@ def test_ledger_csv_export_is_exactly_what_the_filter_shows(client, portal):
     assert rows == [
         CSV_HEADER,
         _csv_line(lines[0], uid, name, "20.00"),
-        _csv_line(lines[1], uid, name, "300.00"),
+        # The transfer's line names the account it came from, as the
+        # account page's "With" column does.
+        _csv_line(lines[1], uid, name, "300.00", other=portal.a_main),
         _csv_line(lines[2], uid, name, "50.00"),
     ]
     assert [r[5:9] for r in rows[1:]] == [
@@ -601,6 +614,8 @@ def test_ledger_csv_export_is_exactly_what_the_filter_shows(client, portal):
         "1000.00",
         "1000.00",
         "CNY",
+        "",  # a top-up has no other side
+        "",
     ]
 
     rows = csv_rows(client.get(export + "?movement__kind=transfer"))

@@ -2,12 +2,14 @@
 
     make bench BENCH=scale_bench.py
 
-Each size is a fresh throwaway database loaded by ``seed_scale`` (small:
+Each size is a throwaway database loaded by ``seed_scale`` (small:
 SMALL_ACCOUNTS accounts and SMALL_LINES ledger lines; large: LARGE_ACCOUNTS and
 LARGE_LINES; by default 10,000 / 100,000 and 100,000 / 1,000,000). Every page
 is requested ROUNDS times as the customer who owns every account
-(``scale-owner``) and as an operator; the median time is reported with the
-number of SQL statements, and the large size as a ratio to the small one.
+(``scale-owner``) and as an operator, the two sizes alternating round by round;
+the median time is reported with the number of SQL statements, and the large
+size as a ratio to the small one. Then each size's ledger CSV (time to its
+first row) and ``check_ledger`` (time, peak of Python's allocations).
 Targets (issue 9): at most 12 queries per page and at most 1.5x the time.
 """
 
@@ -80,76 +82,85 @@ def pages(source: Account, destination: Account) -> list[tuple[str, str, str]]:
     ]
 
 
-def measure(size) -> dict:
+def _use(name: str) -> None:
+    """Point the default connection at database ``name`` (closed, reopened on
+    the next query)."""
+    connections.close_all()
+    connection.settings_dict["NAME"] = name
+
+
+def load(name: str, template: str, size) -> float:
+    """A copy of the migrated empty database, loaded by ``seed_scale``."""
     accounts, lines = size
-    old = setup_databases(verbosity=0, interactive=False)
-    try:
-        started = time.monotonic()
-        call_command(
-            "seed_scale",
-            "--accounts",
-            str(accounts),
-            "--lines",
-            str(lines),
-            "--pairs",
-            str(PAIRS),
-            "--no-check",
-            stdout=open(os.devnull, "w"),  # noqa: SIM115
-        )
-        loaded = time.monotonic() - started
+    _use("postgres")  # not connected to the template: it is being copied
+    with connection.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    _use(name)
+    started = time.monotonic()
+    call_command(
+        "seed_scale",
+        "--accounts",
+        str(accounts),
+        "--lines",
+        str(lines),
+        "--pairs",
+        str(PAIRS),
+        "--no-check",
+        stdout=open(os.devnull, "w"),  # noqa: SIM115
+    )
+    return time.monotonic() - started
+
+
+class World:
+    """One loaded database and its signed-in clients."""
+
+    def __init__(self, name: str):
+        self.name = name
+        _use(name)
         users = get_user_model().objects
-        browser = {"owner": Client(), "operator": Client()}
-        browser["owner"].force_login(users.get(username="scale-owner"))
-        browser["operator"].force_login(users.get(username="scale-operator"))
-        api = APIClient()
-        api.force_authenticate(users.get(username="scale-owner"))
-        source = Account.objects.get(
+        self.browser = {"owner": Client(), "operator": Client()}
+        self.browser["owner"].force_login(users.get(username="scale-owner"))
+        self.browser["operator"].force_login(users.get(username="scale-operator"))
+        self.api = APIClient()
+        self.api.force_authenticate(users.get(username="scale-owner"))
+        self.source = Account.objects.get(
             pk=TransferPair.objects.values_list("source", flat=True).first()
         )
-        destination = Account.objects.exclude(pk=source.pk).filter(
-            company=source.company
+        self.destination = Account.objects.exclude(pk=self.source.pk).filter(
+            company=self.source.company
         )[0]
-        results = {}
-        for who, method, url in pages(source, destination):
-            client = api if url.startswith("/api/") else browser[who]
-            times, queries, status = [], 0, None
-            for _ in range(ROUNDS):
-                with CaptureQueriesContext(connection) as captured:
-                    start = time.perf_counter()
-                    if method == "POST":
-                        response = client.post(
-                            url,
-                            {
-                                "source": source.pk,
-                                "destination": destination.pk,
-                                "amount": "0.01",
-                            },
-                            format="json",
-                        )
-                    else:
-                        response = client.get(url)
-                    if hasattr(response, "streaming_content"):
-                        b"".join(response.streaming_content)
-                    times.append(time.perf_counter() - start)
-                queries, status = len(captured), response.status_code
-            label = url.replace(f"/{source.pk}/", "/{id}/").replace(
-                f"={source.pk}", "={id}"
+        self.times: dict = {}
+        self.queries: dict = {}
+
+    def round(self) -> None:
+        """Every page once."""
+        _use(self.name)
+        for who, method, url in pages(self.source, self.destination):
+            client = self.api if url.startswith("/api/") else self.browser[who]
+            with CaptureQueriesContext(connection) as captured:
+                start = time.perf_counter()
+                if method == "POST":
+                    response = client.post(
+                        url,
+                        {
+                            "source": self.source.pk,
+                            "destination": self.destination.pk,
+                            "amount": "0.01",
+                        },
+                        format="json",
+                    )
+                else:
+                    response = client.get(url)
+                if hasattr(response, "streaming_content"):
+                    b"".join(response.streaming_content)
+                elapsed = time.perf_counter() - start
+            label = url.replace(f"/{self.source.pk}/", "/{id}/").replace(
+                f"={self.source.pk}", "={id}"
             )
-            results[(who, method, label)] = (
-                statistics.median(times),
-                queries,
-                status,
-                len(getattr(response, "content", b"")),
-            )
-        return {
-            "loaded": loaded,
-            "results": results,
-            "export": export_first_row(browser["owner"]),
-            "check_ledger": time_check_ledger(),
-        }
-    finally:
-        connections.close_all()
-        teardown_databases(old, verbosity=0)
+            key = (who, method, label)
+            self.times.setdefault(key, []).append(elapsed)
+            self.queries[key] = (len(captured), response.status_code)
 
 
 def export_first_row(client) -> tuple[float, float, int]:
@@ -178,27 +189,63 @@ def time_check_ledger() -> tuple[float, float]:
 
 def main() -> None:
     setup_test_environment()
-    small, large = (measure(size) for size in SIZES)
+    old = setup_databases(verbosity=0, interactive=False)
+    template = connection.settings_dict["NAME"]
+    names = [f"{template}_small", f"{template}_large"]
+    try:
+        loaded = [
+            load(name, template, size) for name, size in zip(names, SIZES, strict=True)
+        ]
+        small, large = (World(name) for name in names)
+        # Alternate the two sizes, round after round (small first, then large
+        # first): the machine's noise falls on both alike; medians are kept.
+        for n in range(ROUNDS):
+            for world in (small, large) if n % 2 == 0 else (large, small):
+                world.round()
+        extras = {}
+        for world in (small, large):
+            _use(world.name)
+            extras[world.name] = (
+                export_first_row(world.browser["owner"]),
+                time_check_ledger(),
+            )
+        report(loaded, small, large, extras)
+    finally:
+        _use("postgres")
+        with connection.cursor() as cur:
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        _use(template)
+        connections.close_all()
+        teardown_databases(old, verbosity=0)
+
+
+def report(loaded, small, large, extras) -> None:
     print(
         f"{time.strftime('%Y-%m-%d')} {platform.machine()} {os.cpu_count()} cores,"
         f" Python {platform.python_version()}; small {SIZES[0]} loaded in"
-        f" {small['loaded']:.0f} s, large {SIZES[1]} in {large['loaded']:.0f} s"
+        f" {loaded[0]:.0f} s, large {SIZES[1]} in {loaded[1]:.0f} s;"
+        f" {ROUNDS} alternated rounds, medians"
     )
     print("| who | page | status | queries small/large | ms small | ms large | ratio |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for key, (t_small, q_small, status, _size) in small["results"].items():
-        t_large, q_large, status_large, _ = large["results"][key]
+    for key, times in small.times.items():
         who, method, url = key
+        t_small = statistics.median(times)
+        t_large = statistics.median(large.times[key])
+        (q_small, status), (q_large, status_large) = (
+            small.queries[key],
+            large.queries[key],
+        )
         print(
             f"| {who} | {method} {url} | {status}/{status_large} | {q_small}/{q_large}"
             f" | {t_small * 1000:.0f} | {t_large * 1000:.0f}"
             f" | {t_large / t_small:.2f} |"
         )
-    for name, run in (("small", small), ("large", large)):
-        first, whole, rows = run["export"]
-        seconds, peak = run["check_ledger"]
+    for label, world in (("small", small), ("large", large)):
+        (first, whole, rows), (seconds, peak) = extras[world.name]
         print(
-            f"{name}: ledger CSV of {rows} lines: first row {first * 1000:.0f} ms,"
+            f"{label}: ledger CSV of {rows} lines: first row {first * 1000:.0f} ms,"
             f" all {whole:.1f} s; check_ledger {seconds:.1f} s, peak {peak:.1f} MiB"
         )
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal.money import AmountError, parse_amount
+from billing_portal.text import DisplayNameField
 
 from .models import Account, AccountAccess, Movement
 
@@ -85,12 +86,14 @@ class AccountAddForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = ["uid", "name", "company", "currency", "mobile"]
+        field_classes = {"name": DisplayNameField}
 
 
 class AccountChangeForm(forms.ModelForm):
     class Meta:
         model = Account
         fields = ["name", "mobile", "status", "partner_name", "partner_mode"]
+        field_classes = {"name": DisplayNameField}
 
 
 class AccessForm(forms.ModelForm):

@@ -9,6 +9,7 @@ what shows it, so they are refused at input, with the field named.
 
 import unicodedata
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -47,3 +48,24 @@ def _is_visible(char: str) -> bool:
         and char not in _BLANK_LOOKING
         and not char.isspace()
     )
+
+
+class DisplayNameField(forms.CharField):
+    """A name's form field, its length checked here in characters only.
+
+    The browser's ``maxlength`` counts UTF-16 units: an emoji or a rare CJK
+    character counts twice, so a name within the limit would be cut silently
+    as it is typed. Without the attribute the whole name reaches the server,
+    which refuses one that is too long with the field named.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validators", [])
+        if validate_display_name not in kwargs["validators"]:
+            kwargs["validators"] = [*kwargs["validators"], validate_display_name]
+        super().__init__(**kwargs)
+
+    def widget_attrs(self, widget):
+        attrs = super().widget_attrs(widget)
+        attrs.pop("maxlength", None)
+        return attrs

@@ -17,6 +17,7 @@ from billing_portal.admin_base import (
     new_confirmation_token,
 )
 from billing_portal.errors import DomainError
+from billing_portal.text import DisplayNameField
 
 from .. import selectors, services
 from ..forms import AccessForm
@@ -35,6 +36,7 @@ class CompanyForm(forms.ModelForm):
             "business_manager",
             "management_account",
         ]
+        field_classes = {"name": DisplayNameField}
 
     def clean_management_account(self):
         account = self.cleaned_data.get("management_account")

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
-from billing_portal.text import validate_display_name
+from billing_portal.text import DisplayNameField
 
 from .. import selectors, services
 from ..models import Account, FinancialRelationship, Folder
@@ -287,7 +287,7 @@ class FinancialRelationshipAdmin(ScopedAdmin):
 
 
 class FolderForm(forms.Form):
-    name = forms.CharField(max_length=100, validators=[validate_display_name])
+    name = DisplayNameField(max_length=100)
     parent = forms.ModelChoiceField(
         queryset=Folder.objects.none(),
         required=False,

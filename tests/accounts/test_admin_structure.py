@@ -776,6 +776,27 @@ def test_add_folder_under_the_root_by_default(client, world):
     assert logs(folder) == [(world.hq_owner.pk, ADDITION, "Created folder.")]
 
 
+def test_a_name_of_emoji_is_kept_whole_and_one_too_long_is_refused(client, world):
+    """The browser's maxlength counts UTF-16 units (an emoji counts twice) and
+    would cut such a name silently: the input has none, the server counts
+    characters and names the field when there are too many."""
+    login(client, world, "hq_owner")
+    add = url("accounts_folder_add_to", world.company.pk)
+    page = parse(client.get(add))
+    name_input = page.find("input", name="name")
+    assert name_input is not None
+    assert "maxlength" not in name_input.attrs
+    emoji = "\U0001f600" * 100  # 100 characters, 200 UTF-16 units
+    client.post(add, {"name": emoji})
+    assert Folder.objects.filter(company=world.company, name=emoji).exists()
+    refused = client.post(add, {"name": emoji + "x"})
+    assert refused.status_code == 200
+    errors = refused.context_data["form"].errors
+    assert list(errors) == ["name"]
+    assert "at most 100 characters (it has 101)" in errors["name"][0]
+    assert not Folder.objects.filter(name=emoji + "x").exists()
+
+
 def test_add_folder_refusals_are_shown_and_nothing_written(client, world, tree):
     login(client, world, "hq_owner")
     parent = tree["api"]

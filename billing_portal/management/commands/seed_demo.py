@@ -107,7 +107,7 @@ class Command(BaseCommand):
             name="Globex Corporation", registration_number="91440000DEMO0002", actor=op
         )
         initech = services.create_company(
-            name="Initech (unverified)",
+            name="Initech Inc",  # unverified: its status says so, not its name
             registration_number="91110000DEMO0003",
             actor=op,
         )

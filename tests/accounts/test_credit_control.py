@@ -515,6 +515,27 @@ def test_max_allocatable_counts_other_accounts_active_and_pending_limits(
     }
 
 
+def test_a_pending_contract_stands_in_for_its_accounts_active_limit(
+    acme, make_account, operator
+):
+    """Allocated = each account's limit, or its pending contract's limit
+    instead (not both): summed in SQL, the same as account by account."""
+    raised = make_account(name="Raised")
+    plain = make_account(name="Plain")
+    Account.objects.filter(pk=raised.pk).update(credit_limit=D("100.00"))
+    Account.objects.filter(pk=plain.pk).update(credit_limit=D("40.00"))
+    Contract.objects.create(
+        account=raised, limit=D("300.00"), currency="CNY", terms_version="t"
+    )
+    set_quota(acme.company, "1000.00", actor=operator)
+    assert selectors.allocated_to_others(acme.main) == D("340.00")
+    assert selectors.allocated_to_others(raised) == D("40.00")
+    assert (
+        selectors.get_company_allocation(acme.company, "CNY")["allocated"]
+        == D("340.00") + acme.main.credit_limit
+    )
+
+
 def test_a_quota_in_one_currency_allows_no_limit_in_another(
     acme, make_account, operator, grant
 ):

@@ -73,14 +73,10 @@ def nice_step(value: Decimal, *, whole: bool = False) -> Decimal:
     return Decimal(10) * base  # not reached: ten times the base exceeds value
 
 
-def value_ticks(
-    high: Decimal, *, whole: bool = False, top: Decimal | None = None
-) -> list[Decimal]:
-    """At most five ticks from 0: 0, step, … up to the first one at or above
-    ``high`` (or exactly to ``top`` in quarters, e.g. 100 %)."""
-    if top is not None:
-        return [top * n / 4 for n in range(5)]
-    step = nice_step(high / 4, whole=whole)
+def value_ticks(high: Decimal, *, whole: bool = False) -> list[Decimal]:
+    """At most six ticks from 0 (five steps of a round size) up to the first
+    one at or above ``high``."""
+    step = nice_step(high / 5, whole=whole)
     if whole:
         step = max(step, Decimal(1))
     steps = int((high / step).to_integral_value(rounding=ROUND_CEILING)) or 1
@@ -103,6 +99,9 @@ class Series:
     colour: str
     values: Sequence[Decimal | int | None]
     dashed: bool = False
+    #: A state that changes at instants (a balance, a count): drawn level
+    #: until the day it changed, not as a slope between two days' values.
+    step: bool = False
 
 
 def format_count(value) -> str:
@@ -123,7 +122,6 @@ def line_chart(
     description: str,
     fmt: Callable[[Decimal], str] = format_amount,
     whole: bool = False,
-    top: Decimal | None = None,
     reference: tuple[Decimal, str] | None = None,
     empty: str | None = None,
     table: tuple[Sequence[str], Sequence[Sequence[str]]] | None = None,
@@ -147,7 +145,7 @@ def line_chart(
     if reference is not None and reference[0] <= max(data_high, Decimal(1)) * 2:
         drawn_reference = reference
     high = max(data_high, drawn_reference[0] if drawn_reference else Decimal(0))
-    ticks = value_ticks(high, whole=whole, top=top)
+    ticks = value_ticks(high, whole=whole)
     low, high = Decimal(0), ticks[-1]
     count = len(days)
     if count == 1:  # one day: a dot in the middle
@@ -160,7 +158,13 @@ def line_chart(
 
     lines = []
     for s in series:
-        points = [(xs[n], y(v)) for n, v in enumerate(s.values) if v is not None]
+        points: list[tuple[Decimal, Decimal]] = []
+        for n, v in enumerate(s.values):
+            if v is None:
+                continue
+            if s.step and points:
+                points.append((xs[n], points[-1][1]))
+            points.append((xs[n], y(v)))
         last = next((v for v in reversed(s.values) if v is not None), None)
         lines.append(
             {

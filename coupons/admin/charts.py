@@ -75,10 +75,20 @@ def _pool_chart(pool: CreditPool, approved: bool) -> dict:
     days = [d.day for d in history]
     series = [
         charts.Series(
-            _("Issued as coupons (total)"), ISSUED, [d.issued for d in history]
+            _("Issued as coupons (total)"),
+            ISSUED,
+            [d.issued for d in history],
+            step=True,
         ),
-        charts.Series(_("Revoked back (total)"), REVOKED, [d.revoked for d in history]),
-        charts.Series(_("Not yet issued"), UNISSUED, [d.unissued for d in history]),
+        charts.Series(
+            _("Revoked back (total)"),
+            REVOKED,
+            [d.revoked for d in history],
+            step=True,
+        ),
+        charts.Series(
+            _("Not yet issued"), UNISSUED, [d.unissued for d in history], step=True
+        ),
     ]
     end = history[-1]
     description = _(

@@ -115,7 +115,7 @@ def _capacity_chart(asset: Asset, first, last) -> dict:
         chart_id=chart_id,
         title=title,
         days=days,
-        series=[charts.Series(_("Remaining"), REMAINING, remaining)],
+        series=[charts.Series(_("Remaining"), REMAINING, remaining, step=True)],
         y_label=_("Amount (%(currency)s)") % {"currency": currency},
         description=description,
         reference=(
@@ -178,7 +178,6 @@ def _hourly_chart(asset: Asset, first, last, now) -> dict:
         y_label=_("Utilisation (%)"),
         description=description,
         fmt=charts.format_percent,
-        top=Decimal(100),
         table=(headers, rows),
     )
 
@@ -210,7 +209,9 @@ def _coverage_chart(
         chart_id=chart_id,
         title=title,
         days=[d.day for d in history],
-        series=[charts.Series(_("Accounts receiving it"), RECIPIENTS, counts)],
+        series=[
+            charts.Series(_("Accounts receiving it"), RECIPIENTS, counts, step=True)
+        ],
         y_label=_("Accounts"),
         description=description,
         fmt=charts.format_count,

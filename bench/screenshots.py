@@ -54,6 +54,13 @@ def shot(page, name):
     print("wrote", OUT / name)
 
 
+def part(page, selector, name):
+    """One panel of the page as it is now."""
+    page.wait_for_load_state("networkidle")
+    page.locator(selector).screenshot(path=str(OUT / name))
+    print("wrote", OUT / name)
+
+
 def credit_flow(page):
     """A first credit limit: pending, confirmed in Contracts; a partner-linked
     account's disabled panel and its access request, granted by the CBM."""
@@ -134,6 +141,7 @@ def pools(page):
     page.goto(f"{BASE}/admin/coupons/creditpool/?status__exact=approved")
     page.locator("#result_list tbody a").first.click()
     shot(page, "pools-page.png")
+    part(page, "#pool-utilisation", "pools-utilisation.png")
     pool_url = page.url
     page.goto(pool_url.replace("/change/", "/issue/"))
     shot(page, "pools-issue-form.png")
@@ -199,6 +207,7 @@ def sharing_screens(page):
         "a"
     ).first.click()
     shot(page, "sharing-asset.png")
+    part(page, "#asset-history", "sharing-asset-charts.png")
     page.click("#shares >> text=Share with accounts or a folder")
     page.locator(".select2-selection").click()
     page.locator(".select2-search__field").fill("Partner")

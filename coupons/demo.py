@@ -9,8 +9,13 @@ was not deducted, and the remaining value of its own coupon was revoked back
 to the pool. A coupon issued to both members still applies to Acme Web but no
 longer to Acme Mobile. A second request waits for the operator; Globex has no
 pool (its administrators see the empty state).
+
+The story runs over the last three weeks (``clock``: seed_demo's, which runs
+the services as if it were an earlier instant), so that the pool page's
+utilisation chart has days to show.
 """
 
+from contextlib import nullcontext
 from datetime import timedelta
 from decimal import Decimal
 
@@ -40,8 +45,9 @@ PRODUCTS = [
 D = Decimal
 
 
-def seed_pools() -> None:
-    """Load the pools' demo story once (nothing if Acme already has a pool)."""
+def seed_pools(clock=nullcontext) -> None:
+    """Load the pools' demo story once (nothing if Acme already has a pool);
+    ``clock(at)`` runs the services as if it were ``at``."""
     acme = Company.objects.filter(registration_number=ACME_REG).first()
     if acme is None or CreditPool.objects.filter(company=acme).exists():
         return
@@ -59,47 +65,63 @@ def seed_pools() -> None:
     main = acme.management_account
     if main is None:
         raise RuntimeError("seed_demo designates Acme's management account first")
-    web, mobile = (
-        _member(acme, main, uid, name, users)
-        for uid, name in (
-            ("1000000000000201", "Acme Web"),
-            ("1000000000000202", "Acme Mobile"),
-        )
-    )
-
     now = timezone.now()
-    pool = request_pool(
-        company=acme,
-        distribution_target=CreditPool.DISTRIBUTION_TARGET,
-        management_account=main,
-        products=["ecs", "oss", "cdn"],
-        bill_types=["pay_as_you_go", "subscription"],
-        valid_from=now - timedelta(days=1),
-        valid_until=now + timedelta(days=180),
-        amount=D("10000.00"),
-        actor=cbm,
-    )
-    pool = approve_pool(pool=pool, actor=op)
-    issue_coupons(
-        pool=pool, accounts=[web], count=1, face_value=D("500.00"), actor=alice
-    )
-    (mobile_coupon,) = issue_coupons(
-        pool=pool, accounts=[mobile], count=1, face_value=D("300.00"), actor=alice
-    )
-    issue_coupons(
-        pool=pool, accounts=[web, mobile], count=1, face_value=D("200.00"), actor=alice
-    )
-    _usage("demo-pool-usage-1", web, "ecs", "120.00", op)
-    _usage("demo-pool-usage-2", mobile, "oss", "80.00", op)
+
+    def ago(days):
+        return now - timedelta(days=days)
+
+    with clock(ago(21)):
+        web, mobile = (
+            _member(acme, main, uid, name, users)
+            for uid, name in (
+                ("1000000000000201", "Acme Web"),
+                ("1000000000000202", "Acme Mobile"),
+            )
+        )
+        pool = request_pool(
+            company=acme,
+            distribution_target=CreditPool.DISTRIBUTION_TARGET,
+            management_account=main,
+            products=["ecs", "oss", "cdn"],
+            bill_types=["pay_as_you_go", "subscription"],
+            valid_from=ago(21),
+            valid_until=now + timedelta(days=180),
+            amount=D("10000.00"),
+            actor=cbm,
+        )
+    with clock(ago(20)):
+        pool = approve_pool(pool=pool, actor=op)
+    with clock(ago(16)):
+        issue_coupons(
+            pool=pool, accounts=[web], count=1, face_value=D("500.00"), actor=alice
+        )
+    with clock(ago(12)):
+        (mobile_coupon,) = issue_coupons(
+            pool=pool, accounts=[mobile], count=1, face_value=D("300.00"), actor=alice
+        )
+    with clock(ago(8)):
+        issue_coupons(
+            pool=pool,
+            accounts=[web, mobile],
+            count=1,
+            face_value=D("200.00"),
+            actor=alice,
+        )
+    with clock(ago(6)):
+        _usage("demo-pool-usage-1", web, "ecs", "120.00", op)
+        _usage("demo-pool-usage-2", mobile, "oss", "80.00", op)
     relationship = FinancialRelationship.objects.get(
         member_account=mobile, status=FinancialRelationship.Status.ACTIVE
     )
-    accounts.terminate_relationship(relationship=relationship, actor=alice)
+    with clock(ago(4)):
+        accounts.terminate_relationship(relationship=relationship, actor=alice)
     # After the termination: the pool's coupons no longer deduct Acme Mobile.
-    _usage("demo-pool-usage-3", mobile, "ecs", "50.00", op)
-    for account in (web, mobile):
-        accounts.settle_account(account=account, actor=op)
-    revoke_coupon(coupon=mobile_coupon, actor=alice)
+    with clock(ago(3)):
+        _usage("demo-pool-usage-3", mobile, "ecs", "50.00", op)
+        for account in (web, mobile):
+            accounts.settle_account(account=account, actor=op)
+    with clock(ago(2)):
+        revoke_coupon(coupon=mobile_coupon, actor=alice)
 
     request_pool(
         company=acme,

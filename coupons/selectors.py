@@ -7,9 +7,10 @@ pool or coupon is checked through an index whatever the user can see.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import (
     DecimalField,
     Exists,
@@ -23,7 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Account, Company, FinancialRelationship
+from accounts.models import Account, Company, FinancialRelationship, Movement
 from accounts.selectors import list_visible_accounts, list_visible_companies
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
@@ -360,3 +361,91 @@ def list_business_managers(user) -> QuerySet[Company]:
         .select_related("business_manager", "management_account")
         .order_by("name")
     )
+
+
+# --- the pool page's pictures ---------------------------------------------------------
+
+#: The utilisation chart covers at most this many days (the last of the pool's life).
+POOL_HISTORY_DAYS = 366
+
+
+@dataclass(frozen=True)
+class PoolDay:
+    """A pool at the end of a day (the user's day): issued and revoked back
+    since approval, and what could still be issued."""
+
+    day: date
+    issued: Decimal
+    revoked: Decimal
+    unissued: Decimal
+
+    @property
+    def outstanding(self) -> Decimal:
+        """Issued and not revoked back: what the pool's coupons took from it."""
+        return self.issued - self.revoked
+
+
+def get_pool_history(pool: CreditPool) -> list[PoolDay]:
+    """The pool's ``unissued`` book day by day, from its approval to today (or
+    to its last valid day), at most ``POOL_HISTORY_DAYS``: one statement that
+    sums the pool's ledger legs per day (issuance and revocation movements
+    apart) and runs them up over the days, the days without a leg included.
+    Nothing for a pool never approved."""
+    if pool.decided_at is None or pool.status not in (
+        CreditPool.Status.APPROVED,
+        CreditPool.Status.EXPIRED,
+    ):
+        return []
+    last = min(
+        timezone.localdate(),
+        timezone.localdate(pool.valid_until - timedelta(microseconds=1)),
+    )
+    first = max(
+        timezone.localdate(pool.decided_at),
+        last - timedelta(days=POOL_HISTORY_DAYS - 1),
+    )
+    if last < first:
+        return []
+    until = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min))
+    with connection.cursor() as cur:
+        # A leg is debit-positive and ``unissued`` is a credit book: issuance
+        # legs are positive (the book falls), approval and revocation negative.
+        # Legs before the first day (a window shorter than the pool's life)
+        # count on the first day.
+        cur.execute(
+            """
+            WITH daily AS (
+                SELECT GREATEST((m.posted_at AT TIME ZONE %(zone)s)::date,
+                                %(first)s::date) AS day,
+                       COALESCE(SUM(p.amount)
+                                FILTER (WHERE m.kind = %(issue)s), 0) AS issued,
+                       COALESCE(-SUM(p.amount)
+                                FILTER (WHERE m.kind = %(revoke)s), 0) AS revoked,
+                       -SUM(p.amount) AS unissued
+                  FROM accounts_posting p
+                  JOIN accounts_movement m ON m.id = p.movement_id
+                 WHERE p.holder_type = 'pool' AND p.holder_id = %(pool)s
+                   AND p.book = 'unissued' AND m.posted_at < %(until)s
+                 GROUP BY 1
+            )
+            SELECT d::date,
+                   COALESCE(SUM(daily.issued) OVER w, 0),
+                   COALESCE(SUM(daily.revoked) OVER w, 0),
+                   COALESCE(SUM(daily.unissued) OVER w, 0)
+              FROM generate_series(%(first)s::date, %(last)s::date,
+                                   interval '1 day') AS d
+              LEFT JOIN daily ON daily.day = d::date
+            WINDOW w AS (ORDER BY d)
+             ORDER BY d
+            """,
+            {
+                "zone": timezone.get_current_timezone_name(),
+                "first": first,
+                "last": last,
+                "until": until,
+                "pool": pool.pk,
+                "issue": Movement.Kind.COUPON_ISSUE,
+                "revoke": Movement.Kind.COUPON_REVOKE,
+            },
+        )
+        return [PoolDay(*row) for row in cur.fetchall()]

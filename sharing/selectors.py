@@ -5,10 +5,11 @@ an account receives, what each beneficiary saved)."""
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     DecimalField,
@@ -526,3 +527,221 @@ def company_refusals(owner: Account, recipients: list[Account]) -> list[Reason]:
 
 def limit_reason(count: int) -> Reason:
     return reason("recipient_limit_exceeded", limit=RECIPIENT_LIMIT, count=count)
+
+
+# --- the asset page's pictures: one statement per chart, one row per day --------
+
+#: An asset's charts cover at most this many days (the last of its validity).
+ASSET_HISTORY_DAYS = 90
+_HOUR = timedelta(hours=1)
+
+
+def _day_start(day: date) -> datetime:
+    """Midnight starting ``day`` in the active (the user's) time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def get_asset_history_days(asset: Asset) -> tuple[date, date] | None:
+    """The first and last day (the user's days) of the asset's charts: its
+    validity up to today, at most the last ``ASSET_HISTORY_DAYS``; None
+    before the validity begins."""
+    last = min(
+        timezone.localdate(),
+        timezone.localdate(asset.valid_until - timedelta(microseconds=1)),
+    )
+    first = max(
+        timezone.localdate(asset.valid_from),
+        last - timedelta(days=ASSET_HISTORY_DAYS - 1),
+    )
+    return None if last < first else (first, last)
+
+
+@dataclass(frozen=True)
+class RemainingDay:
+    day: date
+    #: The ``remaining`` book at the end of the day; None before it was provisioned.
+    remaining: Decimal | None
+
+
+def get_remaining_history(asset: Asset, first: date, last: date) -> list[RemainingDay]:
+    """An SCU package's or a coupon's ``remaining`` book at the end of each
+    day from ``first`` to ``last``, from the ledger's ``balance_after``: the
+    last leg of each day in the window, the last one before it for the days
+    before the first leg, carried over the days without a leg (one statement)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            WITH closing AS (
+                SELECT DISTINCT ON (day)
+                       (m.posted_at AT TIME ZONE %(zone)s)::date AS day,
+                       p.balance_after AS balance
+                  FROM accounts_posting p
+                  JOIN accounts_movement m ON m.id = p.movement_id
+                 WHERE p.holder_type = 'asset' AND p.holder_id = %(asset)s
+                   AND p.book = 'remaining'
+                   AND m.posted_at >= %(start)s AND m.posted_at < %(until)s
+                 ORDER BY day, p.id DESC
+            ), opening AS (
+                SELECT p.balance_after AS balance
+                  FROM accounts_posting p
+                  JOIN accounts_movement m ON m.id = p.movement_id
+                 WHERE p.holder_type = 'asset' AND p.holder_id = %(asset)s
+                   AND p.book = 'remaining' AND m.posted_at < %(start)s
+                 ORDER BY p.id DESC
+                 LIMIT 1
+            ), runs AS (
+                -- A run: a day with a closing balance and the days after it
+                -- without one (run 0: the days before the first such day).
+                SELECT d::date AS day, closing.balance,
+                       COUNT(closing.balance) OVER (ORDER BY d) AS run
+                  FROM generate_series(%(first)s::date, %(last)s::date,
+                                       interval '1 day') AS d
+                  LEFT JOIN closing ON closing.day = d::date
+            )
+            SELECT day,
+                   CASE WHEN run = 0 THEN (SELECT balance FROM opening)
+                        ELSE MAX(balance) OVER (PARTITION BY run) END
+              FROM runs
+             ORDER BY day
+            """,
+            {
+                "zone": timezone.get_current_timezone_name(),
+                "asset": asset.pk,
+                "start": _day_start(first),
+                "until": _day_start(last + timedelta(days=1)),
+                "first": first,
+                "last": last,
+            },
+        )
+        return [RemainingDay(*row) for row in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class HourlyUseDay:
+    """What a savings plan or reserved instance offered and what usage drew
+    on one day: the clock hours of its validity that began that day (up to
+    now, the current hour whole, as ``get_utilisation`` counts them)."""
+
+    day: date
+    hours: int
+    drawn: Decimal  # money (savings plans)
+    units: Decimal  # instance-hours (reserved instances)
+
+    def used(self, asset: Asset) -> Decimal:
+        return self.units if asset.type == Asset.Type.RESERVED_INSTANCE else self.drawn
+
+    def offered(self, asset: Asset) -> Decimal:
+        if asset.type == Asset.Type.RESERVED_INSTANCE:
+            return Decimal(asset.count or 0) * self.hours
+        return (asset.commitment_per_hour or Decimal(0)) * self.hours
+
+
+def get_hourly_use_history(
+    asset: Asset, first: date, last: date, *, at: datetime | None = None
+) -> list[HourlyUseDay]:
+    """Per day from ``first`` to ``last``: the hours offered and the sums of
+    the asset's hour buckets (``AssetHour``) drawn that day, in SQL (one
+    statement; the hours are a series, the buckets read through their
+    ``(asset, hour)`` index)."""
+    at = at or timezone.now()
+    window_start = _day_start(first).astimezone(UTC)
+    # Clock hours as the buckets and ``elapsed_hours`` count them: from the
+    # validity's first hour, those starting in the window, before ``end``.
+    first_hour = asset.valid_from.astimezone(UTC).replace(
+        minute=0, second=0, microsecond=0
+    )
+    aligned = window_start.replace(minute=0, second=0, microsecond=0)
+    if aligned < window_start:
+        aligned += _HOUR
+    start = max(first_hour, aligned)
+    end = min(at, asset.valid_until, _day_start(last + timedelta(days=1)))
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            WITH offered AS (
+                SELECT (h AT TIME ZONE %(zone)s)::date AS day, COUNT(*) AS hours
+                  FROM generate_series(%(start)s::timestamptz,
+                                       %(end)s::timestamptz - interval '1 microsecond',
+                                       interval '1 hour') AS h
+                 GROUP BY 1
+            ), used AS (
+                SELECT (hour AT TIME ZONE %(zone)s)::date AS day,
+                       SUM(drawn) AS drawn, SUM(units_used) AS units
+                  FROM sharing_assethour
+                 WHERE asset_id = %(asset)s AND hour >= %(start)s AND hour < %(end)s
+                 GROUP BY 1
+            )
+            SELECT d::date, COALESCE(offered.hours, 0),
+                   COALESCE(used.drawn, 0), COALESCE(used.units, 0)
+              FROM generate_series(%(first)s::date, %(last)s::date,
+                                   interval '1 day') AS d
+              LEFT JOIN offered ON offered.day = d::date
+              LEFT JOIN used ON used.day = d::date
+             ORDER BY d
+            """,
+            {
+                "zone": timezone.get_current_timezone_name(),
+                "asset": asset.pk,
+                "start": start,
+                "end": end,
+                "first": first,
+                "last": last,
+            },
+        )
+        return [HourlyUseDay(*row) for row in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class CoverageDay:
+    day: date
+    #: Accounts receiving the asset at the end of the day (now, for today).
+    recipients: int
+
+
+def get_share_coverage(
+    periods: QuerySet[SharePeriod],
+    first: date,
+    last: date,
+    *,
+    at: datetime | None = None,
+) -> list[CoverageDay]:
+    """How many accounts received the asset at the end of each day from
+    ``first`` to ``last`` (today: now), counted from ``periods`` (the share
+    periods ``[start, end)`` the user may see, ``list_recipient_periods``) in
+    one statement: a period counts for a day when it began before the day's
+    end and had not ended before it."""
+    at = at or timezone.now()
+    start, until = _day_start(first), _day_start(last + timedelta(days=1))
+    window = (
+        periods.filter(start__lt=until)
+        .filter(Q(end__isnull=True) | Q(end__gte=start))
+        .order_by()
+        .values("recipient_id", "start", "end")
+    )
+    periods_sql, periods_params = window.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            WITH p AS ({periods_sql}),
+            days AS (
+                SELECT d::date AS day,
+                       LEAST((d::date + 1)::timestamp AT TIME ZONE %s,
+                             %s::timestamptz) AS t
+                  FROM generate_series(%s::date, %s::date, interval '1 day') AS d
+            )
+            SELECT days.day, COUNT(DISTINCT p.recipient_id)
+              FROM days
+              LEFT JOIN p ON p.start < days.t
+                         AND (p."end" IS NULL OR p."end" >= days.t)
+             GROUP BY days.day
+             ORDER BY days.day
+            """,
+            [
+                *periods_params,
+                timezone.get_current_timezone_name(),
+                at,
+                first,
+                last,
+            ],
+        )
+        return [CoverageDay(*row) for row in cur.fetchall()]

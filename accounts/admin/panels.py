@@ -5,6 +5,9 @@ from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal.charts import point as svg_point
+from billing_portal.charts import x_at, y_at
+
 from .. import selectors
 
 WIDTH, HEIGHT, PAD = 640, 180, 8
@@ -30,13 +33,12 @@ def balance_history_panel(account, user) -> dict:
     }
     low = min(min(v) for v in values.values())
     high = max(max(v) for v in values.values())
-    span = (high - low) or Decimal(1)
 
     def point(n: int, value: Decimal) -> str:
-        # Pixels, computed in Decimal like everything near money.
-        x = Decimal(PAD) + Decimal(WIDTH - 2 * PAD) * n / max(len(history) - 1, 1)
-        y = Decimal(HEIGHT - PAD) - (value - low) / span * (HEIGHT - 2 * PAD)
-        return f"{x:.1f},{y:.1f}"
+        # Pixels, computed in Decimal like everything near money (charts.py).
+        x = x_at(n, len(history), left=PAD, width=WIDTH - 2 * PAD)
+        y = y_at(value, low, high, top=PAD, height=HEIGHT - 2 * PAD)
+        return svg_point(x, y)
 
     lines = [
         {

@@ -22,6 +22,7 @@ from billing_portal.money import format_amount
 from .. import selectors, services
 from ..forms import IssueCouponsForm, PoolRequestForm, RejectForm
 from ..models import Coupon, CreditPool
+from .charts import pool_pictures
 from .common import PANEL_ROWS, SCOPE_NOTE, business_manager_name, pool_scope
 
 Status = CreditPool.Status
@@ -123,7 +124,10 @@ class CreditPoolAdmin(ScopedAdmin):
         active = selectors.is_pool_active(pool)
         administers = can_manage(user, pool.management_account)
         coupons = selectors.with_deducted(
-            pool.coupons.select_related("asset").prefetch_related("accounts")
+            # Who issued each coupon is on its row: read with it, not per row.
+            pool.coupons.select_related("asset", "issued_by").prefetch_related(
+                "accounts"
+            )
         ).order_by("-id")
         return {
             "pool": pool,
@@ -142,6 +146,7 @@ class CreditPoolAdmin(ScopedAdmin):
             "coupons_url": reverse("admin:coupons_coupon_changelist")
             + f"?pool={pool.pk}",
             "business_manager": business_manager_name(pool.company),
+            **pool_pictures(pool),
         }
 
     # --- the CBM's request ------------------------------------------------------

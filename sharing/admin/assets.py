@@ -26,6 +26,7 @@ from billing_portal.timezones import format_instant
 from .. import selectors, services
 from ..forms import ChargebackForm, ShareForm
 from ..models import Asset, RecipientRule, Share, SharePeriod
+from .charts import asset_pictures
 from .common import (
     NO_RESULTS,
     PANEL_ROWS,
@@ -136,6 +137,8 @@ class AssetAdmin(ScopedAdmin):
     def _asset_page_context(self, request, asset):
         user = request.user
         now = timezone.now()
+        owner_view = selectors.sees_owner(user, asset)
+        periods = selectors.list_recipient_periods(user, asset)
         blocks = selectors.share_blocks(user, asset)
         shares = Paginator(selectors.list_asset_shares(user, asset), 20).get_page(
             request.GET.get("shares")
@@ -151,7 +154,7 @@ class AssetAdmin(ScopedAdmin):
         return {
             "asset": asset,
             "now": now,
-            "owner_view": selectors.sees_owner(user, asset),
+            "owner_view": owner_view,
             "capacity_text": capacity_text(asset),
             "utilisation": selectors.get_utilisation(asset, at=now),
             "current_hour": None
@@ -174,11 +177,8 @@ class AssetAdmin(ScopedAdmin):
                 }
                 for share in shares.object_list
             ],
-            **_timeline_context(
-                selectors.list_recipient_periods(user, asset),
-                now,
-                request.GET.get("recipients"),
-            ),
+            **_timeline_context(periods, now, request.GET.get("recipients")),
+            **asset_pictures(asset, periods, now=now, owner_view=owner_view),
             "deductions": [(d, d.usage_id in openable) for d in recent],
             "deducted_total": deductions.aggregate(total=Sum("amount"))["total"],
             "deductions_url": reverse("admin:sharing_deduction_changelist")

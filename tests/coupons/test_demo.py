@@ -8,7 +8,7 @@ from django.core.management import call_command
 from accounts.ledger import find_discrepancies
 from accounts.models import Company
 from coupons.models import Coupon, CreditPool, Product
-from coupons.selectors import coupon_applicability
+from coupons.selectors import coupon_applicability, get_pool_history
 from sharing.models import UsageRecord
 
 D = Decimal
@@ -51,3 +51,13 @@ def test_seed_demo_loads_the_pools_story_once(db, capsys):
     after_end = UsageRecord.objects.get(external_id="demo-pool-usage-3")
     assert after_end.charged_amount == D("50.00")
     assert {s["reason"] for s in after_end.skipped} == {"payment_relationship_inactive"}
+
+
+def test_the_demo_pools_story_spans_three_weeks_for_its_chart(db):
+    call_command("seed_demo", no_logins=True)
+    pool = CreditPool.objects.get(status="approved")
+    history = get_pool_history(pool)
+    assert len(history) == 21  # approved 20 days ago, and today
+    issued = [d.issued for d in history]
+    assert sorted(set(issued)) == [D("0.00"), D("500.00"), D("800.00"), D("1000.00")]
+    assert history[-1].revoked == D("220.00")

@@ -214,7 +214,7 @@ class Command(BaseCommand):
             globex_hq,
             globex_ops,
         )
-        seed_pools()
+        seed_pools(clock)
 
     def seed_structure(
         self,

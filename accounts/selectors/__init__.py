@@ -15,6 +15,14 @@ from .access import (  # noqa: F401
     list_visible_accounts,
     list_visible_companies,
 )
+from .balances import (  # noqa: F401
+    BalanceDay,
+    CurrencyTotals,
+    get_balance_history,
+    list_balance_history,
+    list_currency_totals,
+    sum_transferable,
+)
 from .credit import (  # noqa: F401
     CreditBounds,
     DisabledState,
@@ -56,13 +64,11 @@ from .credit import (  # noqa: F401
 from .funds import (  # noqa: F401
     PANEL_ROWS,
     REVOCABLE_TERMS,
-    BalanceDay,
     MovementPreview,
     Revocable,
     TopUpPreview,
     Transferable,
     TransferPairs,
-    get_balance_history,
     get_revocable,
     get_settleable_amount,
     get_transferable,

@@ -15,6 +15,15 @@ from .access import (  # noqa: F401
     list_visible_accounts,
     list_visible_companies,
 )
+from .attention import (  # noqa: F401
+    administers_accounts,
+    list_access_requests_to_decide,
+    list_companies_to_verify,
+    list_contracts_awaiting_owner,
+    list_contracts_to_confirm,
+    list_own_open_access_requests,
+    list_pending_invitations,
+)
 from .balances import (  # noqa: F401
     BalanceDay,
     CurrencyTotals,

@@ -3,8 +3,8 @@
 Usage: start the portal (`make run`), then
     .venv/bin/python bench/screenshots.py [base-url] [group ...]
 Groups: accounts (the first screens, credit control, the newer screens),
-pools (coupon credit pools) and sharing (equity asset sharing); all of them
-by default. Screenshots go to
+pools (coupon credit pools), sharing (equity asset sharing) and home (the home
+page per role, in English and Chinese); all of them by default. Screenshots go to
 docs/screenshots/. Uses the system Chromium
 (/usr/bin/chromium or $CHROMIUM); never downloads a browser.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000"
-GROUPS = set(sys.argv[2:]) or {"accounts", "pools", "sharing"}
+GROUPS = set(sys.argv[2:]) or {"accounts", "pools", "sharing", "home"}
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -240,6 +240,47 @@ def sharing_screens(page):
     shot(page, "sharing-share-refused.png")
 
 
+def home(page):
+    """The home page per role (issue 12): what waits for each, the balances per
+    currency and their last 30 days. First the demo is given something to wait
+    for: bob (manage) sets a first credit limit, whose contract waits for an
+    owner; alice invites Acme Global (USD) as a member and, unless the accounts
+    group already did, asks the CBM for access on the partner-managed account.
+    Nothing is confirmed."""
+    login(page, "bob")
+    dev = account_id(page, "1000000000000002")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/credit-limit/")
+    page.fill("#id_amount", "800.00")
+    page.click("input[type=submit]")
+    page.click("input[type=submit]")  # confirm the pending limit
+    login(page, "alice")
+    page.goto(f"{BASE}/admin/accounts/financialrelationship/invite/")
+    page.select_option("#id_management_account", label="Acme Main (1000000000000001)")
+    page.select_option(
+        "#id_member_account", label="Acme Global (USD) (1000000000000004)"
+    )
+    page.select_option("#id_type", "financial_management")
+    page.click("input[type=submit]")
+    partner = account_id(page, "1000000000000005")
+    page.goto(f"{BASE}/admin/accounts/account/{partner}/change/")
+    if page.locator("#disabled >> text=Request access").count():
+        page.click("#disabled >> text=Request access")
+        page.click("input[type=submit]")
+    page.goto(f"{BASE}/admin/")
+    shot(page, "home-admin.png")
+    page.context.add_cookies(
+        [{"name": "django_language", "value": "zh-hans", "url": BASE}]
+    )
+    page.goto(f"{BASE}/admin/")
+    shot(page, "zh-home-admin.png")
+    login(page, "operator")  # a new session, in English again
+    page.goto(f"{BASE}/admin/")
+    shot(page, "home-operator.png")
+    login(page, "cbm")
+    page.goto(f"{BASE}/admin/")
+    shot(page, "home-cbm.png")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -253,6 +294,9 @@ def main():
             sharing_screens(page)
         if "accounts" in GROUPS:
             accounts(page)
+        # Last: it adds a pending contract and an invitation to the demo.
+        if "home" in GROUPS:
+            home(page)
         browser.close()
 
 

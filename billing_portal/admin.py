@@ -10,8 +10,10 @@ from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.admin import TokenAdmin as LibraryTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from . import roles
 from .admin_base import LibraryAdmin, ReadOnlyAdmin
-from .models import AuditEvent
+from .admin_site import OPERATIONS, Attention, url_with
+from .models import AuditEvent, Notification
 
 admin.site.site_header = _("Billing portal — account sharing")
 admin.site.site_title = _("Billing portal")
@@ -72,3 +74,34 @@ for _model, _admin_class in (
 ):
     admin.site.unregister(_model)
     admin.site.register(_model, _admin_class)
+
+
+def attention(user) -> list[Attention]:
+    """The portal's own part of the operators' home page (``ADMIN_HOME_ATTENTION``):
+    notifications the worker gave up on, and failed background tasks for those
+    who may open the task list."""
+    if not roles.is_operator(user):
+        return []
+    items = [
+        Attention(
+            OPERATIONS,
+            _("Notifications that could not be sent"),
+            Notification.objects.filter(status=Notification.Status.FAILED).count(),
+            url_with(
+                "admin:billing_portal_notification_changelist", status__exact="failed"
+            ),
+        )
+    ]
+    if user.has_perm("django_tasks_database.view_dbtaskresult"):
+        items.append(
+            Attention(
+                OPERATIONS,
+                _("Background tasks that failed"),
+                DBTaskResult.objects.failed().count(),
+                url_with(
+                    "admin:django_tasks_database_dbtaskresult_changelist",
+                    status__exact="FAILED",
+                ),
+            )
+        )
+    return items

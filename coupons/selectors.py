@@ -24,8 +24,18 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Account, Company, FinancialRelationship, Movement
-from accounts.selectors import list_visible_accounts, list_visible_companies
+from accounts.models import (
+    Account,
+    AccountAccess,
+    Company,
+    FinancialRelationship,
+    Movement,
+)
+from accounts.selectors import (
+    MANAGING,
+    list_visible_accounts,
+    list_visible_companies,
+)
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
 from billing_portal.money import ZERO
@@ -76,6 +86,28 @@ def list_visible_coupons(user) -> QuerySet[Coupon]:
         coupon_id=OuterRef("pk")
     ).filter(Exists(list_visible_accounts(user).filter(pk=OuterRef("account_id"))))
     return qs.filter(Q(Exists(pools)) | Q(Exists(applicable)))
+
+
+def list_pool_requests(user) -> QuerySet[CreditPool]:
+    """Requested pools the user sees, waiting for an operator's decision."""
+    return list_visible_pools(user).filter(status=CreditPool.Status.REQUESTED)
+
+
+def list_pools_to_issue(user, at: datetime | None = None) -> QuerySet[CreditPool]:
+    """Approved pools inside their validity with value left to issue, of
+    management accounts the user administers (owner or manage): the enterprise
+    administrators who issue their coupons (operators are not among them)."""
+    at = at or timezone.now()
+    administered = AccountAccess.objects.filter(
+        user=user, account=OuterRef("management_account_id"), permission__in=MANAGING
+    )
+    return list_visible_pools(user).filter(
+        Exists(administered),
+        status=CreditPool.Status.APPROVED,
+        valid_from__lte=at,
+        valid_until__gt=at,
+        remaining__gt=0,
+    )
 
 
 def list_visible_account_ids(user, ids) -> set[int]:

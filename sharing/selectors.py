@@ -257,6 +257,14 @@ def list_all_visible_shares(user) -> QuerySet[Share]:
     )
 
 
+def list_failed_folder_shares(user) -> QuerySet[Share]:
+    """Folder shares the user sees that the worker could not apply (the home
+    page's count): shared again or stopped, they leave this state."""
+    return list_all_visible_shares(user).filter(
+        status=Share.Status.FAILED, target=Share.Target.FOLDER
+    )
+
+
 def list_asset_shares(user, asset: Asset) -> QuerySet[Share]:
     """The asset's shares on its page: all of them for whoever sees the owner,
     else those that reach the user's own accounts."""

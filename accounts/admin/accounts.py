@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Sum
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -29,7 +28,7 @@ from billing_portal.admin_base import (
     new_confirmation_token,
 )
 from billing_portal.errors import DomainError
-from billing_portal.money import ZERO, format_amount
+from billing_portal.money import format_amount
 
 from .. import selectors, services
 from ..forms import (
@@ -647,29 +646,14 @@ def _int(value):
 
 def _currency_totals(queryset):
     """Totals per currency of what the overview's filters show."""
-    rows = (
-        queryset.order_by()
-        .values("currency")
-        .annotate(
-            own=Sum("own_cash"),
-            transferred_in=Sum("transferred_in_balance"),
-            uncleared=Sum("uncleared_amount"),
-            limit=Sum("credit_limit"),
-        )
-        .order_by("currency")
-    )
-    totals = []
-    for row in rows:
-        cash = (row["own"] or ZERO) + (row["transferred_in"] or ZERO)
-        available = cash + (row["limit"] or ZERO) - (row["uncleared"] or ZERO)
-        totals.append(
-            {
-                "currency": row["currency"],
-                "cash": format_amount(cash),
-                "transferred_in": format_amount(row["transferred_in"] or ZERO),
-                "uncleared": format_amount(row["uncleared"] or ZERO),
-                "limit": format_amount(row["limit"] or ZERO),
-                "available": format_amount(available),
-            }
-        )
-    return totals
+    return [
+        {
+            "currency": t.currency,
+            "cash": format_amount(t.cash),
+            "transferred_in": format_amount(t.transferred_in),
+            "uncleared": format_amount(t.uncleared),
+            "limit": format_amount(t.credit_limit),
+            "available": format_amount(t.available),
+        }
+        for t in selectors.list_currency_totals(queryset)
+    ]

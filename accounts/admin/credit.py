@@ -8,6 +8,7 @@ from django.urls import path, re_path, reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal import roles
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.models import Notification
 from billing_portal.money import AmountError, parse_amount
@@ -32,6 +33,31 @@ def contracts_view_sections(request) -> list[dict]:
     return sections
 
 
+class ConfirmerFilter(admin.SimpleListFilter):
+    """Pending contracts by who confirms them (the home page links here): only
+    an owner of the account holding the credit authority does."""
+
+    title = _("confirmation")
+    parameter_name = "confirmer"
+
+    def lookups(self, request, model_admin):
+        if roles.is_operator(request.user) or roles.is_cbm(request.user):
+            return []
+        return [
+            ("me", _("Yours to confirm")),
+            ("owner", _("Waiting for an owner")),
+        ]
+
+    def queryset(self, request, queryset):
+        yours = selectors.list_contracts_to_confirm(request.user).values("pk")
+        if self.value() == "me":
+            return queryset.filter(pk__in=yours)
+        if self.value() == "owner":
+            pending = queryset.filter(status=Contract.Status.PENDING)
+            return pending.exclude(pk__in=yours)
+        return queryset
+
+
 @admin.register(Contract)
 class ContractAdmin(ScopedAdmin):
     """Expenses and Costs > Contracts (SPEC §6)."""
@@ -47,7 +73,7 @@ class ContractAdmin(ScopedAdmin):
         "confirmed_at",
         "confirmed_by",
     ]
-    list_filter = ["status"]
+    list_filter = ["status", ConfirmerFilter]
     list_select_related = ["account", "confirmed_by"]
     ordering = ["-created_at", "-id"]
     fields = [

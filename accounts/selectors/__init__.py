@@ -15,6 +15,23 @@ from .access import (  # noqa: F401
     list_visible_accounts,
     list_visible_companies,
 )
+from .attention import (  # noqa: F401
+    administers_accounts,
+    list_access_requests_to_decide,
+    list_companies_to_verify,
+    list_contracts_awaiting_owner,
+    list_contracts_to_confirm,
+    list_own_open_access_requests,
+    list_pending_invitations,
+)
+from .balances import (  # noqa: F401
+    BalanceDay,
+    CurrencyTotals,
+    get_balance_history,
+    list_balance_history,
+    list_currency_totals,
+    sum_transferable,
+)
 from .credit import (  # noqa: F401
     CreditBounds,
     DisabledState,
@@ -56,13 +73,11 @@ from .credit import (  # noqa: F401
 from .funds import (  # noqa: F401
     PANEL_ROWS,
     REVOCABLE_TERMS,
-    BalanceDay,
     MovementPreview,
     Revocable,
     TopUpPreview,
     Transferable,
     TransferPairs,
-    get_balance_history,
     get_revocable,
     get_settleable_amount,
     get_transferable,

@@ -7,12 +7,9 @@ enforce (one source of truth).
 
 import copy
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from billing_portal import roles
 from billing_portal.errors import Reason, reason
@@ -423,80 +420,3 @@ def list_revocation_destinations(source: Account) -> QuerySet[Account]:
     return Account.objects.filter(
         pk__in=TransferPair.objects.filter(source=source).values("destination")
     )
-
-
-# --- balance history (the account page's picture) --------------------------------
-
-
-@dataclass(frozen=True)
-class BalanceDay:
-    """An account's balances at the end of one day (in the active time zone)."""
-
-    day: date
-    own_cash: Decimal
-    transferred_in: Decimal
-    uncleared: Decimal
-
-    @property
-    def cash(self) -> Decimal:
-        return self.own_cash + self.transferred_in
-
-
-def get_balance_history(account: Account, *, days: int = 30) -> list[BalanceDay]:
-    """Closing balances of the last ``days`` days, from the ledger's
-    ``balance_after`` (two statements: the last line of each book and day in
-    the window, and the first one, whose balance before it opens the window)."""
-    today = timezone.localdate()
-    first_day = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first_day, time.min))
-    zone = timezone.get_current_timezone_name()
-    books = {"own_cash": 1, "transferred_in": 1, "uncleared": -1}
-    with connection.cursor() as cur:
-        cur.execute(
-            """
-            SELECT DISTINCT ON (day, p.book)
-                   (m.posted_at AT TIME ZONE %s)::date AS day, p.book,
-                   p.balance_after
-              FROM accounts_posting p
-              JOIN accounts_movement m ON m.id = p.movement_id
-             WHERE p.holder_type = 'account' AND p.holder_id = %s
-               AND m.posted_at >= %s
-             ORDER BY day, p.book, p.id DESC
-            """,
-            [zone, account.pk, start],
-        )
-        closing = {(day, book): value for day, book, value in cur}
-        cur.execute(
-            """
-            SELECT DISTINCT ON (p.book) p.book, p.balance_after, p.amount
-              FROM accounts_posting p
-              JOIN accounts_movement m ON m.id = p.movement_id
-             WHERE p.holder_type = 'account' AND p.holder_id = %s
-               AND m.posted_at >= %s
-             ORDER BY p.book, p.id
-            """,
-            [account.pk, start],
-        )
-        # A leg's amount is debit-positive: credit-normal books (cash) fell by
-        # it, the debit-normal uncleared book rose by it.
-        opening = {book: after + amount * books[book] for book, after, amount in cur}
-    current = {
-        "own_cash": account.own_cash,
-        "transferred_in": account.transferred_in_balance,
-        "uncleared": account.uncleared_amount,
-    }
-    running = {book: opening.get(book, current[book]) for book in books}
-    history = []
-    for n in range(days):
-        day = first_day + timedelta(days=n)
-        for book in books:
-            running[book] = closing.get((day, book), running[book])
-        history.append(
-            BalanceDay(
-                day=day,
-                own_cash=running["own_cash"],
-                transferred_in=running["transferred_in"],
-                uncleared=running["uncleared"],
-            )
-        )
-    return history

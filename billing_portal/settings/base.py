@@ -16,7 +16,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the portal's site (billing_portal.admin_site).
+    "billing_portal.admin_config.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -237,6 +238,18 @@ ACCOUNT_PAGE_PANELS = [
     "accounts.admin.panels.balance_history_panel",
     "sharing.admin.panels.benefits_panel",
 ]
+# The home page (billing_portal.admin_site), which imports no app: each app
+# names what waits for a user in its part of the portal, as callables (user)
+# returning billing_portal.admin_site.Attention items (counts from the apps'
+# selectors, links to the filtered lists), and panels as callables (request)
+# returning {"id", "title", "template", "context"} or None.
+ADMIN_HOME_ATTENTION = [
+    "billing_portal.admin.attention",
+    "accounts.admin.home.attention",
+    "sharing.admin.home.attention",
+    "coupons.admin.home.attention",
+]
+ADMIN_HOME_PANELS = ["accounts.admin.home.balances_panel"]
 ALIYUN_ACCESS_KEY_ID = env("ALIYUN_ACCESS_KEY_ID", default="")
 ALIYUN_ACCESS_KEY_SECRET = env("ALIYUN_ACCESS_KEY_SECRET", default="")
 ALIYUN_SMS_SIGN_NAME = env("ALIYUN_SMS_SIGN_NAME", default="")

@@ -33,6 +33,24 @@ def _money(amount, currency) -> str:
     return f"{format_amount(amount)} {currency}"
 
 
+class IssuableFilter(admin.SimpleListFilter):
+    """Pools whose coupons the user can still issue (the home page links here)."""
+
+    title = _("coupons to issue")
+    parameter_name = "issuable"
+
+    def lookups(self, request, model_admin):
+        if roles.is_operator(request.user) or roles.is_cbm(request.user):
+            return []
+        return [("yes", _("Value left to issue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            issuable = selectors.list_pools_to_issue(request.user)
+            return queryset.filter(pk__in=issuable.values("pk"))
+        return queryset
+
+
 @admin.register(CreditPool)
 class CreditPoolAdmin(ScopedAdmin):
     list_display = [
@@ -49,7 +67,7 @@ class CreditPoolAdmin(ScopedAdmin):
         "requested_at",
     ]
     list_display_links = ["id", "company"]
-    list_filter = ["status"]
+    list_filter = ["status", IssuableFilter]
     list_select_related = ["company", "management_account"]
     ordering = ["-id"]
     fields = ["status"]

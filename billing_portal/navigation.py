@@ -82,3 +82,13 @@ def model_key(model) -> str:
 
 def section_titles() -> dict:
     return {slug: title for slug, title, _models in [*SECTIONS, (*OTHER, [])]}
+
+
+def section_of(model) -> tuple[str, str]:
+    """(slug, title) of the section a model's pages belong to: the breadcrumbs
+    name the task, as the menu does, not the app that defines the model."""
+    key = model_key(model)
+    for slug, title, keys in SECTIONS:
+        if key in keys:
+            return slug, title
+    return OTHER

@@ -161,3 +161,45 @@ def test_the_sections_in_chinese(client, portal):
     html = page.content.decode()
     for english in SECTION_NAMES["en"]:
         assert english not in html
+
+
+def breadcrumbs(response) -> list[tuple[str, str | None]]:
+    crumbs = parse(response).find("div", class_="breadcrumbs")
+    return [(a.text, a.attrs.get("href")) for a in crumbs.find_all("a")]
+
+
+@pytest.mark.parametrize(
+    ("page", "section", "slug"),
+    [
+        (lambda p: reverse("admin:accounts_account_changelist"), 0, "expenses"),
+        (
+            lambda p: reverse("admin:accounts_account_change", args=[p.a_main.pk]),
+            0,
+            "expenses",
+        ),
+        (lambda p: reverse("admin:accounts_contract_changelist"), 0, "expenses"),
+        (lambda p: reverse("admin:accounts_folder_changelist"), 1, "enterprise"),
+        (
+            lambda p: reverse("admin:accounts_account_history", args=[p.a_main.pk]),
+            0,
+            "expenses",
+        ),
+        (lambda p: reverse("admin:sharing_asset_changelist"), 2, "equity-sharing"),
+        (lambda p: reverse("admin:coupons_creditpool_changelist"), 3, "credit-pools"),
+    ],
+)
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_breadcrumbs_name_the_task_section_as_the_menu_does(
+    client, portal, page, section, slug, language
+):
+    """Not the app that defines the model ("Unified account management" for
+    the directory): the section of the menu, linked to its page."""
+    client.force_login(portal.owner)
+    client.cookies["django_language"] = language
+    response = client.get(page(portal))
+    assert response.status_code == 200
+    crumbs = breadcrumbs(response)
+    assert crumbs[1] == (
+        SECTION_NAMES[language][section],
+        reverse("admin:section", kwargs={"section": slug}),
+    )

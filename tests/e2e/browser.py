@@ -51,6 +51,8 @@ ENGLISH_UI_WORDS = (
     "Folder",
     "Review",
     "Pending",
+    "Queued",
+    "Sent",
     "History",
     "Cancel",
     "Yes",
@@ -66,11 +68,12 @@ ENGLISH_UI_WORDS = (
 )
 _WORDS = re.compile(r"(?<![\w-])(" + "|".join(ENGLISH_UI_WORDS) + r")(?![\w-])")
 
-#: What a person reads on the page: the messages, the main content and the
-#: labels of its buttons (submit inputs keep theirs in ``value``).
+#: What a person reads on the page: its title, the breadcrumbs, the messages,
+#: the main content and the labels of its buttons (submit inputs keep theirs
+#: in ``value``).
 _VISIBLE_TEXT = """() => {
-  const parts = [];
-  for (const el of document.querySelectorAll('.messagelist, #content'))
+  const parts = [document.title];
+  for (const el of document.querySelectorAll('.breadcrumbs, .messagelist, #content'))
     parts.push(el.innerText);
   const buttons = '#content input[type=submit], #content button';
   for (const el of document.querySelectorAll(buttons))

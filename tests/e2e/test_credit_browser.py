@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from accounts import services
 from billing_portal.models import Notification
 from billing_portal.sms import MemorySender
-from tests.e2e.browser import LANGUAGES, check_page, log_in, say
+from tests.e2e.browser import LANGUAGES, check_page, log_in, say, switch_user
 from tests.e2e.test_portal_browser import open_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,3 +92,14 @@ def test_first_limit_is_pending_until_the_owner_confirms_the_contract(
         (portal.a_main.mobile, "credit_limit_changed", "sent")
     ]
     assert [m["params"]["limit"] for m in MemorySender.outbox] == ["1200.00"]
+
+    # The provider's operator sees the SMS in the outbox, sent.
+    switch_user(page, base, "op", lang)
+    page.goto(f"{base}/admin/billing_portal/notification/?channel__exact=sms")
+    check_page(page, lang)
+    row = page.locator("#result_list tbody tr")
+    expect(row).to_have_count(1)
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:2] == [say(lang, "SMS", "短信"), portal.a_main.mobile]
+    assert say(lang, "Sent", "已发送") in cells
+    expect(row).to_contain_text("1200.00 CNY")

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint format check migrations-check deploy-check schema-check worker settle check-ledger bench clean
+.PHONY: venv run test lint format check migrations-check deploy-check schema-check worker settle check-ledger bench screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -66,6 +66,14 @@ check-ledger: $(STAMP)
 BENCH ?= ledger_bench.py
 bench: $(STAMP)
 	$(BIN)/python -m billing_portal.launcher bench $(BENCH)
+
+## Regenerate docs/screenshots/ in English and Chinese (zh-*.png): for each
+## language a throwaway portal (embedded PostgreSQL in a temporary folder, a
+## free port, fresh demo data), every group of bench/screenshots.py, then the
+## portal is stopped. Some groups only: make screenshots GROUPS="pools sharing"
+GROUPS ?=
+screenshots: $(STAMP)
+	$(BIN)/python bench/take_screenshots.py $(GROUPS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

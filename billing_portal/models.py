@@ -69,19 +69,19 @@ class Notification(models.Model):
     as the change it reports, sent after commit by a task (SPEC §7)."""
 
     class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        PORTAL = "portal", "Portal"
+        SMS = "sms", _("SMS")
+        PORTAL = "portal", _("Portal")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     channel = models.CharField(
         max_length=8, choices=Channel.choices, verbose_name=_("channel")
     )
     to = models.CharField(
-        max_length=150, help_text="Mobile number or username.", verbose_name=_("to")
+        max_length=150, help_text=_("Mobile number or username."), verbose_name=_("to")
     )
     template = models.CharField(max_length=64, verbose_name=_("template"))
     params = models.JSONField(default=dict, blank=True, verbose_name=_("params"))

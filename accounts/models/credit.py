@@ -210,7 +210,7 @@ class AccessRequest(models.Model):
     )
     message = models.TextField(blank=True, verbose_name=_("message"))
     conditions = models.JSONField(
-        default=list, help_text="Why it was disabled.", verbose_name=_("conditions")
+        default=list, help_text=_("Why it was disabled."), verbose_name=_("conditions")
     )
     status = models.CharField(
         max_length=16,

@@ -4,14 +4,14 @@ Usage: start the portal on fresh demo data (`make run`), then
     .venv/bin/python bench/screenshots.py [base-url] [group ...] [--lang zh-hans]
 or let `make screenshots` do everything (a throwaway portal per language, both
 languages, every group). Groups: accounts (the first screens, credit control,
-the newer screens), pools (coupon credit pools), sharing (equity asset
-sharing), more (history, API token, 403, transfer pairs, invite refused,
-API docs) and home (the home page per role; last: it leaves a pending contract
-and an invitation in the demo); all of them by default. Screenshots go to docs/screenshots/; in
-Chinese (--lang zh-hans: the language cookie is set at each login) the same
-names prefixed "zh-". Selectors must not depend on the language (ids, names,
-hrefs, data; never a button's English label). Uses the system Chromium
-(/usr/bin/chromium or $CHROMIUM); never downloads a browser.
+the newer screens), pools (coupon credit pools), sharing (equity asset sharing),
+more (history, API token, 403, transfer pairs, invite refused, API docs) and
+home (the home page per role; last: it leaves a pending contract and an
+invitation in the demo); all of them by default. Screenshots go to
+docs/screenshots/; in Chinese (--lang zh-hans: the language cookie is set at
+each login) the same names prefixed "zh-". Selectors must not depend on the
+language (ids, names, hrefs, data; never a button's English label). Uses the
+system Chromium (/usr/bin/chromium or $CHROMIUM); never downloads a browser.
 """
 
 import argparse

@@ -257,17 +257,36 @@ def _is_message(li: Node) -> bool:
     return parent is not None and "messagelist" in (parent.attrs.get("class") or "")
 
 
+def with_code(li: Node) -> str:
+    """A reason as "sentence code": the page shows the sentence; its code is
+    only in the ``data-reason`` attribute (never shown to a customer)."""
+    code = li.attrs.get("data-reason")
+    assert code, f"a reason without its data-reason attribute: {li.text!r}"
+    assert code not in li.text, f"a reason code shown on the page: {li.text!r}"
+    return f"{li.text} {code}"
+
+
 def reason_items(response) -> list[str]:
-    """The reason sentences (with their code) listed on a money page."""
+    """The reason sentences listed on a page, each followed by its code."""
     root = parse(response)
     return [
-        li.text for ul in root.with_class("portal-reasons") for li in ul.find_all("li")
+        with_code(li)
+        for ul in root.with_class("portal-reasons")
+        for li in ul.find_all("li")
     ]
 
 
 def refusal_items(response) -> list[str]:
+    """The refusal's reasons on a page: "sentence code" each (see with_code)."""
     root = parse(response)
-    return [li.text for ul in root.with_class("refusal") for li in ul.find_all("li")]
+    return [
+        with_code(li) for ul in root.with_class("refusal") for li in ul.find_all("li")
+    ]
+
+
+def shown_reasons(node: Node) -> list[str]:
+    """The reason sentences of a part of a page, as the reader sees them."""
+    return [li.text for li in node.find_all("li") if li.attrs.get("data-reason")]
 
 
 # --- review → confirm ----------------------------------------------------------

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import services
 from accounts.models import Company, Contract, CreditLimitChange, Movement
@@ -421,9 +422,10 @@ def test_the_transfer_page_in_chinese_says_why_nothing_can_be_transferred(
 ):
     client.force_login(portal.operator)
 
-    response = client.get(
-        account_url("change", portal.a_hidden), HTTP_ACCEPT_LANGUAGE="zh-hans"
-    )
+    with translation.override("en"):  # not left active for later tests
+        response = client.get(
+            account_url("change", portal.a_hidden), HTTP_ACCEPT_LANGUAGE="zh-hans"
+        )
 
     transfer = disabled_button(section(response, "transferable"), "划拨资金")
     assert transfer["lead"] == "无法划拨任何资金："

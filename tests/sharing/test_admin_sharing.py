@@ -29,9 +29,9 @@ from tests.accounts.conftest_admin import (
     parse,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
     refusal_items,
-    with_code,
     result_rows,
     table_rows,
+    with_code,
 )
 from tests.factories import AccountFactory
 from tests.sharing.conftest import HOUR

@@ -284,6 +284,22 @@ def refusal_items(response) -> list[str]:
     ]
 
 
+def disabled_button(node, label):
+    """The disabled button ``label`` of a part of a page and the reasons shown
+    with it (sentences, the lead first), or None when there is none."""
+    for span in node.with_class("portal-disabled"):
+        if span.text == label:
+            whys = span.parent.with_class("portal-why")
+            why = whys[0] if whys else span  # an object tool: its tooltip only
+            return {
+                "title": span.attrs.get("title"),
+                "lead": "".join(p.text for p in why.with_class("portal-lead")),
+                "reasons": [li.text for li in why.find_all("li")],
+                "links": [a.attrs.get("href") for a in why.find_all("a")],
+            }
+    return None
+
+
 def shown_reasons(node: Node) -> list[str]:
     """The reason sentences of a part of a page, as the reader sees them."""
     return [li.text for li in node.find_all("li") if li.attrs.get("data-reason")]

@@ -28,6 +28,7 @@ from tests.accounts.conftest_admin import (
     MISSING,
     PAST_TOP_UP_AT,
     confirmation_fields,
+    disabled_button,
     parse,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
     refusal_items,
@@ -1283,6 +1284,49 @@ def test_revoke_from_an_account_never_transferred_to_says_so(client, portal):
         )
     assert [r.message for r in refused.value.reasons] == [never.message]
     assert ledger_state() == before
+
+
+def test_revoke_is_greyed_with_why_when_nothing_can_be_taken_back(
+    client, portal, charge
+):
+    """a_hidden spent the 100.00 a_main sent it: its row's "Revoke" is greyed
+    with the binding term in a sentence, on the account page and on the page
+    of all pairs; the service refuses any amount."""
+    charge(portal.a_hidden, "100.00")
+    login(client, portal, "owner")
+    revoke = account_url("revoke", portal.a_main) + f"?destination={portal.a_hidden.pk}"
+    sentence = (
+        "Account 1000000000000104 has spent the funds transferred to it (billed "
+        "charges count as spent), so nothing can be taken back now."
+    )
+
+    page = client.get(account_url("change", portal.a_main))
+    pairs = client.get(url("accounts_account_pairs", portal.a_main.pk, "out"))
+
+    for response, rows in ((page, "outgoing"), (pairs, None)):
+        node = parse(response).find("section", id=rows) if rows else parse(response)
+        assert revoke not in response.content.decode()
+        greyed = disabled_button(node, "Revoke")
+        assert greyed["reasons"] == [sentence]
+    # The other pair (a_dev) still offers its Revoke link.
+    assert (
+        account_url("revoke", portal.a_main) + f"?destination={portal.a_dev.pk}"
+    ) in page.content.decode()
+    with pytest.raises(RevocationRefused) as refused:
+        services.revoke_transfer(
+            source=portal.a_main,
+            destination=portal.a_hidden,
+            amount=D("0.01"),
+            actor=portal.owner,
+        )
+    assert [r.code for r in refused.value.reasons] == [
+        "exceeds_transferred_in_balance",
+        "would_cause_overdue",
+    ]
+    # Its form says the same instead of offering an amount field.
+    form = client.get(revoke)
+    assert refusal_items(form) == [f"{sentence} nothing_revocable"]
+    assert parse(form).find("input", name="amount") is None
 
 
 # --- operators: top-up, settle, verify, add and change -----------------------

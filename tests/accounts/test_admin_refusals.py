@@ -12,6 +12,7 @@ from accounts import services
 from accounts.models import Company, Contract, CreditLimitChange, Movement
 from billing_portal.errors import CreditControlRefused, TransferRefused, reason
 from tests.accounts.conftest_admin import (
+    disabled_button,
     parse,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
     refusal_items,
@@ -40,22 +41,6 @@ def has_confirmation(response) -> bool:
 
 def section(response, section_id):
     return parse(response).find("section", id=section_id)
-
-
-def disabled_button(node, label):
-    """The disabled button ``label`` of a part of a page and the reasons shown
-    with it (sentences, the lead first), or None when there is none."""
-    for span in node.with_class("portal-disabled"):
-        if span.text == label:
-            whys = span.parent.with_class("portal-why")
-            why = whys[0] if whys else span  # an object tool: its tooltip only
-            return {
-                "title": span.attrs.get("title"),
-                "lead": "".join(p.text for p in why.with_class("portal-lead")),
-                "reasons": [li.text for li in why.find_all("li")],
-                "links": [a.attrs.get("href") for a in why.find_all("a")],
-            }
-    return None
 
 
 def written():

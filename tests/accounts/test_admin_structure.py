@@ -16,10 +16,11 @@ from accounts import services
 from accounts.models import Account, Company, FinancialRelationship, Folder
 from accounts.models.structure import RelationshipPermission
 from billing_portal import roles
-from billing_portal.errors import DirectoryRefused
+from billing_portal.errors import ActionForbidden, DirectoryRefused, RelationshipRefused
 from billing_portal.models import AuditEvent
 from tests.accounts.conftest_admin import (
     confirmation_fields,
+    disabled_button,
     parse,
     refusal_items,
     result_rows,
@@ -1035,3 +1036,58 @@ def test_another_companys_directory_is_answered_like_a_missing_id(client, world,
         )
 
     assert state() == before
+
+
+# --- relationships: a button only where it can succeed ----------------------------
+
+
+def test_the_members_other_administrators_see_that_only_its_owner_answers(
+    client, world, grant
+):
+    relationship = invite(world, type="financial_management")
+    m1_manager = UserFactory(username="m1_manager")
+    grant(m1_manager, world.m1, "manage")
+    client.force_login(m1_manager)
+
+    page = client.get(rel_url("change", relationship.pk))
+
+    html = page.content.decode()
+    assert rel_url("confirm", relationship.pk) not in html
+    assert rel_url("reject", relationship.pk) not in html
+    tools = parse(page).with_class("object-tools")[0]
+    with pytest.raises(ActionForbidden) as forbidden:
+        services.confirm_relationship(relationship=relationship, actor=m1_manager)
+    sentence = forbidden.value.reasons[0].message
+    assert sentence == (
+        "Only an owner of account 1000000000000002 can accept or reject its invitation."
+    )
+    for label in ("Confirm", "Reject"):
+        assert disabled_button(tools, label)["title"] == sentence
+    assert [
+        li.text for li in parse(page).find_all("li", **{"data-reason": "no_permission"})
+    ] == [
+        sentence,
+        sentence,
+    ]
+
+
+def test_confirming_a_trusteeship_of_an_overdue_member_is_greyed_with_why(
+    client, world, charge
+):
+    relationship = invite(world, type="trusteeship")
+    charge(world.m1, "10.00")  # no cash: overdue since the invitation
+    login(client, world, "m1_owner")
+
+    page = client.get(rel_url("change", relationship.pk))
+
+    html = page.content.decode()
+    assert rel_url("confirm", relationship.pk) not in html
+    assert rel_url("reject", relationship.pk) in html  # rejecting still works
+    with pytest.raises(RelationshipRefused) as refused:
+        services.confirm_relationship(relationship=relationship, actor=world.m1_owner)
+    sentence = refused.value.reasons[0].message
+    assert sentence.startswith("Account 1000000000000002 has an overdue payment")
+    confirm = disabled_button(parse(page).with_class("object-tools")[0], "Confirm")
+    assert confirm["title"] == sentence
+    shown = parse(page).find_all("li", **{"data-reason": "member_overdue"})
+    assert [li.text for li in shown] == [sentence]

@@ -626,7 +626,7 @@ def share_stop_refusals(shares: list[Share], asset: Asset) -> dict[int, list]:
                     when=format_instant(share.stopped_at, seconds=True),
                 )
             ]
-        elif share.target == Share.Target.FOLDER:
+        elif share.account is None:  # a folder share: stopped as a whole
             reasons = []
         elif share.status == Share.Status.PENDING:
             reasons = [reason("invalid_state", variant="share_pending")]

@@ -108,7 +108,9 @@ class ContractAdmin(ScopedAdmin):
                 {"action": confirm_action(request.user, contract), "compact": True},
             )
 
-        return [*self.list_display, confirmation]
+        # Beside the status, where it is read (the dates follow).
+        at = self.list_display.index("status") + 1
+        return [*self.list_display[:at], confirmation, *self.list_display[at:]]
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {

@@ -223,10 +223,15 @@ def test_access_request_cycle_through_the_admin(client, credit):
 def _confirm_cells(response):
     """The Contracts list's rows: (contract id, its Confirmation cell node)."""
     table = parse(response).find("table", id="result_list")
+    headers = [th.text for th in table.find("thead").find_all("th")]
+    column = headers.index("Confirmation") if "Confirmation" in headers else None
+    if column is None:
+        column = headers.index("确认")
+    assert headers[column - 1] in ("Status", "状态")  # beside the status
     rows = []
     for row in table.find("tbody").find_all("tr"):
         cells = [c for c in row.children if hasattr(c, "tag")]
-        rows.append((int(cells[0].text), cells[-1]))
+        rows.append((int(cells[0].text), cells[column]))
     return rows
 
 

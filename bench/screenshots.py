@@ -3,9 +3,10 @@
 Usage: start the portal (`make run`), then
     .venv/bin/python bench/screenshots.py [base-url] [group ...]
 Groups: accounts (the first screens, credit control, the newer screens),
-pools (coupon credit pools) and sharing (equity asset sharing); all of them
-by default. Screenshots go to
-docs/screenshots/. Uses the system Chromium
+pools (coupon credit pools), sharing (equity asset sharing) and actions
+(buttons greyed with why, read-only notes, the 404 page: run with DEBUG off,
+after the others, as it changes the demo data); all of them by default.
+Screenshots go to docs/screenshots/. Uses the system Chromium
 (/usr/bin/chromium or $CHROMIUM); never downloads a browser.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000"
-GROUPS = set(sys.argv[2:]) or {"accounts", "pools", "sharing"}
+GROUPS = set(sys.argv[2:]) or {"accounts", "pools", "sharing", "actions"}
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -231,6 +232,86 @@ def sharing_screens(page):
     shot(page, "sharing-share-refused.png")
 
 
+def top(page, name):
+    """The top of a page as a reader first sees it (1440 x 900)."""
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(OUT / name))
+    print("wrote", OUT / name)
+
+
+def part(page, selector, name):
+    page.wait_for_load_state("networkidle")
+    page.locator(selector).screenshot(path=str(OUT / name))
+    print("wrote", OUT / name)
+
+
+def chinese(page, on=True):
+    page.context.add_cookies(
+        [{"name": "django_language", "value": "zh-hans" if on else "en", "url": BASE}]
+    )
+
+
+def action_screens(page):
+    """Buttons offered only when they can succeed (issue 12): greyed with the
+    services' sentence, read-only notes, the portal's 404 page."""
+    page.set_viewport_size({"width": 1440, "height": 900})
+    login(page, "alice")
+    data = account_id(page, "1000000000000003")
+    page.goto(f"{BASE}/admin/accounts/account/{data}/change/")
+    top(page, "transfer-disabled.png")
+    # bob (manage) sets Acme Dev's first limit: pending until an owner confirms.
+    login(page, "bob")
+    dev = account_id(page, "1000000000000002")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/credit-limit/")
+    if page.locator("#id_amount").count():  # not pending yet (a first run)
+        page.fill("#id_amount", "800.00")
+        page.click("input[type=submit]")
+        page.click("input[type=submit]")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/change/")
+    part(page, "#credit", "credit-limit-disabled.png")
+    page.goto(f"{BASE}/admin/accounts/contract/")
+    top(page, "contracts-manage-user.png")
+    chinese(page)
+    page.goto(f"{BASE}/admin/accounts/contract/")
+    top(page, "zh-contracts-manage-user.png")
+    chinese(page, on=False)
+    login(page, "carol")
+    page.goto(f"{BASE}/admin/accounts/financialrelationship/")
+    top(page, "relationships-read-only.png")
+    # An asset that cannot be shared: the revoked coupon.
+    login(page, "alice")
+    page.goto(f"{BASE}/admin/sharing/asset/?status__exact=revoked")
+    page.locator("#result_list tbody a").first.click()
+    part(page, "#shares", "share-disabled.png")
+    # A pool with nothing left: issue all of it, then look at it.
+    page.goto(f"{BASE}/admin/coupons/creditpool/?status__exact=approved")
+    page.locator("#result_list tbody a").first.click()
+    pool_url = page.url
+    remaining = page.locator("#amounts tr", has_text="Remaining").locator("td.num")
+    amount = remaining.inner_text().strip()
+    if amount != "0.00":
+        page.goto(pool_url.replace("/change/", "/issue/"))
+        page.locator("input[name=accounts]").first.check()
+        page.fill("#id_count", "1")
+        page.fill("#id_face_value", amount)
+        page.click("input[type=submit]")
+        page.click("input[type=submit]")
+        page.goto(pool_url)
+    top(page, "pool-issue-disabled.png")
+    # The portal's own 404, with the way back: only with DEBUG off (with it
+    # on, Django shows its technical page instead).
+    page.goto(f"{BASE}/admin/accounts/account/")
+    page.goto(f"{BASE}/admin/accounts/acount/", referer=page.url)
+    if not page.locator("#not-found").count():
+        print("skipped not-found.png: start the portal with DEBUG=False")
+        return
+    top(page, "not-found.png")
+    chinese(page)
+    page.goto(f"{BASE}/admin/no-such-page/")
+    top(page, "zh-not-found.png")
+    chinese(page, on=False)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -244,6 +325,8 @@ def main():
             sharing_screens(page)
         if "accounts" in GROUPS:
             accounts(page)
+        if "actions" in GROUPS:
+            action_screens(page)
         browser.close()
 
 

@@ -5,9 +5,10 @@ Usage: start the portal on fresh demo data (`make run`), then
 or let `make screenshots` do everything (a throwaway portal per language, both
 languages, every group). Groups: accounts (the first screens, credit control,
 the newer screens), pools (coupon credit pools), sharing (equity asset sharing),
-more (history, API token, 403, transfer pairs, invite refused, API docs) and
-home (the home page per role; last: it leaves a pending contract and an
-invitation in the demo); all of them by default. Screenshots go to
+more (history, API token, 403, transfer pairs, invite refused, API docs),
+home (the home page per role; it leaves a pending contract and an invitation
+in the demo) and, last, actions (greyed buttons, read-only notes, the 404 page with
+DEBUG off; it issues what is left of a pool); all of them by default. Screenshots go to
 docs/screenshots/; in Chinese (--lang zh-hans: the language cookie is set at
 each login) the same names prefixed "zh-". Selectors must not depend on the
 language (ids, names, hrefs, data; never a button's English label). Uses the
@@ -313,9 +314,10 @@ def home(page):
     login(page, "bob")
     dev = account_id(page, "1000000000000002")
     page.goto(f"{BASE}/admin/accounts/account/{dev}/credit-limit/")
-    page.fill("#id_amount", "800.00")
-    page.click("input[type=submit]")
-    page.click("input[type=submit]")  # confirm the pending limit
+    if page.locator("#id_amount").count():  # not pending yet
+        page.fill("#id_amount", "800.00")
+        page.click("input[type=submit]")
+        page.click("input[type=submit]")  # confirm the pending limit
     login(page, "alice")
     page.goto(f"{BASE}/admin/accounts/financialrelationship/invite/")
     page.select_option("#id_management_account", label="Acme Main (1000000000000001)")
@@ -338,6 +340,68 @@ def home(page):
     login(page, "cbm")
     page.goto(f"{BASE}/admin/")
     shot(page, "home-cbm.png")
+
+
+def top(page, name):
+    """The top of a page as a reader first sees it (1440 x 900)."""
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(OUT / name))
+    print("wrote", OUT / name)
+
+
+@group("actions")
+def action_screens(page):
+    """Buttons offered only when they can succeed (issue 12): greyed with the
+    services' sentence, read-only notes, the portal's 404 page (with DEBUG off:
+    ``make screenshots`` starts the portal so). It changes the demo data (it
+    issues what is left of a pool): after the other groups."""
+    login(page, "alice")
+    data = account_id(page, "1000000000000003")
+    page.goto(f"{BASE}/admin/accounts/account/{data}/change/")
+    top(page, "transfer-disabled.png")
+    # bob (manage) sets Acme Dev's first limit: pending until an owner confirms.
+    login(page, "bob")
+    dev = account_id(page, "1000000000000002")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/credit-limit/")
+    if page.locator("#id_amount").count():  # not pending yet
+        page.fill("#id_amount", "800.00")
+        page.click("input[type=submit]")
+        page.click("input[type=submit]")
+    page.goto(f"{BASE}/admin/accounts/account/{dev}/change/")
+    part(page, "#credit", "credit-limit-disabled.png")
+    page.goto(f"{BASE}/admin/accounts/contract/")
+    top(page, "contracts-manage-user.png")
+    login(page, "carol")
+    page.goto(f"{BASE}/admin/accounts/financialrelationship/")
+    top(page, "relationships-read-only.png")
+    # An asset that cannot be shared: the revoked coupon.
+    login(page, "alice")
+    page.goto(f"{BASE}/admin/sharing/asset/?status__exact=revoked")
+    page.locator("#result_list tbody a").first.click()
+    part(page, "#shares", "share-disabled.png")
+    # A pool with nothing left: issue all of it, then look at it.
+    page.goto(f"{BASE}/admin/coupons/creditpool/?status__exact=approved")
+    page.locator("#result_list tbody a").first.click()
+    pool_url = page.url
+    # The fourth row of the amounts: remaining (can still be issued).
+    amount = page.locator("#amounts tr").nth(3).locator("td.num").inner_text()
+    if amount.strip() != "0.00":
+        page.goto(pool_url.replace("/change/", "/issue/"))
+        page.locator("input[name=accounts]").first.check()
+        page.fill("#id_count", "1")
+        page.fill("#id_face_value", amount.strip())
+        page.click("input[type=submit]")
+        page.click("input[type=submit]")
+        page.goto(pool_url)
+    top(page, "pool-issue-disabled.png")
+    # The portal's own 404, with the way back: only with DEBUG off (with it
+    # on, Django shows its technical page instead).
+    page.goto(f"{BASE}/admin/accounts/account/")
+    page.goto(f"{BASE}/admin/accounts/acount/", referer=page.url)
+    if not page.locator("#not-found").count():
+        print("skipped not-found.png: start the portal with DEBUG=False")
+        return
+    top(page, "not-found.png")
 
 
 def main():

@@ -42,6 +42,9 @@ class Portal:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "EMBEDDED_PGDATA": str(self.data), "PORT": str(self.port)}
+        # DEBUG off: the portal's own 404 page, as customers see it (the
+        # actions group), not Django's technical one.
+        env["DEBUG"] = "False"
         env.pop("DATABASE_URL", None)  # never a real server: a throwaway one
         self.process = subprocess.Popen(
             [sys.executable, "-m", "billing_portal.launcher", "run"],

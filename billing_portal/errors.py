@@ -96,6 +96,23 @@ MESSAGES = {
         "Taking back {amount} would make account {destination} overdue: its "
         "available balance is {limit}."
     ),
+    # why a transfer or revocation button is disabled (the portal's screens)
+    "nothing_transferable": _(
+        "Account {account} can transfer 0.00 now: the smaller of its own funds "
+        "({own}) and its available balance ({available})."
+    ),
+    "nothing_revocable:unspent_transferred_in": _(
+        "Account {destination} has spent the funds transferred to it (billed "
+        "charges count as spent), so nothing can be taken back now."
+    ),
+    "nothing_revocable:remaining_revocable": _(
+        "Account {source} has already taken back everything it transferred to "
+        "account {destination}."
+    ),
+    "nothing_revocable:available_balance": _(
+        "Account {destination} has an available balance of {available}; taking "
+        "funds back would make it overdue, so nothing can be taken back now."
+    ),
     # informational reasons on the transferable amount
     "transferred_in_funds": _(
         "{transferred_in} of your {cash} arrived by transfer and can only be spent, "
@@ -234,6 +251,24 @@ MESSAGES = {
         "Account {account} receives the asset through the share with folder {folder}; "
         "stop that share or move the account out of the folder."
     ),
+    "invalid_state:share_stopped": _("This share was already stopped at {when}."),
+    "invalid_state:share_pending": _(
+        "This automatic share has not been applied yet; it can be stopped once it "
+        "is active."
+    ),
+    "invalid_state:share_failed": _(
+        "This share failed: the asset was not shared through it."
+    ),
+    "asset_not_active:expired": _(
+        "Asset {asset} expired at {until}; an expired asset is not shared with "
+        "anyone new."
+    ),
+    "asset_not_active:exhausted": _(
+        "Asset {asset} is used up; there is nothing left to share."
+    ),
+    "asset_not_active:revoked": _(
+        "Asset {asset} was revoked; it is not shared with anyone new."
+    ),
     # coupon credit pools (§5)
     "not_cbm": _(
         "Only the company's customer business manager (CBM) can request a coupon "
@@ -255,6 +290,10 @@ MESSAGES = {
         "{count} coupons of {face_value} make {amount}, more than the {remaining} "
         "left in the pool."
     ),
+    "exceeds_pool_remaining:empty": _(
+        "Nothing is left in coupon credit pool {pool}: all of its {amount} "
+        "{currency} has been issued."
+    ),
     "scope_not_editable": _(
         "The products, bill types and validity of coupons are set by the pool "
         "(chosen by your business manager); request another pool for another scope."
@@ -272,6 +311,10 @@ MESSAGES = {
         "be rejected."
     ),
     "invalid_state:coupon_revoked": _("This coupon has already been revoked."),
+    "invalid_state:coupon_used_up": _(
+        "Coupon {coupon} has no remaining value to revoke: its face value was all "
+        "deducted."
+    ),
     "product_code_taken": _("Product code {product} is already in the catalogue."),
     # usage
     "external_id_conflict": _(

@@ -25,6 +25,12 @@ DECIMAL_PLACES = 2
 # ``\d`` and ``Decimal()`` accept full-width or Arabic-Indic digits; SPEC §2
 # does not).
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# A comma in an amount, ASCII or full-width (U+FF0C, a Chinese keyboard's).
+_COMMAS = re.compile(r"[,\uff0c]")
+# Thousands grouped by commas ("1,000.00", "12,345,678"): unambiguous.
+_GROUPED = re.compile(r"-?[0-9]{1,3}([,\uff0c][0-9]{3})+(\.[0-9]+)?")
+# A decimal comma ("12,50", "0,5"): one comma followed by one or two digits.
+_DECIMAL_COMMA = re.compile(r"-?[0-9]+[,\uff0c][0-9]{1,2}")
 
 
 class Currency(models.TextChoices):
@@ -99,7 +105,19 @@ def parse_amount(value, *, positive: bool = True) -> Decimal:
 def _parse_plain_decimal(value: str) -> Decimal:
     if _PLAIN_DECIMAL.fullmatch(value):
         return Decimal(value)
-    if "," in value:
+    if _GROUPED.fullmatch(value):
+        # "1,000.00" (or with a full-width comma, as a Chinese keyboard types
+        # it): the reader meant the number without its separators.
+        raise AmountError(
+            _("Write amounts without thousands separators: %(amount)s, not %(typed)s.")
+            % {"amount": _COMMAS.sub("", value), "typed": value}
+        )
+    if _DECIMAL_COMMA.fullmatch(value):
+        raise AmountError(
+            _("Write the cents after a dot, not a comma: %(amount)s, not %(typed)s.")
+            % {"amount": _COMMAS.sub(".", value), "typed": value}
+        )
+    if _COMMAS.search(value):
         raise AmountError(
             _(
                 "Write the amount without thousands separators and with a dot "

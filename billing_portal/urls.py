@@ -44,3 +44,5 @@ urlpatterns = [
 # A refusal is a page of the portal, with why and a way back (not a bare
 # "403 Forbidden").
 handler403 = "billing_portal.views.permission_denied_view"
+# An address that leads nowhere: the same frame, what happened, a way back.
+handler404 = "billing_portal.views.page_not_found_view"

@@ -232,3 +232,15 @@ def permission_denied_view(request, exception=None):
     }
     response = TemplateResponse(request, "admin/403.html", context, status=403)
     return response.render()
+
+
+def page_not_found_view(request, exception=None):
+    """The portal's 404 page: inside the portal's frame, what happened, and a
+    way back (the previous page and Home)."""
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Page not found"),
+        "back": request.META.get("HTTP_REFERER", ""),
+    }
+    response = TemplateResponse(request, "admin/404.html", context, status=404)
+    return response.render()

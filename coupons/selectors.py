@@ -40,7 +40,7 @@ from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
 from billing_portal.money import ZERO
 from sharing.deduction import skip_message
-from sharing.models import RECIPIENT_LIMIT, Deduction, UsageRecord
+from sharing.models import RECIPIENT_LIMIT, Asset, Deduction, UsageRecord
 
 from .models import Coupon, CreditPool, Product
 
@@ -259,6 +259,31 @@ def is_pool_active(pool: CreditPool, at: datetime | None = None) -> bool:
     return pool.status == CreditPool.Status.APPROVED and pool.is_valid_at(at)
 
 
+def _pool_state_reasons(pool: CreditPool, at: datetime) -> list[Reason]:
+    if is_pool_active(pool, at):
+        return []
+    return [reason("pool_not_active", pool=pool.pk)]
+
+
+def issuance_blocks(pool: CreditPool, at: datetime | None = None) -> list[Reason]:
+    """Why no coupon can be issued from the pool now, whatever is typed (its
+    "Issue coupons" button is disabled with these): the pool is not approved
+    and valid (``issuance_refusals``' own first rule), or nothing is left in
+    it (any coupon would be ``exceeds_pool_remaining``)."""
+    reasons = _pool_state_reasons(pool, at or timezone.now())
+    if not reasons and pool.remaining <= 0:
+        reasons.append(
+            reason(
+                "exceeds_pool_remaining",
+                variant="empty",
+                pool=pool.pk,
+                amount=f"{pool.amount:.2f}",
+                currency=pool.currency,
+            )
+        )
+    return reasons
+
+
 def issuance_refusals(
     *,
     pool: CreditPool,
@@ -272,10 +297,8 @@ def issuance_refusals(
     the refusal: the service calls it under the pool's lock, the admin and the
     API to preview."""
     at = at or timezone.now()
-    reasons = []
-    active = is_pool_active(pool, at)
-    if not active:
-        reasons.append(reason("pool_not_active", pool=pool.pk))
+    reasons = _pool_state_reasons(pool, at)
+    active = not reasons
     accounts = list(dict.fromkeys(accounts))
     eligible = set(list_issuable_accounts(pool, at).values_list("pk", flat=True))
     reasons += [
@@ -302,6 +325,26 @@ def issuance_refusals(
             )
         )
     return reasons
+
+
+def pool_decision_refusals(pool: CreditPool, decision: str) -> list[Reason]:
+    """``invalid_state`` unless the pool waits for a decision (``decision``:
+    approve or reject); the service checks it under the pool's lock."""
+    if pool.status == CreditPool.Status.REQUESTED:
+        return []
+    return [reason("invalid_state", variant=f"pool_{decision}", pool=pool.pk)]
+
+
+def coupon_revocation_blocks(coupon: Coupon) -> list[Reason]:
+    """Why the coupon's remaining value cannot be revoked: it was revoked
+    already, or nothing remains (its face value was all deducted). The
+    service checks it under the coupon's lock; its page disables "Revoke"."""
+    asset = coupon.asset
+    if asset.status == Asset.Status.REVOKED:
+        return [reason("invalid_state", variant="coupon_revoked")]
+    if asset.remaining <= 0:
+        return [reason("invalid_state", variant="coupon_used_up", coupon=coupon.pk)]
+    return []
 
 
 @dataclass

@@ -32,7 +32,12 @@ from sharing.models import Asset
 from sharing.services import create_assets, open_shares
 
 from .models import Coupon, CreditPool, Product
-from .selectors import ensure_can_request_pool, issuance_refusals
+from .selectors import (
+    coupon_revocation_blocks,
+    ensure_can_request_pool,
+    issuance_refusals,
+    pool_decision_refusals,
+)
 
 Status = CreditPool.Status
 
@@ -151,17 +156,14 @@ def _lock_pool(pool: CreditPool) -> CreditPool:
     return pool
 
 
-def _state_reason(pool: CreditPool, action: str):
-    return reason("invalid_state", variant=f"pool_{action}", pool=pool.pk)
-
-
 @service
 def approve_pool(*, pool: CreditPool, actor) -> CreditPool:
     """An operator approves a requested pool: its amount becomes issuable."""
     roles.ensure_operator(actor)
     pool = _lock_pool(pool)
-    if pool.status != Status.REQUESTED:
-        raise CouponPoolRefused([_state_reason(pool, "approve")])
+    reasons = pool_decision_refusals(pool, "approve")
+    if reasons:
+        raise CouponPoolRefused(reasons)
     ledger.post(
         kind=Movement.Kind.POOL_APPROVAL,
         account=pool.management_account,
@@ -186,8 +188,9 @@ def reject_pool(*, pool: CreditPool, reason_text: str, actor) -> CreditPool:
     """An operator rejects a requested pool; the reason is kept and shown."""
     roles.ensure_operator(actor)
     pool = _lock_pool(pool)
-    if pool.status != Status.REQUESTED:
-        raise CouponPoolRefused([_state_reason(pool, "reject")])
+    reasons = pool_decision_refusals(pool, "reject")
+    if reasons:
+        raise CouponPoolRefused(reasons)
     pool.status = Status.REJECTED
     pool.rejection_reason = reason_text
     pool.decided_by = actor
@@ -314,25 +317,26 @@ def revoke_coupon(*, coupon: Coupon, actor) -> Coupon:
         raise ActionForbidden([reason("no_permission", account=manager.uid)])
     (asset, pool) = lock(coupon.asset, pool)  # assets rank before pools
     coupon = Coupon.objects.get(pk=coupon.pk)
-    if asset.status == Asset.Status.REVOKED:
-        raise CouponPoolRefused([reason("invalid_state", variant="coupon_revoked")])
+    coupon.asset = asset
+    reasons = coupon_revocation_blocks(coupon)
+    if reasons:
+        raise CouponPoolRefused(reasons)
     now = timezone.now()
     value = asset.remaining
     to_pool = pool.status == Status.APPROVED and pool.is_valid_at(now)
-    if value > 0:
-        ledger.post(
-            kind=Movement.Kind.COUPON_REVOKE,
-            account=manager,
-            amount=value,
-            actor=actor,
-            memo=f"coupon #{coupon.pk}",
-            legs=[
-                decrease(asset, "remaining", value),
-                increase(pool, "unissued", value)
-                if to_pool
-                else increase(PROVIDER, "benefits_expired", value),
-            ],
-        )
+    ledger.post(
+        kind=Movement.Kind.COUPON_REVOKE,
+        account=manager,
+        amount=value,
+        actor=actor,
+        memo=f"coupon #{coupon.pk}",
+        legs=[
+            decrease(asset, "remaining", value),
+            increase(pool, "unissued", value)
+            if to_pool
+            else increase(PROVIDER, "benefits_expired", value),
+        ],
+    )
     if to_pool:
         CreditPool.objects.filter(pk=pool.pk).update(
             revoked_amount=pool.revoked_amount + value

@@ -36,6 +36,7 @@ from accounts.selectors import (
 )
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden, Reason, reason
+from billing_portal.timezones import format_instant
 
 from .models import (
     RECIPIENT_LIMIT,
@@ -289,16 +290,41 @@ def list_open_recipient_ids(asset: Asset) -> set[int]:
     )
 
 
-def share_blocks(user, asset: Asset) -> list[Reason]:
-    """Why the user cannot share the asset whatever it chooses (the service's
-    own checks): not the owner's administrator, a recipient's administrator,
-    or the owner's company not verified. Empty when it may share."""
+def share_permission_refusals(user, asset: Asset) -> list[Reason]:
+    """The 403 of ``ensure_can_share`` as reasons: empty when the user
+    administers the asset's owner (only then are share buttons shown)."""
     try:
         ensure_can_share(user, asset)
     except ActionForbidden as err:
         return list(err.reasons)
+    return []
+
+
+def shares_permission_blocks(user, asset: Asset) -> list[Reason]:
+    """Why the user cannot change the asset's shares at all (share or stop):
+    not the owner's administrator, a recipient's administrator, or the
+    owner's company not verified (the services' own checks)."""
+    reasons = share_permission_refusals(user, asset)
+    if reasons:
+        return reasons
     # The service's company check with no recipient yet: an unverified company.
     return company_refusals(asset.owner, [])
+
+
+def share_blocks(user, asset: Asset) -> list[Reason]:
+    """Why the user cannot share the asset whatever it chooses (its "Share"
+    button is disabled with these): ``shares_permission_blocks``, an asset
+    that expired, is used up or was revoked, or one that already has the most
+    recipients at a time (any new one is the service's
+    ``recipient_limit_exceeded``). Empty when it may share."""
+    reasons = shares_permission_blocks(user, asset)
+    if reasons:
+        return reasons
+    reasons = asset_state_refusals(asset)
+    count = count_recipients(asset)
+    if count >= RECIPIENT_LIMIT:
+        reasons.append(limit_reason(count + 1))
+    return reasons
 
 
 def count_after_share(asset: Asset, accounts) -> int:
@@ -311,7 +337,8 @@ def share_refusals(asset: Asset, accounts) -> list[Reason]:
     without locks, for the form; the service checks again under the asset's
     lock), in the service's own sentences."""
     accounts = list(accounts)
-    reasons = company_refusals(asset.owner, accounts)
+    reasons = asset_state_refusals(asset)
+    reasons += company_refusals(asset.owner, accounts)
     total = count_after_share(asset, accounts)
     if total > RECIPIENT_LIMIT:
         reasons.append(limit_reason(total))
@@ -531,6 +558,94 @@ def company_refusals(owner: Account, recipients: list[Account]) -> list[Reason]:
                 )
             )
     return reasons
+
+
+def asset_state_refusals(asset: Asset) -> list[Reason]:
+    """An asset that expired, is used up or was revoked is shared with nobody
+    new: a share period starting now could never deduct anything."""
+    if asset.status == Asset.Status.ACTIVE:
+        return []
+    return [
+        reason(
+            "asset_not_active",
+            variant=asset.status,
+            asset=asset.pk,
+            until=format_instant(asset.valid_until),
+        )
+    ]
+
+
+def _folder_subtrees(asset: Asset) -> list[tuple[Folder, set[int]]]:
+    """The asset's active folder shares: each folder and its subtree's ids."""
+    shares = Share.objects.select_related("folder").filter(
+        asset=asset, target=Share.Target.FOLDER, status=Share.Status.ACTIVE
+    )
+    return [
+        (share.folder, set(get_subtree_ids(share.folder)))
+        for share in shares
+        if share.folder is not None
+    ]
+
+
+def _stop_refusals(account: Account, folder_id, open_ids, subtrees) -> list[Reason]:
+    if account.pk not in open_ids:
+        return [reason("invalid_state", variant="not_shared", account=account.uid)]
+    for folder, ids in subtrees:
+        if folder_id in ids:
+            return [
+                reason(
+                    "invalid_state",
+                    variant="shared_through_folder",
+                    account=account.uid,
+                    folder=folder.name,
+                )
+            ]
+    return []
+
+
+def stop_share_refusals(asset: Asset, account: Account) -> list[Reason]:
+    """Why ``account``'s share of the asset cannot be stopped now (the service
+    checks it under the asset's lock, the asset page before offering "Stop"):
+    it does not receive the asset, or receives it through a folder share."""
+    receiving = asset.periods.filter(recipient=account, end__isnull=True).exists()
+    if not receiving:
+        return _stop_refusals(account, None, set(), [])
+    # The folder as it is now, not as the caller loaded the account.
+    folder_id = (
+        Account.objects.filter(pk=account.pk).values_list("folder", flat=True).first()
+    )
+    return _stop_refusals(account, folder_id, {account.pk}, _folder_subtrees(asset))
+
+
+def share_stop_refusals(shares: list[Share], asset: Asset) -> dict[int, list]:
+    """Why each of the asset's ``shares`` cannot be stopped, by share id: its
+    state (already stopped, an automatic share not applied yet, a failed one),
+    then for a share with an account ``stop_share_refusals`` (read for the
+    whole page at once). A stopped share's row offers no "Stop"; the others
+    show it disabled with these."""
+    open_ids = list_open_recipient_ids(asset)
+    subtrees = _folder_subtrees(asset) if shares else []
+    result = {}
+    for share in shares:
+        if share.status == Share.Status.STOPPED:
+            reasons = [
+                reason(
+                    "invalid_state",
+                    variant="share_stopped",
+                    when=format_instant(share.stopped_at, seconds=True),
+                )
+            ]
+        elif share.account is None:  # a folder share: stopped as a whole
+            reasons = []
+        elif share.status == Share.Status.PENDING:
+            reasons = [reason("invalid_state", variant="share_pending")]
+        elif share.status == Share.Status.FAILED:
+            reasons = [reason("invalid_state", variant="share_failed")]
+        else:
+            account = share.account
+            reasons = _stop_refusals(account, account.folder_id, open_ids, subtrees)
+        result[share.pk] = reasons
+    return result
 
 
 def limit_reason(count: int) -> Reason:

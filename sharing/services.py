@@ -51,10 +51,12 @@ from .models import (
     UsageRecord,
 )
 from .selectors import (
+    asset_state_refusals,
     company_refusals,
     ensure_can_share,
     limit_reason,
     share_refusals,
+    stop_share_refusals,
 )
 
 Status = Share.Status
@@ -262,32 +264,10 @@ def stop_share(*, asset: Asset, account: Account, actor) -> SharePeriod:
     """End ``account``'s share period now (DELETE /assets/{id}/shares/{account}/)."""
     ensure_can_share(actor, asset)
     (asset,) = lock(asset)
-    period = SharePeriod.objects.filter(
-        asset=asset, recipient=account, end__isnull=True
-    ).first()
-    if period is None:
-        raise SharingRefused(
-            [reason("invalid_state", variant="not_shared", account=account.uid)]
-        )
-    folder_id = Account.objects.filter(pk=account.pk).values_list("folder", flat=True)[
-        0
-    ]
-    through = [
-        s
-        for s in _active_folder_shares(asset)
-        if folder_id in get_subtree_ids(_folder_of(s))
-    ]
-    if through:
-        raise SharingRefused(
-            [
-                reason(
-                    "invalid_state",
-                    variant="shared_through_folder",
-                    account=account.uid,
-                    folder=_folder_of(through[0]).name,
-                )
-            ]
-        )
+    reasons = stop_share_refusals(asset, account)
+    if reasons:
+        raise SharingRefused(reasons)
+    period = SharePeriod.objects.get(asset=asset, recipient=account, end__isnull=True)
     now = timezone.now()
     period.end = now
     period.save(update_fields=["end"])
@@ -316,21 +296,14 @@ def _folder_of(share: Share) -> Folder:
     return share.folder
 
 
-def _active_folder_shares(asset: Asset) -> list[Share]:
-    return list(
-        Share.objects.select_related("folder").filter(
-            asset=asset, target=Share.Target.FOLDER, status=Status.ACTIVE
-        )
-    )
-
-
 @service
 def share_with_folder(*, asset: Asset, folder: Folder, actor) -> Share:
     """Share with an organization folder: pending until the worker resolves it
     about a minute later (and again after each membership change)."""
     ensure_can_share(actor, asset)
     (asset,) = lock(asset)
-    reasons = company_refusals(asset.owner, [])
+    reasons = asset_state_refusals(asset)
+    reasons += company_refusals(asset.owner, [])
     if folder.company_id != asset.owner.company_id:
         reasons.append(
             reason("different_company", source=asset.owner.uid, destination=folder.name)

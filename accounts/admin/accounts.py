@@ -42,6 +42,7 @@ from ..forms import (
 from ..ledger import book_label
 from ..models import Account, AccountAccess, Contract
 from ..services import request_access, set_credit_limit
+from .actions import access_action, limit_action, revoke_rows, transfer_action
 from .credit import CreditLimitForm
 
 BALANCE_FIELDS = [
@@ -183,10 +184,11 @@ class AccountAdmin(ScopedAdmin):
         return {
             "account": account,
             "transferable": transferable,
-            # The same rule the transfer service enforces: nothing is
-            # transferable when a rule blocks the source (or no own funds are).
-            "can_transfer": can_manage and transferable.transferable_amount > 0,
+            # Only for its administrators (the others read a read-only note);
+            # disabled with the transfer rules that block every transfer now.
+            "transfer_action": transfer_action(account) if can_manage else None,
             "outgoing": pairs.outgoing,
+            "outgoing_rows": revoke_rows(account, pairs.outgoing, can_manage),
             "incoming": pairs.incoming,
             "more_outgoing": pairs.more_outgoing,
             "more_incoming": pairs.more_incoming,
@@ -202,16 +204,29 @@ class AccountAdmin(ScopedAdmin):
         }
 
     def _credit_context(self, request, account):
-        can_set_limit = selectors.can_set_limit(request.user, account)
+        user = request.user
+        can_set_limit = selectors.can_set_limit(user, account)
         state = selectors.get_disabled_state(account)
         credit_blocks = selectors.credit_limit_blocks(account)
         open_request = selectors.get_open_access_request(account)
+        pending = selectors.get_pending_contract(account)
+        can_manage = selectors.can_manage(user, account)
         return {
             "credit_bounds": selectors.get_credit_bounds(account),
-            "pending_contract": selectors.get_pending_contract(account),
+            "pending_contract": pending,
             "limit_history": selectors.list_limit_changes(account)[:10],
             "can_set_limit": can_set_limit,
-            "can_change_limit": can_set_limit and not credit_blocks,
+            "limit_action": limit_action(account, credit_blocks, pending)
+            if can_set_limit
+            else None,
+            # An administrator of the account whose limit is set by its
+            # management account's administrators: the service's 403 sentence.
+            "limit_note": selectors.limit_permission_reason(account)
+            if can_manage and not can_set_limit
+            else None,
+            "access_action": access_action(account)
+            if can_manage and state.disabled and not open_request
+            else None,
             "self_service_blocks": _unique(
                 [*selectors.source_blocks(account), *credit_blocks],
                 # The §3.5 conditions have their own block on the page.
@@ -291,6 +306,8 @@ class AccountAdmin(ScopedAdmin):
         page = Paginator(selectors.list_pairs(account, direction), 50).get_page(
             request.GET.get("page")
         )
+        rows = selectors.revocable_rows(account, page.object_list)
+        can_manage = selectors.can_manage(request.user, account)
         return TemplateResponse(
             request,
             f"{TEMPLATES}pairs.html",
@@ -304,8 +321,10 @@ class AccountAdmin(ScopedAdmin):
                 else _("Received from (revocable by the sender)"),
                 "direction": direction,
                 "page": page,
-                "rows": selectors.revocable_rows(account, page.object_list),
-                "can_manage": selectors.can_manage(request.user, account),
+                "rows": rows,
+                "row_actions": revoke_rows(
+                    account, rows, can_manage and direction == "out"
+                ),
             },
         )
 
@@ -330,7 +349,18 @@ class AccountAdmin(ScopedAdmin):
         )
 
     def _movement_view(
-        self, request, source, form, *, preview, refusals, act, done, kind, context
+        self,
+        request,
+        source,
+        form,
+        *,
+        blocks,
+        preview,
+        refusals,
+        act,
+        done,
+        kind,
+        context,
     ):
         """Transfer and revocation: the same steps between two accounts."""
 
@@ -346,6 +376,7 @@ class AccountAdmin(ScopedAdmin):
             request,
             obj=source,
             form=form,
+            blocks=blocks,
             refusals=lambda d: refusals(d["destination"], d["amount"]),
             review=lambda d: {
                 "preview": preview(source, d["destination"], d["amount"]),
@@ -376,6 +407,7 @@ class AccountAdmin(ScopedAdmin):
             request,
             source,
             form,
+            blocks=lambda: selectors.transfer_blocks(source),
             preview=selectors.preview_transfer,
             refusals=lambda destination, amount: selectors.transfer_refusals(
                 source, destination, amount
@@ -393,7 +425,10 @@ class AccountAdmin(ScopedAdmin):
         source = self._managed_account(request, object_id)
         if source is None:
             return self.does_not_exist(request, object_id)
-        destinations = selectors.list_revocation_destinations(source)
+        # Any account the user may name, as in the API: one this account never
+        # transferred to gets the service's own sentence (no_prior_transfer),
+        # not "doesn't exist"; one it may not name answers like a missing id.
+        destinations = selectors.list_target_accounts(request.user)
         data = request.POST or None
         initial = {"destination": request.GET.get("destination")}
         form = RevokeForm(data, initial=initial, destinations=destinations)
@@ -421,6 +456,7 @@ class AccountAdmin(ScopedAdmin):
             request,
             source,
             form,
+            blocks=lambda: selectors.revocation_blocks(revocable) if revocable else [],
             preview=selectors.preview_revocation,
             refusals=lambda destination, amount: selectors.revocation_refusals(
                 selectors.get_revocable(source, destination), amount

@@ -4,11 +4,13 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.template.loader import render_to_string
 from django.urls import path, re_path, reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal import roles
+from billing_portal.actions import action
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.models import Notification
 from billing_portal.money import AmountError, parse_amount
@@ -114,10 +116,32 @@ class ContractAdmin(ScopedAdmin):
             *super().get_urls(),
         ]
 
+    def get_list_display(self, request):
+        """The contracts, and for a pending one its "Confirm contract" button:
+        an owner's link, or greyed with why for anyone else who reads it (a
+        manage administrator sees that only owners confirm). Operators never
+        confirm (a note above the list says so)."""
+        if roles.is_operator(request.user):
+            return self.list_display
+
+        @admin.display(description=_("Confirmation"))
+        def confirmation(contract):
+            if contract.status != Contract.Status.PENDING:
+                return "—"
+            return render_to_string(
+                "admin/portal/action.html",
+                {"action": confirm_action(request.user, contract), "compact": True},
+            )
+
+        # Beside the status, where it is read (the dates follow).
+        at = self.list_display.index("status") + 1
+        return [*self.list_display[:at], confirmation, *self.list_display[at:]]
+
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             "title": _("Contracts"),
             "sections": contracts_view_sections(request),
+            "is_operator": roles.is_operator(request.user),
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context)
@@ -125,14 +149,12 @@ class ContractAdmin(ScopedAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         contract = self.get_object(request, object_id)
         extra_context = extra_context or {}
-        if contract is not None:
-            extra_context["can_confirm"] = (
-                contract.status == Contract.Status.PENDING
-                and selectors.can_confirm_contract(request.user, contract)
-            )
-            extra_context["can_withdraw"] = (
-                contract.status == Contract.Status.PENDING
-                and selectors.can_withdraw_contract(request.user, contract)
+        if contract is not None and contract.status == Contract.Status.PENDING:
+            user = request.user
+            if not roles.is_operator(user):
+                extra_context["confirm_action"] = confirm_action(user, contract)
+            extra_context["can_withdraw"] = selectors.can_withdraw_contract(
+                user, contract
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -201,6 +223,20 @@ class ContractAdmin(ScopedAdmin):
             review_template="admin/accounts/contract/withdraw.html",
             context={"contract": contract},
         )
+
+
+def confirm_action(user, contract):
+    """ "Confirm contract" of a pending contract: the service's 403 sentence
+    for whoever may not (only owners confirm), then the rules that would
+    refuse it now (the limit's bounds re-checked as at confirmation)."""
+    reasons = selectors.contract_confirmer_refusals(user, contract)
+    if not reasons:
+        reasons = selectors.contract_confirmation_refusals(contract)
+    return action(
+        _("Confirm contract"),
+        reverse("admin:accounts_contract_confirm", args=[contract.pk]),
+        reasons,
+    )
 
 
 @admin.register(AccessRequest)

@@ -9,6 +9,7 @@ from django.urls import path, re_path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from billing_portal.actions import action
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import DomainError
 from billing_portal.text import DisplayNameField
@@ -149,6 +150,14 @@ class FinancialRelationshipAdmin(ScopedAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            # Only the administrators of a management account send invitations.
+            "can_invite": selectors.list_inviting_accounts(request.user).exists(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
         extra_context = extra_context or {}
@@ -170,17 +179,39 @@ class FinancialRelationshipAdmin(ScopedAdmin):
         return selectors.can_manage(user, obj.management_account)
 
     def _available_actions(self, request, obj):
-        valid = {
-            "confirm": obj.status == Status.PENDING,
-            "reject": obj.status == Status.PENDING,
-            "cancel": obj.status == Status.PENDING,
-            "terminate": obj.status == Status.ACTIVE,
-        }
-        return [
-            (name, RELATIONSHIP_ACTIONS[name][1])
-            for name, ok in valid.items()
-            if ok and self._may(request.user, obj, name)
-        ]
+        """The buttons for the relationship's status: for whoever may act,
+        disabled while a rule refuses it (an overdue member cannot enter a
+        trusteeship); the member's other administrators see "Confirm" and
+        "Reject" greyed with the service's sentence (only its owner answers);
+        anyone else sees none."""
+        user = request.user
+        actions = []
+        for name in RELATIONSHIP_ACTIONS:
+            if selectors.relationship_state_refusals(obj, name):
+                continue  # not for this status: the page shows the status
+            if self._may(user, obj, name):
+                reasons = (
+                    selectors.relationship_confirmation_refusals(obj)
+                    if name == "confirm"
+                    else []
+                )
+            elif name in ("confirm", "reject") and selectors.can_manage(
+                user, obj.member_account
+            ):
+                reasons = selectors.answer_permission_refusals(user, obj.member_account)
+            else:
+                continue
+            actions.append(
+                action(
+                    RELATIONSHIP_ACTIONS[name][1],
+                    reverse(
+                        "admin:accounts_financialrelationship_action",
+                        args=[obj.pk, name],
+                    ),
+                    reasons,
+                )
+            )
+        return actions
 
     def _page(self, request, template, title, **context):
         return TemplateResponse(
@@ -339,14 +370,29 @@ class FolderAdmin(ScopedAdmin):
 
     def changelist_view(self, request, extra_context=None):
         companies = selectors.list_visible_companies(request.user).order_by("name")
-        trees = [
-            {
-                "company": company,
-                "rows": selectors.get_folder_tree(company),
-                "can_manage": selectors.can_manage_directory(request.user, company),
-            }
-            for company in companies
-        ]
+        trees = []
+        for company in companies:
+            can_manage = selectors.can_manage_directory(request.user, company)
+            rows = selectors.get_folder_tree(company)
+            for row in rows:
+                # Deleting: offered on every folder but the root, greyed with
+                # the service's reason while the folder holds something.
+                row["delete"] = (
+                    action(
+                        _("delete"),
+                        reverse(
+                            "admin:accounts_folder_remove", args=[row["folder"].pk]
+                        ),
+                        selectors.folder_delete_refusals(
+                            row["folder"],
+                            subfolders=row["subfolders"],
+                            accounts=row["accounts"],
+                        ),
+                    )
+                    if can_manage and row["depth"]
+                    else None
+                )
+            trees.append({"company": company, "rows": rows, "can_manage": can_manage})
         return TemplateResponse(
             request,
             self.change_list_template,

@@ -497,11 +497,39 @@ def can_confirm_contract(user, contract: Contract) -> bool:
     return is_owner(user, get_contract_authority(contract.account).pk)
 
 
+def contract_confirmer_refusals(user, contract: Contract) -> list[Reason]:
+    """The 403 of ``confirm_contract`` unless ``can_confirm_contract``: the
+    sentence the service refuses with and the Contracts view shows beside a
+    disabled "Confirm" (a manage administrator sees only owners confirm)."""
+    if can_confirm_contract(user, contract):
+        return []
+    return [
+        reason(
+            "no_permission", variant="confirm_contract", account=contract.account.uid
+        )
+    ]
+
+
 def can_set_limit(user, account: Account) -> bool:
     """owner/manage of the account, or of its management account when the
     relationship carries SYNCHRONIZE_FINANCE_IDENTITY (operators always)."""
 
     return can_manage(user, get_credit_limit_authority(account) or account)
+
+
+def limit_permission_reason(account: Account) -> Reason:
+    """Who sets this limit (the 403 of a limit change without
+    ``can_set_limit``): the account's administrators, or under
+    SYNCHRONIZE_FINANCE_IDENTITY those of its management account."""
+    manager = get_credit_limit_authority(account)
+    if manager is None:
+        return reason("no_permission", account=account.uid)
+    return reason(
+        "no_permission",
+        variant="limit_set_by_manager",
+        account=account.uid,
+        manager=manager.uid,
+    )
 
 
 def can_withdraw_contract(user, contract: Contract) -> bool:

@@ -112,13 +112,18 @@ class Transferable:
     blocked: bool = False
 
 
+def _transferable_amount(account: Account) -> Decimal:
+    """max(0, min(own funds, available)): SPEC §3.2 rule 6's bound."""
+    return max(ZERO, min(account.own_cash, account.available_balance))
+
+
 def get_transferable(account: Account) -> Transferable:
     """transferable = max(0, min(cash - transferred_in, available)), with reasons."""
     cash = account.cash_balance
     own = account.own_cash
     available = account.available_balance
     blocks = source_blocks(account)
-    amount = ZERO if blocks else max(ZERO, min(own, available))
+    amount = ZERO if blocks else _transferable_amount(account)
     reasons = list(blocks)
     if own < cash:
         reasons.append(
@@ -172,7 +177,7 @@ def transfer_refusals(
         )
     reasons += _same_company_reasons(source, destination)
     reasons += _source_rules(source)
-    transferable = max(ZERO, min(source.own_cash, source.available_balance))
+    transferable = _transferable_amount(source)
     if amount > transferable:
         reasons.append(
             reason(
@@ -183,6 +188,26 @@ def transfer_refusals(
             )
         )
     return reasons
+
+
+def transfer_blocks(source: Account) -> list[Reason]:
+    """Why no transfer out of ``source`` can succeed now, whatever its
+    destination and amount (the "Transfer funds" button is disabled with
+    these): the rules of ``transfer_refusals`` that concern the source alone,
+    or, when none holds, a transferable amount of 0.00."""
+    blocks = source_blocks(source)
+    if blocks:
+        return blocks
+    if _transferable_amount(source) <= 0:
+        return [
+            reason(
+                "nothing_transferable",
+                account=source.uid,
+                own=format_amount(source.own_cash),
+                available=format_amount(source.available_balance),
+            )
+        ]
+    return []
 
 
 def _same_company_reasons(source: Account, destination: Account) -> list[Reason]:
@@ -248,8 +273,9 @@ def get_revocable(source: Account, destination: Account) -> Revocable:
     return revocable_from(source, destination, pair)
 
 
-def revocation_refusals(revocable: Revocable, amount: Decimal) -> list[Reason]:
-    """Every rule of §3.3 (after permission); exceeded terms binding-first."""
+def _pair_reasons(revocable: Revocable) -> list[Reason]:
+    """§3.3's rules on the two accounts, whatever the amount: both valid, one
+    verified company, and an earlier transfer from source to destination."""
     source, destination = revocable.source, revocable.destination
     reasons = _active_reasons(
         *({source.pk: source, destination.pk: destination}.values())
@@ -259,6 +285,33 @@ def revocation_refusals(revocable: Revocable, amount: Decimal) -> list[Reason]:
         reasons.append(
             reason("no_prior_transfer", source=source.uid, destination=destination.uid)
         )
+    return reasons
+
+
+def revocation_blocks(revocable: Revocable) -> list[Reason]:
+    """Why nothing can be taken back from the destination now, whatever the
+    amount (a pair's "Revoke" button is disabled with these): the rules of
+    ``revocation_refusals`` on the two accounts, or, when none holds, a
+    revocable amount of 0.00 and the term that makes it so."""
+    reasons = _pair_reasons(revocable)
+    if reasons or revocable.revocable_amount > 0:
+        return reasons
+    return [
+        reason(
+            "nothing_revocable",
+            variant=revocable.binding,
+            source=revocable.source.uid,
+            destination=revocable.destination.uid,
+            available=format_amount(revocable.available_balance),
+        )
+    ]
+
+
+def revocation_refusals(revocable: Revocable, amount: Decimal) -> list[Reason]:
+    """Every rule of §3.3 (after permission); exceeded terms binding-first."""
+    source, destination = revocable.source, revocable.destination
+    reasons = _pair_reasons(revocable)
+    if not revocable.has_prior_transfer:
         return reasons
     terms = revocable.terms()
     exceeded = sorted(

@@ -191,6 +191,7 @@ def get_folder_tree(company) -> list[dict]:
             "depth": folder.depth,
             "accounts": folder.own,
             "total": folder.own,
+            "subfolders": len(children.get(folder.pk, [])),
         }
         rows.append(row)
         for child in children.get(folder.pk, []):
@@ -202,10 +203,74 @@ def get_folder_tree(company) -> list[dict]:
     return rows
 
 
+def folder_delete_refusals(folder: Folder, *, subfolders: int, accounts: int):
+    """Why the folder cannot be deleted (before the rows that name it, which
+    only the delete finds): the root, or a folder still holding accounts or
+    folders. The service counts under the directory's lock; the directory page
+    passes its tree's counts."""
+    if folder.is_root:
+        return [reason("root_folder", variant="delete")]
+    if subfolders or accounts:
+        return [reason("folder_not_empty", folder=folder.name)]
+    return []
+
+
 def can_answer_invitation(user, member_account) -> bool:
     """The member's owner (or an operator) confirms or rejects an invitation."""
 
     return roles.is_operator(user) or is_owner(user, member_account.pk)
+
+
+def answer_permission_refusals(user, member_account) -> list[Reason]:
+    """The 403 of confirming or rejecting an invitation unless
+    ``can_answer_invitation``: only the member's owner answers it."""
+    if can_answer_invitation(user, member_account):
+        return []
+    return [
+        reason("no_permission", variant="answer_invitation", account=member_account.uid)
+    ]
+
+
+#: What each action on a relationship needs its status to be.
+_ACTION_STATUS = {
+    "confirm": Status.PENDING,
+    "reject": Status.PENDING,
+    "cancel": Status.PENDING,
+    "terminate": Status.ACTIVE,
+}
+
+
+def relationship_state_refusals(relationship, action: str) -> list[Reason]:
+    """``invalid_state`` unless the relationship's status allows ``action``
+    (confirm, reject, cancel, terminate, or permissions: pending or active)."""
+    allowed = _ACTION_STATUS.get(action)
+    if action == "permissions":
+        ok = relationship.status in (Status.PENDING, Status.ACTIVE)
+    else:
+        ok = relationship.status == allowed
+    if ok:
+        return []
+    return [
+        reason(
+            "invalid_state",
+            variant=f"relationship_{action}",
+            relationship=relationship.pk,
+        )
+    ]
+
+
+def relationship_confirmation_refusals(relationship) -> list[Reason]:
+    """Why the invitation cannot be confirmed now: no longer pending, or a
+    trusteeship whose member has an overdue payment (§3.6). The service checks
+    it under lock; the relationship's page disables "Confirm" with it."""
+    reasons = relationship_state_refusals(relationship, "confirm")
+    if (
+        not reasons
+        and relationship.type == FinancialRelationship.Type.TRUSTEESHIP
+        and relationship.member_account.has_overdue
+    ):
+        reasons.append(member_overdue_reason(relationship.member_account))
+    return reasons
 
 
 def can_manage_directory(user, company) -> bool:

@@ -38,18 +38,18 @@ from ..models import (
 )
 from ..selectors import (
     access_request_refusals,
-    can_confirm_contract,
     can_decide_access_request,
     can_revoke_access_exception,
     can_set_limit,
     can_withdraw_contract,
     contract_confirmation_refusals,
+    contract_confirmer_refusals,
     contract_state_refusals,
     credit_limit_refusals,
     ensure_can_manage,
-    get_credit_limit_authority,
     get_disabled_state,
     has_confirmed_contract,
+    limit_permission_reason,
     list_contract_confirmers,
 )
 
@@ -101,21 +101,7 @@ def set_credit_quota(
 def ensure_can_set_limit(actor, account: Account) -> None:
     """403 ``no_permission`` unless ``selectors.can_set_limit``."""
     if not can_set_limit(actor, account):
-        raise ActionForbidden([_limit_permission_reason(account)])
-
-
-def _limit_permission_reason(account: Account):
-    """Who sets this limit: the account's administrators, or under
-    SYNCHRONIZE_FINANCE_IDENTITY those of its management account."""
-    manager = get_credit_limit_authority(account)
-    if manager is None:
-        return reason("no_permission", account=account.uid)
-    return reason(
-        "no_permission",
-        variant="limit_set_by_manager",
-        account=account.uid,
-        manager=manager.uid,
-    )
+        raise ActionForbidden([limit_permission_reason(account)])
 
 
 def _lock_for_limit(account: Account) -> Account:
@@ -217,16 +203,9 @@ def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Con
     """An owner of the account holding the credit authority (the account, or its
     management account under SYNCHRONIZE_FINANCE_IDENTITY) accepts the contract:
     the limit takes effect now and the SMS goes to the account's mobile."""
-    if not can_confirm_contract(actor, contract):
-        raise ActionForbidden(
-            [
-                reason(
-                    "no_permission",
-                    variant="confirm_contract",
-                    account=contract.account.uid,
-                )
-            ]
-        )
+    forbidden = contract_confirmer_refusals(actor, contract)
+    if forbidden:
+        raise ActionForbidden(forbidden)
     contract, account = _lock_contract(contract)
     reasons = contract_confirmation_refusals(contract)
     if reasons:
@@ -246,7 +225,7 @@ def confirm_contract(*, contract: Contract, actor, ip: str | None = None) -> Con
 def withdraw_contract(*, contract: Contract, actor) -> Contract:
     """Withdraw a pending contract: its limit is dropped (no SMS)."""
     if not can_withdraw_contract(actor, contract):
-        raise ActionForbidden([_limit_permission_reason(contract.account)])
+        raise ActionForbidden([limit_permission_reason(contract.account)])
     contract, account = _lock_contract(contract)
     reasons = contract_state_refusals(contract, "withdraw")
     if reasons:

@@ -23,13 +23,15 @@ from ..ledger import lock_accounts
 from ..models import Account, Company, FinancialRelationship, Folder
 from ..models.structure import MAX_FOLDER_DEPTH
 from ..selectors import (
-    can_answer_invitation,
+    answer_permission_refusals,
     ensure_can_manage,
     ensure_can_manage_directory,
+    folder_delete_refusals,
     get_subtree_ids,
     invitation_refusals,
     management_account_refusals,
-    member_overdue_reason,
+    relationship_confirmation_refusals,
+    relationship_state_refusals,
 )
 from ..signals import directory_changed
 
@@ -65,10 +67,9 @@ def set_management_account(*, company: Company, account: Account, actor) -> Comp
 
 def _ensure_owner(actor, account: Account) -> None:
     """Only the member's owner (or an operator) answers an invitation."""
-    if not can_answer_invitation(actor, account):
-        raise ActionForbidden(
-            [reason("no_permission", variant="answer_invitation", account=account.uid)]
-        )
+    forbidden = answer_permission_refusals(actor, account)
+    if forbidden:
+        raise ActionForbidden(forbidden)
 
 
 def _lock_relationship(relationship):
@@ -79,13 +80,6 @@ def _lock_relationship(relationship):
     locked.management_account = accounts[locked.management_account_id]
     locked.member_account = accounts[locked.member_account_id]
     return locked
-
-
-def _state_reason(relationship, action: str):
-    """``action``: confirm, reject, cancel, terminate or permissions."""
-    return reason(
-        "invalid_state", variant=f"relationship_{action}", relationship=relationship.pk
-    )
 
 
 @service
@@ -127,14 +121,7 @@ def confirm_relationship(
     """The member's owner confirms: active from this instant."""
     _ensure_owner(actor, relationship.member_account)
     relationship = _lock_relationship(relationship)
-    reasons = []
-    if relationship.status != Status.PENDING:
-        reasons.append(_state_reason(relationship, "confirm"))
-    elif (
-        relationship.type == Type.TRUSTEESHIP
-        and relationship.member_account.has_overdue
-    ):
-        reasons.append(member_overdue_reason(relationship.member_account))
+    reasons = relationship_confirmation_refusals(relationship)
     if reasons:
         raise RelationshipRefused(reasons)
     now = timezone.now()
@@ -171,8 +158,9 @@ def cancel_relationship(
 
 def _close_pending(relationship, status, action, actor):
     relationship = _lock_relationship(relationship)
-    if relationship.status != Status.PENDING:
-        raise RelationshipRefused([_state_reason(relationship, action)])
+    reasons = relationship_state_refusals(relationship, action)
+    if reasons:
+        raise RelationshipRefused(reasons)
     relationship.status = status
     relationship.responded_at = timezone.now()
     relationship.responded_by = actor
@@ -194,8 +182,9 @@ def terminate_relationship(
     """The management account ends an active relationship at this instant."""
     ensure_can_manage(actor, relationship.management_account)
     relationship = _lock_relationship(relationship)
-    if relationship.status != Status.ACTIVE:
-        raise RelationshipRefused([_state_reason(relationship, "terminate")])
+    reasons = relationship_state_refusals(relationship, "terminate")
+    if reasons:
+        raise RelationshipRefused(reasons)
     relationship.status = Status.TERMINATED
     relationship.end = timezone.now()
     relationship.ended_by = actor
@@ -217,8 +206,9 @@ def set_relationship_permissions(
     """Add or remove permission codes of a pending or active relationship."""
     ensure_can_manage(actor, relationship.management_account)
     relationship = _lock_relationship(relationship)
-    if relationship.status not in (Status.PENDING, Status.ACTIVE):
-        raise RelationshipRefused([_state_reason(relationship, "permissions")])
+    reasons = relationship_state_refusals(relationship, "permissions")
+    if reasons:
+        raise RelationshipRefused(reasons)
     before = list(relationship.permissions)
     relationship.permissions = sorted(set(permissions))
     relationship.save(update_fields=["permissions"])
@@ -345,10 +335,13 @@ def delete_folder(*, folder: Folder, actor) -> None:
     ensure_can_manage_directory(actor, folder.company)
     _lock_directory(folder.company_id)
     folder = Folder.objects.get(pk=folder.pk)
-    if folder.is_root:
-        raise DirectoryRefused([reason("root_folder", variant="delete")])
-    if folder.children.exists() or folder.accounts.exists():
-        raise DirectoryRefused([reason("folder_not_empty", folder=folder.name)])
+    reasons = folder_delete_refusals(
+        folder,
+        subfolders=folder.children.count(),
+        accounts=folder.accounts.count(),
+    )
+    if reasons:
+        raise DirectoryRefused(reasons)
     audit.record(
         actor=actor,
         action="folder.delete",

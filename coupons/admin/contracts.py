@@ -10,7 +10,7 @@ from billing_portal import roles
 
 from .. import selectors
 from ..models import CreditPool
-from .pools import empty_state_context
+from .pools import empty_state_context, issue_action
 
 Status = CreditPool.Status
 TEMPLATE = "admin/coupons/contracts_section.html"
@@ -44,7 +44,11 @@ def contracts_section(request) -> dict | None:
             account = pool.management_account
             if account.pk not in managed:
                 managed[account.pk] = can_manage(user, account)
-            pool.can_issue = managed[account.pk] and selectors.is_pool_active(pool)
+            pool.issue = (
+                issue_action(pool)
+                if managed[account.pk] and pool.status == Status.APPROVED
+                else None
+            )
         context.update(
             role="administrator",
             granted=[p for p in rows if p.status in (Status.APPROVED, Status.EXPIRED)],

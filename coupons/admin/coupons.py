@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import can_manage
+from billing_portal.actions import action
 from billing_portal.admin_base import CappedCountPaginator, ScopedAdmin
-from billing_portal.errors import reason
 from billing_portal.money import format_amount
 from sharing.models import Asset, UsageRecord
 
@@ -118,19 +118,25 @@ class CouponAdmin(ScopedAdmin):
 
     def _coupon_page(self, request, coupon):
         asset, pool = coupon.asset, coupon.pool
-        can_revoke = (
-            self._may_revoke(request.user, coupon)
-            and asset.status != Asset.Status.REVOKED
-            and asset.remaining > 0
-        )
+        administers = self._may_revoke(request.user, coupon)
+        # For the management account's administrators, until it is revoked
+        # (its status says so then): disabled once nothing remains.
+        revoke = None
+        if administers and asset.status != Asset.Status.REVOKED:
+            revoke = action(
+                _("Revoke the remaining value"),
+                reverse("admin:coupons_coupon_revoke", args=[coupon.pk]),
+                selectors.coupon_revocation_blocks(coupon),
+            )
         return {
             "coupon": coupon,
             "asset": asset,
             "pool": pool,
             "scope": pool_scope(pool),
             "rows": applicability_rows(coupon),
-            "can_revoke": can_revoke,
-            "administers": self._may_revoke(request.user, coupon),
+            "revoke_action": revoke,
+            "can_revoke": revoke is not None and revoke.enabled,
+            "administers": administers,
             "deductions": selectors.list_coupon_deductions(coupon)[:20],
             "skips": selectors.list_coupon_skips(coupon),
             "pool_url": reverse("admin:coupons_creditpool_change", args=[pool.pk])
@@ -175,11 +181,7 @@ class CouponAdmin(ScopedAdmin):
         return self.confirmation_view(
             request,
             obj=coupon,
-            blocks=lambda: (
-                [reason("invalid_state", variant="coupon_revoked")]
-                if asset.status == Asset.Status.REVOKED
-                else []
-            ),
+            blocks=lambda: selectors.coupon_revocation_blocks(coupon),
             act=lambda d: services.revoke_coupon(coupon=coupon, actor=request.user),
             done=done,
             log=lambda _coupon, message: self.log_change(

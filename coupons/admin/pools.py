@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from accounts.selectors import can_manage, can_see_account, list_target_accounts
 from billing_portal import roles
+from billing_portal.actions import action
 from billing_portal.admin_base import ScopedAdmin
 from billing_portal.errors import reason
 from billing_portal.money import format_amount
@@ -152,12 +153,16 @@ class CreditPoolAdmin(ScopedAdmin):
             "scope": pool_scope(pool),
             "scope_note": SCOPE_NOTE,
             "active": active,
-            "can_decide": roles.is_operator(user) and pool.status == Status.REQUESTED,
+            # Operators decide a requested pool (the state the service needs);
+            # everyone else reads that it waits for an operator.
+            "can_decide": roles.is_operator(user)
+            and not selectors.pool_decision_refusals(pool, "approve"),
             "administers": administers,
-            "can_issue": administers and active,
-            "not_active_reason": None
-            if active
-            else reason("pool_not_active", pool=pool.pk),
+            # Once approved, for the management account's administrators:
+            # disabled while the pool is not valid or has nothing left.
+            "issue_action": issue_action(pool)
+            if administers and pool.status in (Status.APPROVED, Status.EXPIRED)
+            else None,
             "sees_management_account": can_see_account(user, pool.management_account),
             "coupons": coupons[:PANEL_ROWS],
             "coupon_count": pool.coupons.count(),
@@ -263,11 +268,7 @@ class CreditPoolAdmin(ScopedAdmin):
             request,
             obj=pool,
             form=None if approve else RejectForm(request.POST or None),
-            blocks=lambda: (
-                []
-                if pool.status == Status.REQUESTED
-                else [reason("invalid_state", variant=f"pool_{decision}", pool=pool.pk)]
-            ),
+            blocks=lambda: selectors.pool_decision_refusals(pool, decision),
             act=act,
             done=done,
             log=lambda _pool, message: self.log_change(
@@ -335,11 +336,7 @@ class CreditPoolAdmin(ScopedAdmin):
             request,
             obj=pool,
             form=form,
-            blocks=lambda: (
-                []
-                if selectors.is_pool_active(pool)
-                else [reason("pool_not_active", pool=pool.pk)]
-            ),
+            blocks=lambda: selectors.issuance_blocks(pool),
             refusals=lambda d: selectors.issuance_refusals(
                 pool=pool,
                 accounts=list(d["accounts"]),
@@ -372,6 +369,17 @@ class CreditPoolAdmin(ScopedAdmin):
                 "absent": selectors.list_absent_members(pool),
             },
         )
+
+
+def issue_action(pool):
+    """ "Issue coupons" from the pool, disabled with ``issuance_blocks`` (the
+    rules of the service's ``issuance_refusals`` that refuse any issuance)."""
+    return action(
+        _("Issue coupons"),
+        reverse("admin:coupons_creditpool_issue", args=[pool.pk]),
+        selectors.issuance_blocks(pool),
+        lead=_("No coupons can be issued from this pool now:"),
+    )
 
 
 def request_context(user, is_cbm: bool) -> dict:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from billing_portal.actions import action
 from billing_portal.admin_base import (
     CappedCountPaginator,
     ScopedAdmin,
@@ -139,7 +140,8 @@ class AssetAdmin(ScopedAdmin):
         now = timezone.now()
         owner_view = selectors.sees_owner(user, asset)
         periods = selectors.list_recipient_periods(user, asset)
-        blocks = selectors.share_blocks(user, asset)
+        # Buttons only for the owner's administrators; anyone else reads why.
+        forbidden = selectors.share_permission_refusals(user, asset)
         shares = Paginator(selectors.list_asset_shares(user, asset), 20).get_page(
             request.GET.get("shares")
         )
@@ -164,19 +166,17 @@ class AssetAdmin(ScopedAdmin):
             "not_yet_valid": now < asset.valid_from,
             "recipient_count": selectors.count_recipients(asset),
             "recipient_limit": services.RECIPIENT_LIMIT,
-            "can_share": not blocks,
-            "share_blocks": blocks,
+            "share_action": None
+            if forbidden
+            else action(
+                _("Share"),
+                reverse("admin:sharing_asset_share", args=[asset.pk]),
+                selectors.share_blocks(user, asset),
+                lead=_("This asset cannot be shared now:"),
+            ),
+            "share_note": forbidden,
             "shares_page": shares,
-            "share_rows": [
-                {
-                    "share": share,
-                    "can_stop": not blocks and _stoppable(share),
-                    "receiving": selectors.count_folder_recipients(share)
-                    if share.target == Share.Target.FOLDER
-                    else None,
-                }
-                for share in shares.object_list
-            ],
+            "share_rows": _share_rows(user, asset, shares.object_list, forbidden),
             **_timeline_context(periods, now, request.GET.get("recipients")),
             **asset_pictures(asset, periods, now=now, owner_view=owner_view),
             "deductions": [(d, d.usage_id in openable) for d in recent],
@@ -377,10 +377,33 @@ class AssetAdmin(ScopedAdmin):
         )
 
 
-def _stoppable(share: Share) -> bool:
-    if share.target == Share.Target.FOLDER:
-        return share.status != Share.Status.STOPPED
-    return share.status == Share.Status.ACTIVE
+def _share_rows(user, asset, shares, forbidden) -> list[dict]:
+    """The asset's shares on its page, each with its "Stop" button for the
+    owner's administrators: none on a stopped share (its status says so),
+    disabled with the service's reason on one that cannot be stopped now (an
+    account that receives the asset through a folder share)."""
+    shares = list(shares)
+    blocks = [] if forbidden else selectors.shares_permission_blocks(user, asset)
+    refusals = {} if forbidden else selectors.share_stop_refusals(shares, asset)
+    rows = []
+    for share in shares:
+        stop = None
+        if not forbidden and share.status != Share.Status.STOPPED:
+            stop = action(
+                _("Stop"),
+                reverse("admin:sharing_share_stop", args=[share.pk]),
+                blocks or refusals[share.pk],
+            )
+        rows.append(
+            {
+                "share": share,
+                "stop": stop,
+                "receiving": selectors.count_folder_recipients(share)
+                if share.target == Share.Target.FOLDER
+                else None,
+            }
+        )
+    return rows
 
 
 def _shared_message(result, data):

@@ -8,46 +8,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal.admin_base import CappedCountPaginator, ScopedAdmin
-from billing_portal.errors import Reason
-from billing_portal.timezones import format_instant
 
 from .. import selectors, services
 from ..models import Share
 
 Status = Share.Status
-
-
-def stop_state_reasons(share: Share) -> list[Reason]:
-    """Why this share cannot be stopped in its state (its page offers no
-    button then; the URL typed by hand says why)."""
-    if share.status == Status.STOPPED:
-        return [
-            Reason(
-                "invalid_state",
-                str(_("This share was already stopped at %(when)s."))
-                % {"when": format_instant(share.stopped_at, seconds=True)},
-            )
-        ]
-    if share.target == Share.Target.ACCOUNT and share.status == Status.PENDING:
-        return [
-            Reason(
-                "invalid_state",
-                str(
-                    _(
-                        "This automatic share has not been applied yet; it can be "
-                        "stopped once it is active."
-                    )
-                ),
-            )
-        ]
-    if share.target == Share.Target.ACCOUNT and share.status == Status.FAILED:
-        return [
-            Reason(
-                "invalid_state",
-                str(_("This share failed: the asset was not shared through it.")),
-            )
-        ]
-    return []
 
 
 @admin.register(Share)
@@ -103,7 +68,10 @@ class ShareAdmin(ScopedAdmin):
         folder = share.target == Share.Target.FOLDER
 
         def blocks():
-            return selectors.share_blocks(user, asset) or stop_state_reasons(share)
+            return (
+                selectors.shares_permission_blocks(user, asset)
+                or selectors.share_stop_refusals([share], asset)[share.pk]
+            )
 
         def act(data):
             if folder:

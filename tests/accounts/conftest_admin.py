@@ -257,17 +257,52 @@ def _is_message(li: Node) -> bool:
     return parent is not None and "messagelist" in (parent.attrs.get("class") or "")
 
 
+def with_code(li: Node) -> str:
+    """A reason as "sentence code": the page shows the sentence; its code is
+    only in the ``data-reason`` attribute (never shown to a customer)."""
+    code = li.attrs.get("data-reason")
+    assert code, f"a reason without its data-reason attribute: {li.text!r}"
+    assert code not in li.text, f"a reason code shown on the page: {li.text!r}"
+    return f"{li.text} {code}"
+
+
 def reason_items(response) -> list[str]:
-    """The reason sentences (with their code) listed on a money page."""
+    """The reason sentences listed on a page, each followed by its code."""
     root = parse(response)
     return [
-        li.text for ul in root.with_class("portal-reasons") for li in ul.find_all("li")
+        with_code(li)
+        for ul in root.with_class("portal-reasons")
+        for li in ul.find_all("li")
     ]
 
 
 def refusal_items(response) -> list[str]:
+    """The refusal's reasons on a page: "sentence code" each (see with_code)."""
     root = parse(response)
-    return [li.text for ul in root.with_class("refusal") for li in ul.find_all("li")]
+    return [
+        with_code(li) for ul in root.with_class("refusal") for li in ul.find_all("li")
+    ]
+
+
+def disabled_button(node, label):
+    """The disabled button ``label`` of a part of a page and the reasons shown
+    with it (sentences, the lead first), or None when there is none."""
+    for span in node.with_class("portal-disabled"):
+        if span.text == label:
+            whys = span.parent.with_class("portal-why")
+            why = whys[0] if whys else span  # an object tool: its tooltip only
+            return {
+                "title": span.attrs.get("title"),
+                "lead": "".join(p.text for p in why.with_class("portal-lead")),
+                "reasons": [li.text for li in why.find_all("li")],
+                "links": [a.attrs.get("href") for a in why.find_all("a")],
+            }
+    return None
+
+
+def shown_reasons(node: Node) -> list[str]:
+    """The reason sentences of a part of a page, as the reader sees them."""
+    return [li.text for li in node.find_all("li") if li.attrs.get("data-reason")]
 
 
 # --- review → confirm ----------------------------------------------------------

@@ -5,12 +5,19 @@ from decimal import Decimal
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import services
 from accounts.models import AccessException, AccessRequest, Contract
 from billing_portal import roles
+from billing_portal.errors import ActionForbidden
 from billing_portal.models import Notification
-from tests.accounts.conftest_admin import confirmation_fields, review_and_confirm
+from tests.accounts.conftest_admin import (
+    confirmation_fields,
+    disabled_button,
+    parse,
+    review_and_confirm,
+)
 from tests.factories import AccountFactory, CompanyFactory, UserFactory
 
 D = Decimal
@@ -208,3 +215,106 @@ def test_access_request_cycle_through_the_admin(client, credit):
     exception.refresh_from_db()
     assert exception.revoked_by == credit["cbm"]
     assert exception.end is not None
+
+
+# --- the Contracts view: "Confirm contract" only for those who can ----------------
+
+
+def _confirm_cells(response):
+    """The Contracts list's rows: (contract id, its Confirmation cell node)."""
+    table = parse(response).find("table", id="result_list")
+    headers = [th.text for th in table.find("thead").find_all("th")]
+    column = headers.index("Confirmation") if "Confirmation" in headers else None
+    if column is None:
+        column = headers.index("确认")
+    assert headers[column - 1] in ("Status", "状态")  # beside the status
+    rows = []
+    for row in table.find("tbody").find_all("tr"):
+        cells = [c for c in row.children if hasattr(c, "tag")]
+        rows.append((int(cells[0].text), cells[column]))
+    return rows
+
+
+def test_a_manage_administrator_sees_that_only_owners_confirm(client, credit):
+    _, contract = services.set_credit_limit(
+        account=credit["main"], amount=D("300.00"), actor=credit["manager"]
+    )
+    client.force_login(credit["manager"])
+
+    listing = client.get(url("accounts_contract_changelist"))
+    page = client.get(url("accounts_contract_change", contract.pk))
+
+    with pytest.raises(ActionForbidden) as forbidden:
+        services.confirm_contract(contract=contract, actor=credit["manager"])
+    sentence = forbidden.value.reasons[0].message
+    assert sentence == (
+        f"Only an owner of account {credit['main'].uid} can confirm its credit "
+        "control contract."
+    )
+    confirm_url = url("accounts_contract_confirm", contract.pk)
+    for response in (listing, page):
+        assert confirm_url not in response.content.decode()
+    ((row_id, cell),) = _confirm_cells(listing)
+    assert row_id == contract.pk
+    greyed = disabled_button(cell, "Confirm contract")
+    assert greyed["reasons"] == [sentence]
+    assert disabled_button(parse(page), "Confirm contract")["title"] == sentence
+    why = parse(page).find("div", id="confirm-why")
+    assert [li.text for li in why.find_all("li")] == [sentence]
+    # Withdrawing stays theirs.
+    assert url("accounts_contract_withdraw", contract.pk) in page.content.decode()
+
+
+def test_the_owner_gets_the_confirm_link_in_the_list_and_on_the_page(client, credit):
+    _, contract = services.set_credit_limit(
+        account=credit["main"], amount=D("300.00"), actor=credit["manager"]
+    )
+    client.force_login(credit["owner"])
+
+    listing = client.get(url("accounts_contract_changelist"))
+    page = client.get(url("accounts_contract_change", contract.pk))
+
+    confirm_url = url("accounts_contract_confirm", contract.pk)
+    ((_row_id, cell),) = _confirm_cells(listing)
+    assert [a.attrs["href"] for a in cell.find_all("a")] == [confirm_url]
+    assert cell.text == "Confirm contract"
+    tools = parse(page).with_class("object-tools")[0]
+    assert confirm_url in [a.attrs["href"] for a in tools.find_all("a")]
+    assert parse(page).find("div", id="confirm-why") is None
+
+
+def test_the_contracts_view_in_chinese_says_only_owners_confirm(client, credit):
+    services.set_credit_limit(
+        account=credit["main"], amount=D("300.00"), actor=credit["manager"]
+    )
+    client.force_login(credit["manager"])
+
+    with translation.override("en"):  # not left active for later tests
+        listing = client.get(
+            url("accounts_contract_changelist"), HTTP_ACCEPT_LANGUAGE="zh-hans"
+        )
+
+    ((_row_id, cell),) = _confirm_cells(listing)
+    greyed = disabled_button(cell, "确认合同")
+    assert greyed["reasons"] == [
+        f"只有账号 {credit['main'].uid} 的所有者可以确认其信控合同。"
+    ]
+
+
+def test_operators_are_told_who_confirms_instead_of_a_button(client, credit):
+    _, contract = services.set_credit_limit(
+        account=credit["main"], amount=D("300.00"), actor=credit["manager"]
+    )
+    client.force_login(credit["operator"])
+
+    listing = client.get(url("accounts_contract_changelist"))
+    page = client.get(url("accounts_contract_change", contract.pk))
+
+    note = parse(listing).find("p", id="operator-note")
+    assert note.text == (
+        "Only an owner of each account confirms its contract; billing operators "
+        "can withdraw a pending contract from its page."
+    )
+    assert "Confirm contract" not in listing.content.decode()
+    assert "Confirm contract" not in page.content.decode()
+    assert url("accounts_contract_withdraw", contract.pk) in page.content.decode()

@@ -23,13 +23,14 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import Account, Company, Movement, Posting, TransferPair
-from billing_portal.errors import reason
+from billing_portal.errors import RevocationRefused, reason
 from billing_portal.models import AuditEvent
 from sharing.models import UsageRecord
 from tests.accounts.conftest_admin import (
     MISSING,
     PAST_TOP_UP_AT,
     confirmation_fields,
+    disabled_button,
     parse,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
     refusal_items,
@@ -268,13 +269,19 @@ def test_account_page_shows_balances_and_why_transferable_is_below_cash(client, 
     ]
     panel = parse(response).find("section", id="transferable")
     assert panel.with_class("portal-big")[0].text == "50.00 CNY"
-    reasons = [li.text for li in panel.with_class("portal-reasons")[0].find_all("li")]
-    assert reasons == [
+    items = panel.with_class("portal-reasons")[0].find_all("li")
+    # The sentences only: their codes are for the API, kept out of sight.
+    assert [li.text for li in items] == [
         "300.00 of your 350.00 arrived by transfer and can only be spent, "
-        "not transferred again. transferred_in_funds",
-        "Billed charges of 20.00 not yet paid lower the available balance to "
-        "330.00. uncleared_charges",
+        "not transferred again.",
+        "Billed charges of 20.00 not yet paid lower the available balance to 330.00.",
     ]
+    assert [li.attrs["data-reason"] for li in items] == [
+        "transferred_in_funds",
+        "uncleared_charges",
+    ]
+    assert "uncleared_charges" not in panel.text
+    assert "transferred_in_funds" not in panel.text
     assert "300.00 of your 350.00 arrived by transfer" in response.content.decode()
     assert response.context_data["transferable"].transferable_amount == D("50.00")
     # Received from a_main: 300.00 sent; revocable = min(300 - 20, 300, 330).
@@ -998,23 +1005,20 @@ def test_transfer_from_an_overdue_account_is_refused_with_reasons(
         ["Overdue payment", "Yes"],
     ]
     before = ledger_state()
+    overdue = reason("source_overdue", account=portal.a_dev.uid, available="-70.00")
+    # The form is not offered: the rule that blocks every transfer is shown.
+    page = client.get(account_url("transfer", portal.a_dev))
+    assert refusal_items(page) == [f"{overdue.message} {overdue.code}"]
+    assert parse(page).find("input", name="amount") is None
+    assert "Nothing can be transferred from this account now." in parse(page).text
+    # A POST typed by hand gets the same refusal and moves nothing.
     response = client.post(
         account_url("transfer", portal.a_dev),
         {"destination": portal.a_main.pk, "amount": "10.00"},
     )
-    _assert_refused(
-        response,
-        before,
-        [
-            reason("source_overdue", account=portal.a_dev.uid, available="-70.00"),
-            reason(
-                "exceeds_transferable",
-                amount="10.00",
-                transferable="0.00",
-                account=portal.a_dev.uid,
-            ),
-        ],
-    )
+    assert response.status_code == 200
+    assert refusal_items(response) == [f"{overdue.message} {overdue.code}"]
+    assert ledger_state() == before
 
 
 @pytest.mark.parametrize("amount", ["1.505", "0", "-5.00", "abc", "1e2", ""])
@@ -1280,12 +1284,12 @@ def test_revoke_from_a_destination_the_user_cannot_see(client, portal):
     assert balances(portal.a_main)[:2] == (D("640.00"), D("640.00"))
 
 
-def test_revoke_of_a_pair_that_does_not_exist_is_answered_like_a_missing_id(
+def test_revoke_from_an_account_of_another_company_is_answered_like_a_missing_id(
     client, portal
 ):
     login(client, portal, "owner")
     revoke_url = account_url("revoke", portal.a_main)
-    for pk in (portal.a_usd.pk, portal.b2.pk, MISSING):
+    for pk in (portal.b2.pk, MISSING):
         assert _outcome(client, "get", revoke_url + f"?destination={pk}", hide=pk) == (
             _outcome(
                 client, "get", revoke_url + f"?destination={MISSING}", hide=MISSING
@@ -1301,6 +1305,82 @@ def test_revoke_of_a_pair_that_does_not_exist_is_answered_like_a_missing_id(
     assert answers[0] == answers[1]
     assert answers[0]
     assert ledger_state() == before
+
+
+def test_revoke_from_an_account_never_transferred_to_says_so(client, portal):
+    """An account of the company that a_main never sent funds to: the page says
+    there is nothing to revoke, in the service's own sentence (not "doesn't
+    exist"), and offers no form."""
+    login(client, portal, "owner")
+    revoke_url = account_url("revoke", portal.a_main)
+    before = ledger_state()
+    never = reason(
+        "no_prior_transfer", source=portal.a_main.uid, destination=portal.a_usd.uid
+    )
+
+    page = client.get(revoke_url + f"?destination={portal.a_usd.pk}")
+    typed = client.post(revoke_url, {"destination": portal.a_usd.pk, "amount": "1"})
+
+    assert page.status_code == typed.status_code == 200
+    for response in (page, typed):
+        assert refusal_items(response) == [f"{never.message} {never.code}"]
+        assert parse(response).find("input", name="amount") is None
+        text = parse(response).text
+        assert "Nothing can be taken back from this account now." in text
+        assert "has never transferred funds to account 1000000000000103" in text
+        assert "doesn't exist" not in text
+    with pytest.raises(RevocationRefused) as refused:
+        services.revoke_transfer(
+            source=portal.a_main,
+            destination=portal.a_usd,
+            amount=D("1.00"),
+            actor=portal.owner,
+        )
+    assert [r.message for r in refused.value.reasons] == [never.message]
+    assert ledger_state() == before
+
+
+def test_revoke_is_greyed_with_why_when_nothing_can_be_taken_back(
+    client, portal, charge
+):
+    """a_hidden spent the 100.00 a_main sent it: its row's "Revoke" is greyed
+    with the binding term in a sentence, on the account page and on the page
+    of all pairs; the service refuses any amount."""
+    charge(portal.a_hidden, "100.00")
+    login(client, portal, "owner")
+    revoke = account_url("revoke", portal.a_main) + f"?destination={portal.a_hidden.pk}"
+    sentence = (
+        "Account 1000000000000104 has spent the funds transferred to it (billed "
+        "charges count as spent), so nothing can be taken back now."
+    )
+
+    page = client.get(account_url("change", portal.a_main))
+    pairs = client.get(url("accounts_account_pairs", portal.a_main.pk, "out"))
+
+    for response, rows in ((page, "outgoing"), (pairs, None)):
+        node = parse(response).find("section", id=rows) if rows else parse(response)
+        assert revoke not in response.content.decode()
+        greyed = disabled_button(node, "Revoke")
+        assert greyed["reasons"] == [sentence]
+    # The other pair (a_dev) still offers its Revoke link.
+    assert (
+        account_url("revoke", portal.a_main) + f"?destination={portal.a_dev.pk}"
+    ) in page.content.decode()
+    with pytest.raises(RevocationRefused) as refused:
+        services.revoke_transfer(
+            source=portal.a_main,
+            destination=portal.a_hidden,
+            amount=D("0.01"),
+            actor=portal.owner,
+        )
+    assert [r.code for r in refused.value.reasons] == [
+        "exceeds_transferred_in_balance",
+        "would_cause_overdue",
+    ]
+    # Its form says the same instead of offering an amount field.
+    form = client.get(revoke)
+    assert refusal_items(form) == [f"{sentence} nothing_revocable"]
+    assert parse(form).find("input", name="amount") is None
 
 
 # --- operators: top-up, settle, verify, add and change -----------------------

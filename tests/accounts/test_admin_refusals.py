@@ -6,14 +6,17 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from accounts import services
 from accounts.models import Company, Contract, CreditLimitChange, Movement
-from billing_portal.errors import reason
+from billing_portal.errors import CreditControlRefused, TransferRefused, reason
 from tests.accounts.conftest_admin import (
+    disabled_button,
     parse,
     portal_fixture,  # noqa: F401 (the ``portal`` fixture)
     refusal_items,
+    with_code,
 )
 from tests.factories import AccountFactory, CompanyFactory
 
@@ -239,12 +242,25 @@ def test_unverified_company_page_offers_no_transfer_or_limit_and_says_why(
     panel = section(response, "disabled")
     assert AVAILABLE not in response.content.decode()
     assert "Not available now:" in panel.text
-    assert [li.text for li in panel.find_all("li")] == [f"{why} company_not_verified"]
+    assert [with_code(li) for li in panel.find_all("li")] == [
+        f"{why} company_not_verified"
+    ]
     hrefs = links(response)
     assert account_url("transfer", unverified) not in hrefs
     assert account_url("credit_limit", unverified) not in hrefs
-    assert "Transfer funds" not in response.content.decode()
-    assert "Set credit limit" not in response.content.decode()
+    # Offered greyed, with the rule's sentence: the one the services refuse with.
+    transfer = disabled_button(transferable, "Transfer funds")
+    assert transfer["lead"] == "Nothing can be transferred:"
+    assert transfer["reasons"] == [why]
+    assert transfer["title"] == f"Nothing can be transferred: {why}"
+    limit = disabled_button(section(response, "credit"), "Set credit limit")
+    assert limit["lead"] == "The credit limit cannot be changed now:"
+    assert limit["reasons"] == [why]
+    with pytest.raises(CreditControlRefused) as refused:
+        services.set_credit_limit(
+            account=unverified, amount=D("10.00"), actor=portal.owner
+        )
+    assert refused.value.reasons[0].message == why
 
 
 def test_verified_account_page_offers_transfer_and_limit(client, quota):
@@ -276,9 +292,23 @@ def test_pending_contract_page_offers_transfer_but_not_a_new_limit(client, quota
     assert account_url("transfer", portal.a_main) in hrefs
     panel = section(response, "disabled")
     assert AVAILABLE not in panel.text
-    assert [li.text for li in panel.find_all("li")] == [
+    assert [with_code(li) for li in panel.find_all("li")] == [
         refusal_text("contract_pending", account=portal.a_main.uid)
     ]
+    # No form while the contract waits: the button says why and leads to it.
+    contract = Contract.objects.get(account=portal.a_main, status="pending")
+    limit = disabled_button(section(response, "credit"), "Set credit limit")
+    pending = reason("contract_pending", account=portal.a_main.uid).message
+    assert limit["reasons"] == [pending]
+    assert limit["links"] == [
+        reverse("admin:accounts_contract_change", args=[contract.pk])
+    ]
+    assert f"Open contract #{contract.pk}" in section(response, "credit").text
+    with pytest.raises(CreditControlRefused) as refused:
+        services.set_credit_limit(
+            account=portal.a_main, amount=D("50.00"), actor=portal.owner
+        )
+    assert [r.message for r in refused.value.reasons] == limit["reasons"]
 
 
 def test_partner_paid_account_page_offers_only_the_access_request(client, quota):
@@ -318,21 +348,76 @@ def test_overdue_account_page_offers_no_transfer_and_says_why(client, quota, cha
     assert account_url("transfer", portal.a_dev) not in links(response)
     panel = section(response, "disabled")
     assert AVAILABLE not in panel.text
-    assert [li.text for li in panel.find_all("li")] == [
+    assert [with_code(li) for li in panel.find_all("li")] == [
         refusal_text("source_overdue", account=portal.a_dev.uid, available="-70.00")
+    ]
+    # The disabled button's reason is the transfer service's own refusal.
+    transfer = disabled_button(section(response, "transferable"), "Transfer funds")
+    with pytest.raises(TransferRefused) as refused:
+        services.transfer_balance(
+            source=portal.a_dev,
+            destination=portal.a_main,
+            amount=D("1.00"),
+            actor=portal.owner,
+        )
+    assert transfer["reasons"] == [refused.value.reasons[0].message]
+    assert transfer["reasons"] == [
+        "Account 1000000000000102 has an overdue payment (available balance "
+        "-70.00); settle it before transferring funds."
     ]
 
 
-def test_no_transfer_button_when_only_transferred_in_funds_are_held(client, portal):
+def test_transfer_is_disabled_when_only_transferred_in_funds_are_held(client, portal):
     client.force_login(portal.operator)
 
     response = client.get(account_url("change", portal.a_hidden))
 
-    assert section(response, "transferable").with_class("portal-big")[0].text == (
-        "0.00 CNY"
-    )
+    transferable = section(response, "transferable")
+    assert transferable.with_class("portal-big")[0].text == "0.00 CNY"
     assert account_url("transfer", portal.a_hidden) not in links(response)
-    assert "Transfer funds" not in response.content.decode()
+    transfer = disabled_button(transferable, "Transfer funds")
+    assert transfer["lead"] == "Nothing can be transferred:"
+    assert transfer["reasons"] == [
+        "Account 1000000000000104 can transfer 0.00 now: the smaller of its own "
+        "funds (0.00) and its available balance (100.00)."
+    ]
+    tool = disabled_button(
+        parse(response).with_class("object-tools")[0], "Transfer funds"
+    )
+    assert tool is not None  # the object tool is greyed too, never a link
+    # The transfer page itself says the same and offers no form.
+    page = client.get(account_url("transfer", portal.a_hidden))
+    assert [li.text for li in parse(page).with_class("refusal")[0].find_all("li")] == (
+        transfer["reasons"]
+    )
+    assert parse(page).find("input", name="amount") is None
+    # Any amount is the service's exceeds_transferable (0.00 transferable).
+    with pytest.raises(TransferRefused) as refused:
+        services.transfer_balance(
+            source=portal.a_hidden,
+            destination=portal.a_main,
+            amount=D("0.01"),
+            actor=portal.operator,
+        )
+    assert [r.code for r in refused.value.reasons] == ["exceeds_transferable"]
+
+
+def test_the_transfer_page_in_chinese_says_why_nothing_can_be_transferred(
+    client, portal
+):
+    client.force_login(portal.operator)
+
+    with translation.override("en"):  # not left active for later tests
+        response = client.get(
+            account_url("change", portal.a_hidden), HTTP_ACCEPT_LANGUAGE="zh-hans"
+        )
+
+    transfer = disabled_button(section(response, "transferable"), "划拨资金")
+    assert transfer["lead"] == "无法划拨任何资金："
+    assert transfer["reasons"] == [
+        "账号 1000000000000104 现在可划拨 0.00：即其自有资金（0.00）与可用余额"
+        "（100.00）中较小者。"
+    ]
 
 
 def test_read_only_users_are_told_so(client, portal):

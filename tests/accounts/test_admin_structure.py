@@ -16,9 +16,11 @@ from accounts import services
 from accounts.models import Account, Company, FinancialRelationship, Folder
 from accounts.models.structure import RelationshipPermission
 from billing_portal import roles
+from billing_portal.errors import ActionForbidden, DirectoryRefused, RelationshipRefused
 from billing_portal.models import AuditEvent
 from tests.accounts.conftest_admin import (
     confirmation_fields,
+    disabled_button,
     parse,
     refusal_items,
     result_rows,
@@ -218,7 +220,18 @@ def test_relationship_changelist_is_scoped_per_role(client, world, role, expecte
     rows = result_rows(response)
     assert [int(row[0]) for row in rows] == [ids[name] for name in expected]
     html = response.content.decode()
-    assert url("accounts_financialrelationship_invite") in html
+    # The invite page is offered to those who may invite (the administrators of
+    # a management account, operators); the others are told who invites.
+    note = parse(response).find("p", id="invite-note")
+    if role in ("operator", "hq_owner", "b_owner"):
+        assert url("accounts_financialrelationship_invite") in html
+        assert note is None
+    else:
+        assert url("accounts_financialrelationship_invite") not in html
+        assert note.text.startswith(
+            "Only the owner or manage administrators of a company's enterprise "
+            "management account invite member accounts"
+        )
     if "a_m1" in expected:
         row = rows[expected.index("a_m1")]
         assert row[1:] == [
@@ -737,7 +750,7 @@ def test_directory_tree_offers_management_links_only_to_managers(client, world, 
         "add": url("accounts_folder_add_to", world.company.pk),
         "place": url("accounts_folder_place", tree["eng"].pk),
         "move": url("accounts_folder_move", tree["eng"].pk),
-        "remove": url("accounts_folder_remove", tree["eng"].pk),
+        "remove": url("accounts_folder_remove", tree["sales"].pk),
     }
     root = Folder.objects.get(company=world.company, parent__isnull=True)
 
@@ -752,6 +765,33 @@ def test_directory_tree_offers_management_links_only_to_managers(client, world, 
     assert shown("operator") == (["add", "move", "place", "remove"], False)
     assert shown("m1_owner") == ([], False)
     assert shown("hq_viewer") == ([], False)
+    page = parse(client.get(url("accounts_folder_changelist")))
+    assert "Read-only: only billing operators and the owner or manage" in page.text
+
+
+def test_deleting_a_folder_that_holds_something_is_greyed_with_the_services_reason(
+    client, world, tree
+):
+    login(client, world, "hq_owner")
+
+    page = client.get(url("accounts_folder_changelist"))
+
+    html = page.content.decode()
+    assert url("accounts_folder_remove", tree["sales"].pk) in html  # empty
+    for name in ("eng", "backend", "api"):
+        assert url("accounts_folder_remove", tree[name].pk) not in html
+    greyed = {span.attrs["title"] for span in parse(page).with_class("portal-disabled")}
+    with pytest.raises(DirectoryRefused) as refused:
+        services.delete_folder(folder=tree["eng"], actor=world.hq_owner)
+    assert refused.value.reasons[0].message in greyed
+    assert greyed == {
+        "Folder Eng still holds accounts or folders; empty it first.",
+        "Folder Backend still holds accounts or folders; empty it first.",
+        "Folder API still holds accounts or folders; empty it first.",
+    }
+    assert "Only an empty folder (no accounts and no folders in it)" in (
+        parse(page).text
+    )
 
 
 # --- the directory: add, place, move, delete --------------------------------------
@@ -1017,3 +1057,58 @@ def test_another_companys_directory_is_answered_like_a_missing_id(client, world,
         )
 
     assert state() == before
+
+
+# --- relationships: a button only where it can succeed ----------------------------
+
+
+def test_the_members_other_administrators_see_that_only_its_owner_answers(
+    client, world, grant
+):
+    relationship = invite(world, type="financial_management")
+    m1_manager = UserFactory(username="m1_manager")
+    grant(m1_manager, world.m1, "manage")
+    client.force_login(m1_manager)
+
+    page = client.get(rel_url("change", relationship.pk))
+
+    html = page.content.decode()
+    assert rel_url("confirm", relationship.pk) not in html
+    assert rel_url("reject", relationship.pk) not in html
+    tools = parse(page).with_class("object-tools")[0]
+    with pytest.raises(ActionForbidden) as forbidden:
+        services.confirm_relationship(relationship=relationship, actor=m1_manager)
+    sentence = forbidden.value.reasons[0].message
+    assert sentence == (
+        "Only an owner of account 1000000000000002 can accept or reject its invitation."
+    )
+    for label in ("Confirm", "Reject"):
+        assert disabled_button(tools, label)["title"] == sentence
+    assert [
+        li.text for li in parse(page).find_all("li", **{"data-reason": "no_permission"})
+    ] == [
+        sentence,
+        sentence,
+    ]
+
+
+def test_confirming_a_trusteeship_of_an_overdue_member_is_greyed_with_why(
+    client, world, charge
+):
+    relationship = invite(world, type="trusteeship")
+    charge(world.m1, "10.00")  # no cash: overdue since the invitation
+    login(client, world, "m1_owner")
+
+    page = client.get(rel_url("change", relationship.pk))
+
+    html = page.content.decode()
+    assert rel_url("confirm", relationship.pk) not in html
+    assert rel_url("reject", relationship.pk) in html  # rejecting still works
+    with pytest.raises(RelationshipRefused) as refused:
+        services.confirm_relationship(relationship=relationship, actor=world.m1_owner)
+    sentence = refused.value.reasons[0].message
+    assert sentence.startswith("Account 1000000000000002 has an overdue payment")
+    confirm = disabled_button(parse(page).with_class("object-tools")[0], "Confirm")
+    assert confirm["title"] == sentence
+    shown = parse(page).find_all("li", **{"data-reason": "member_overdue"})
+    assert [li.text for li in shown] == [sentence]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from accounts.forms import TopUpForm
 from accounts.models import Movement
@@ -172,12 +173,29 @@ def test_good_amount_is_read_exactly(money_post, amount_json, stored):
         ('"\u0663.\u0660\u0660"', "Write the amount with the digits 0-9 only."),
         (
             '"1,000.00"',
+            "Write amounts without thousands separators: 1000.00, not 1,000.00.",
+        ),
+        (
+            '"25\uff0c000.50"',
+            "Write amounts without thousands separators: 25000.50, not 25\uff0c000.50.",
+        ),
+        ('"12,50"', "Write the cents after a dot, not a comma: 12.50, not 12,50."),
+        (
+            '"1,2,3"',
             "Write the amount without thousands separators and with a dot before "
             'the cents, e.g. "1000.00" (not "1,000.00").',
         ),
         ('"' + "1" * 27 + '"', "The amount must be less than 10000000000000."),
     ],
-    ids=["fullwidth", "arabic_indic", "thousands_separator", "27_digits"],
+    ids=[
+        "fullwidth",
+        "arabic_indic",
+        "thousands_separator",
+        "fullwidth_comma",
+        "decimal_comma",
+        "stray_commas",
+        "27_digits",
+    ],
 )
 def test_amount_refusals_say_what_to_type(money_post, amount_json, message, db_state):
     before = db_state()
@@ -189,6 +207,25 @@ def test_amount_refusals_say_what_to_type(money_post, amount_json, message, db_s
     assert db_state() == before
 
 
+def test_a_thousands_separator_is_explained_in_chinese_too(money_post, db_state):
+    before = db_state()
+
+    # (override: the language the request activates is not left to later tests)
+    with translation.override("en"):
+        response = money_post.client.post(
+            money_post.url,
+            money_post.raw('"1,000.00"'),
+            content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        )
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "amount": ["金额请不要使用千位分隔符：应写 1000.00，而不是 1,000.00。"]
+    }
+    assert db_state() == before
+
+
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
@@ -196,9 +233,9 @@ def test_amount_refusals_say_what_to_type(money_post, amount_json, message, db_s
         ("\u0663.\u0660\u0660", "Write the amount with the digits 0-9 only."),
         (
             "1,000.00",
-            "Write the amount without thousands separators and with a dot before "
-            'the cents, e.g. "1000.00" (not "1,000.00").',
+            "Write amounts without thousands separators: 1000.00, not 1,000.00.",
         ),
+        ("12,50", "Write the cents after a dot, not a comma: 12.50, not 12,50."),
         ("1" * 30, "The amount must be less than 10000000000000."),
     ],
 )

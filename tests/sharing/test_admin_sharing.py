@@ -31,6 +31,7 @@ from tests.accounts.conftest_admin import (
     refusal_items,
     result_rows,
     table_rows,
+    with_code,
 )
 from tests.factories import AccountFactory
 from tests.sharing.conftest import HOUR
@@ -314,7 +315,13 @@ def test_pending_failed_and_automatic_shares_say_so(client, sharing_world, provi
         f"Automatic: rule #{w.rule.pk}, queued at {stamp(rule_share.created_at)}"
     )
     assert row[2].startswith(f"Pending, expected at {stamp(rule_share.due_at)}")
-    assert row[3] == ""  # not applied yet: nothing to stop
+    # Not applied yet: "Stop" is greyed, with why (never a link).
+    assert row[3] == (
+        "Stop This automatic share has not been applied yet; it can be stopped "
+        "once it is active."
+    )
+    stop_url = url("sharing_share_stop", rule_share.pk)
+    assert stop_url not in response.content.decode()
     # The job applies it: the outcome and when it ran.
     ran_at = rule_share.due_at + timedelta(seconds=2)
     with at(ran_at):
@@ -348,9 +355,11 @@ def test_asset_page_says_why_a_user_cannot_share(client, sharing_world, role, se
     login(client, w, role)
     response = client.get(url("sharing_asset_change", w.plan.pk))
     shares = section(response, "shares")
-    assert [li.text for li in shares.find_all("li")] == [
+    assert [with_code(li) for li in shares.find_all("li")] == [
         sentence.format(asset=w.plan.pk)
     ]
+    note = shares.find("div", id="share-note")
+    assert note.text.startswith("Your access to this asset is read-only:")
     assert "Stop" not in shares.text
     assert url("sharing_asset_share", w.plan.pk) not in response.content.decode()
 
@@ -672,14 +681,16 @@ def test_usage_record_page_says_why_a_benefit_did_not_apply(client, sharing_worl
     assert section_rows(response, "deductions")[1:] == [
         ["No benefit deducted this record."]
     ]
-    why = [li.text for li in section(response, "why-not").find_all("li")]
-    assert why == [
+    items = section(response, "why-not").find_all("li")
+    assert [li.text for li in items] == [
         f"Savings plan #{w.plan.pk} of {name_uid(p.a_main)}: The usage started "
         "before this asset was shared with the account; a share applies only to "
-        "usage after it began. before_share_start "
+        "usage after it began. "
         f"The usage started at {stamp(w.late.usage_start)}; shared with this "
         f"account: [{stamp(SHARED_AT)}, now)"
     ]
+    # The skip's code stays out of sight (the API's deduction log has it).
+    assert [li.attrs["data-reason"] for li in items] == ["before_share_start"]
 
 
 def test_usage_records_list_what_benefits_deducted(client, sharing_world):

@@ -218,11 +218,12 @@ def test_refused_transfer_shows_the_reason_and_moves_nothing(live_server, page, 
     expect(page.locator("h2.portal-warn")).to_have_text(
         "The transfer cannot be made. Nothing was moved."
     )
+    # The sentence alone on screen (issue 12); its code rides along unseen.
     expect(page.locator("ul.refusal li")).to_have_text(
-        [
-            "60.00 is more than the 50.00 that account 1000000000000102 can "
-            "transfer. exceeds_transferable"
-        ]
+        ["60.00 is more than the 50.00 that account 1000000000000102 can transfer."]
+    )
+    expect(page.locator("ul.refusal li").first).to_have_attribute(
+        "data-reason", "exceeds_transferable"
     )
     expect(page.locator(".portal-compare")).to_have_count(0)
     assert (Movement.objects.count(), Posting.objects.count()) == (movements, postings)

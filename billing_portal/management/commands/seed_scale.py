@@ -96,6 +96,12 @@ class Command(BaseCommand):
                 actor=operator,
             )
         self.progress(f"{pairs} transfer pairs from {source.uid}", started)
+        # A bulk load leaves its statistics, as pg_restore advises: without
+        # them the planner guesses until autovacuum's analyze comes by, and
+        # pages measured right after the load show the guess, not the data.
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
+        self.progress("statistics (ANALYZE)", started)
         self.stdout.write(
             f"{Account.objects.count()} accounts, {Posting.objects.count()} ledger "
             f"lines; log in as scale-owner / {PASSWORD}"

@@ -34,6 +34,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.functional import cached_property
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from billing_portal import roles
@@ -124,6 +125,15 @@ class ScopedAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return self._may_open(request)
+
+    def changelist_view(self, request, extra_context=None):
+        # A list is titled by what it lists ("Ledger lines", 账本明细), not
+        # Django's "Select ledger line to view" (选择账本明细查看).
+        extra_context = {
+            "title": capfirst(self.opts.verbose_name_plural),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context)
 
     def has_view_permission(self, request, obj=None):
         return self._may_open(request)

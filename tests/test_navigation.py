@@ -203,3 +203,17 @@ def test_breadcrumbs_name_the_task_section_as_the_menu_does(
         SECTION_NAMES[language][section],
         reverse("admin:section", kwargs={"section": slug}),
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "heading"),
+    [("en", "Ledger lines", "By book"), ("zh-hans", "账本明细", "按账本")],
+)
+def test_a_list_is_titled_by_what_it_lists(client, portal, language, title, heading):
+    """Not Django's "Select ledger line to view" (选择账本明细查看), and the
+    filter headings read naturally in Chinese (按账本, not 以 账本)."""
+    client.force_login(portal.owner)
+    client.cookies["django_language"] = language
+    page = parse(client.get(reverse("admin:accounts_posting_changelist")))
+    assert page.find("h1").text == title
+    assert heading in [s.text for s in page.find_all("summary")]

@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
+from django.utils.html import format_html
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -152,9 +153,13 @@ class AccountAdmin(ScopedAdmin):
     def available(self, obj):
         return format_amount(obj.available_balance)
 
-    @admin.display(description=_("Overdue"), boolean=True)
+    @admin.display(description=_("Overdue"))
     def overdue(self, obj):
-        return obj.has_overdue
+        # Words, not Django's boolean icons: a red cross for "not overdue"
+        # read as an alarm.
+        if obj.has_overdue:
+            return format_html('<span class="portal-warn">{}</span>', _("Yes"))
+        return _("No")
 
     @admin.display(description=_("Transferable"))
     def transferable(self, obj):

@@ -48,27 +48,27 @@ CUSTOMERS_OF_A = ["owner", "manager", "viewer", "cbm"]
 OVERVIEW_ROWS = {
     "a_main": [
         "1000000000000101", "Acme Main", "Acme", "CNY", "Valid",
-        "600.00", "0.00", "0.00", "0.00", "600.00", "False", "600.00",
+        "600.00", "0.00", "0.00", "0.00", "600.00", "No", "600.00",
     ],
     "a_dev": [
         "1000000000000102", "Acme Dev", "Acme", "CNY", "Valid",
-        "350.00", "300.00", "20.00", "0.00", "330.00", "False", "50.00",
+        "350.00", "300.00", "20.00", "0.00", "330.00", "No", "50.00",
     ],
     "a_usd": [
         "1000000000000103", "Acme Dollar", "Acme", "USD", "Valid",
-        "80.00", "0.00", "0.00", "0.00", "80.00", "False", "80.00",
+        "80.00", "0.00", "0.00", "0.00", "80.00", "No", "80.00",
     ],
     "a_hidden": [
         "1000000000000104", "Acme Hidden", "Acme", "CNY", "Valid",
-        "100.00", "100.00", "0.00", "0.00", "100.00", "False", "0.00",
+        "100.00", "100.00", "0.00", "0.00", "100.00", "No", "0.00",
     ],
     "b1": [
         "2000000000000201", "Globex HQ", "Globex", "CNY", "Valid",
-        "450.00", "0.00", "0.00", "0.00", "450.00", "False", "450.00",
+        "450.00", "0.00", "0.00", "0.00", "450.00", "No", "450.00",
     ],
     "b2": [
         "2000000000000202", "Globex Ops", "Globex", "CNY", "Valid",
-        "50.00", "50.00", "1.00", "0.00", "49.00", "False", "0.00",
+        "50.00", "50.00", "1.00", "0.00", "49.00", "No", "0.00",
     ],
 }  # fmt: skip
 VISIBLE = {
@@ -1004,6 +1004,11 @@ def test_transfer_from_an_overdue_account_is_refused_with_reasons(
         ["Available balance", "-70.00"],
         ["Overdue payment", "Yes"],
     ]
+    # The overview says so in words (the other accounts: "No").
+    overview = client.get(url("accounts_account_changelist"))
+    overdue_column = {row[1]: row[10] for row in result_rows(overview)}
+    assert overdue_column["Acme Dev"] == "Yes"
+    assert overdue_column["Acme Main"] == "No"
     before = ledger_state()
     overdue = reason("source_overdue", account=portal.a_dev.uid, available="-70.00")
     # The form is not offered: the rule that blocks every transfer is shown.

@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
@@ -211,7 +212,9 @@ class AccountAdmin(ScopedAdmin):
     def _credit_context(self, request, account):
         user = request.user
         can_set_limit = selectors.can_set_limit(user, account)
-        state = selectors.get_disabled_state(account)
+        # Not the list's annotation (it carries the exception's id only): the
+        # page names who granted the exception and when.
+        state = selectors.get_disabled_state(account, at=timezone.now())
         credit_blocks = selectors.credit_limit_blocks(account)
         open_request = selectors.get_open_access_request(account)
         pending = selectors.get_pending_contract(account)

@@ -12,6 +12,7 @@ from accounts.models import AccessException, AccessRequest, Contract
 from billing_portal import roles
 from billing_portal.errors import ActionForbidden
 from billing_portal.models import Notification
+from billing_portal.timezones import format_instant
 from tests.accounts.conftest_admin import (
     confirmation_fields,
     disabled_button,
@@ -206,6 +207,16 @@ def test_access_request_cycle_through_the_admin(client, credit):
     )
     exception = AccessException.objects.get(request=request)
     assert exception.end is None
+    # The account page names who granted it and when (it was a 500: the
+    # list's annotation carries the exception's id only).
+    client.force_login(credit["owner"])
+    page = client.get(url("accounts_account_change", main.pk))
+    assert page.status_code == 200
+    assert (
+        f"Allowed by an exception granted by {credit['cbm']} on "
+        f"{format_instant(exception.start)}, although:"
+    ) in page.content.decode()
+    client.force_login(credit["cbm"])
     main.refresh_from_db()
     services.set_credit_limit(
         account=main, amount=D("50.00"), actor=credit["owner"]

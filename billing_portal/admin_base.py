@@ -18,6 +18,7 @@ confirmation shows the first result (success or refusal) and writes nothing.
 import csv
 import re
 import secrets
+from functools import cache
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -31,9 +32,11 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.functional import cached_property
+from django.utils.module_loading import import_string
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
@@ -469,3 +472,31 @@ class CsvExportMixin:
         extra_context = extra_context or {}
         extra_context["csv_export_query"] = request.GET.urlencode()
         return super().changelist_view(request, extra_context)
+
+
+@cache
+def _hooked(dotted_path: str):
+    return import_string(dotted_path)
+
+
+def render_panels(hook: list[str], request, *args) -> list[dict]:
+    """The panels a settings hook contributes to a page (``ACCOUNT_PAGE_PANELS``,
+    ``ADMIN_HOME_PANELS``): dotted paths of callables taking ``*args`` and
+    answering ``{"title", "template", "context"}`` and optionally ``"id"``, or
+    None to show nothing; each rendered with the request, in order. The page's
+    app imports none of the apps that add them."""
+    panels = []
+    for dotted_path in hook:
+        panel = _hooked(dotted_path)(*args)
+        if not panel:
+            continue
+        panels.append(
+            {
+                "id": panel.get("id", ""),
+                "title": panel["title"],
+                "html": render_to_string(
+                    panel["template"], panel.get("context", {}), request=request
+                ),
+            }
+        )
+    return panels

@@ -20,13 +20,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import admin
 from django.http import Http404
-from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from . import navigation
+from .admin_base import render_panels
 
 #: The home page's groups of attention items, in page order: (title, what it
 #: says when nothing waits). Each app files its items under one of them.
@@ -119,23 +119,8 @@ def home_attention(user) -> list[dict]:
 
 
 def home_panels(request) -> list[dict]:
-    """The panels of ``settings.ADMIN_HOME_PANELS``: callables ``(request)``
-    answering ``{"id", "title", "template", "context"}`` or None."""
-    panels = []
-    for dotted_path in settings.ADMIN_HOME_PANELS:
-        panel = import_string(dotted_path)(request)
-        if not panel:
-            continue
-        panels.append(
-            {
-                "id": panel.get("id", ""),
-                "title": panel["title"],
-                "html": render_to_string(
-                    panel["template"], panel.get("context", {}), request=request
-                ),
-            }
-        )
-    return panels
+    """The panels of ``settings.ADMIN_HOME_PANELS``: callables ``(request)``."""
+    return render_panels(settings.ADMIN_HOME_PANELS, request, request)
 
 
 class PortalAdminSite(admin.AdminSite):

@@ -5,20 +5,16 @@ each with a confirmation page: show the numbers and the effect first, act on
 POST through the same service as the API, ``log_change``, message, redirect.
 """
 
-from functools import cache
-
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import redirect
-from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, re_path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -28,6 +24,7 @@ from billing_portal.admin_base import (
     ScopedAdmin,
     confirmation_token,
     new_confirmation_token,
+    render_panels,
 )
 from billing_portal.errors import DomainError
 from billing_portal.money import format_amount
@@ -643,31 +640,10 @@ def _limit_message(account, amount, state, contract):
     }
 
 
-@cache
-def _panel_builder(dotted_path):
-    return import_string(dotted_path)
-
-
 def _extra_panels(request, account):
     """Panels other apps add to the account page (``ACCOUNT_PAGE_PANELS``:
-    dotted paths of ``callable(account, user)`` returning ``{"title",
-    "template", "context"}`` and optionally ``"id"``, or None to show
-    nothing), so that accounts imports none of those apps."""
-    panels = []
-    for dotted_path in settings.ACCOUNT_PAGE_PANELS:
-        panel = _panel_builder(dotted_path)(account, request.user)
-        if not panel:
-            continue
-        panels.append(
-            {
-                "id": panel.get("id", ""),
-                "title": panel["title"],
-                "html": render_to_string(
-                    panel["template"], panel.get("context", {}), request=request
-                ),
-            }
-        )
-    return panels
+    ``callable(account, user)``), so that accounts imports none of them."""
+    return render_panels(settings.ACCOUNT_PAGE_PANELS, request, account, request.user)
 
 
 def _unique(reasons, *, skip=()):

@@ -274,6 +274,10 @@ MESSAGES = {
         "Only the company's customer business manager (CBM) can request a coupon "
         "credit pool."
     ),
+    "no_requestable_company": _(
+        "None of your companies can receive a coupon credit pool yet: a company "
+        "needs to be verified and to have an enterprise management account."
+    ),
     "invalid_distribution_target": _(
         'A coupon credit pool must choose the distribution target "Specify '
         'Enterprise Management Account".'

@@ -132,6 +132,14 @@ def list_requestable_companies(user) -> QuerySet[Company]:
     )
 
 
+def pool_request_blocks(user) -> list[Reason]:
+    """Why a CBM's "Request a coupon credit pool" cannot succeed now: none of
+    its companies can receive a pool (verified, with a management account)."""
+    if roles.is_cbm(user) and not list_requestable_companies(user).exists():
+        return [reason("no_requestable_company")]
+    return []
+
+
 def can_request_pool(user, company: Company) -> bool:
     """Only the company's own CBM requests its pools (SPEC §5)."""
     return roles.is_cbm(user) and company.business_manager_id == user.pk

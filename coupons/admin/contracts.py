@@ -4,9 +4,11 @@ sees its pool requests and files new ones, an operator decides the requested
 pools, and enterprise administrators see their management account's pools."""
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import can_manage
 from billing_portal import roles
+from billing_portal.actions import action
 
 from .. import selectors
 from ..models import CreditPool
@@ -36,7 +38,15 @@ def contracts_section(request) -> dict | None:
             waiting_count=waiting.count(),
         )
     elif roles.is_cbm(user):
-        context.update(role="cbm", requests=pools.order_by("-id")[:SECTION_ROWS])
+        context.update(
+            role="cbm",
+            requests=pools.order_by("-id")[:SECTION_ROWS],
+            request_action=action(
+                _("Request a coupon credit pool"),
+                context["request_url"],
+                selectors.pool_request_blocks(user),
+            ),
+        )
     else:
         rows = list(pools.order_by("-id")[:SECTION_ROWS])
         managed: dict[int, bool] = {}

@@ -227,6 +227,26 @@ def test_a_cbm_without_a_requestable_company_is_told_why(client, company, cbm):
     page = text(client.get(url("coupons_creditpool_request")))
     assert "None of your companies can receive a coupon credit pool now." in page
     assert "Acme: it has no enterprise management account" in page
+    # The Contracts view greys the button with the same rule's sentence.
+    contracts = client.get(url("accounts_contract_changelist")).content.decode()
+    button = re.search(r'id="pool-request-action">(.*?)</div>', contracts, re.S)
+    assert button is not None
+    assert "<a " not in button.group(1)
+    assert 'class="button portal-disabled"' in button.group(1)
+    assert (
+        "None of your companies can receive a coupon credit pool yet: a company "
+        "needs to be verified and to have an enterprise management account."
+    ) in by_id(client.get(url("accounts_contract_changelist")), "pool-request-action")
+
+
+def test_a_cbm_with_a_requestable_company_gets_the_request_link(
+    client, company, cbm, enterprise
+):
+    login(client, cbm)
+    contracts = client.get(url("accounts_contract_changelist")).content.decode()
+    button = re.search(r'id="pool-request-action">(.*?)</div>', contracts, re.S)
+    assert button is not None
+    assert f'href="{url("coupons_creditpool_request")}"' in button.group(1)
 
 
 # --- the operator's decision -------------------------------------------------------

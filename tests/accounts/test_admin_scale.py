@@ -1,8 +1,11 @@
-"""Changelists stay cheap on big tables: capped counts, fixed filter choices."""
+"""Pages stay cheap on big tables: capped counts, fixed filter choices, and an
+account page whose statements do not grow with its history."""
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
+from accounts import services
 from accounts.models import Posting
 from billing_portal.admin_base import CappedCountPaginator
 
@@ -42,3 +45,46 @@ def test_the_ledger_changelist_lists_books_without_scanning_ledger_lines(
     html = response.content.decode()
     for book in ("own_cash", "transferred_in", "uncleared"):
         assert f"?book={book}" in html
+
+
+#: Statements of an account page as its owner: the session, user, groups and
+#: permission lookups of every admin page, then the page's panels (balances,
+#: transferable and its rules, credit bounds and allocation, contract, access
+#: request, relationships, limit history, latest lines, balance history,
+#: benefits). Issue 9's target is 12: see docs/benchmarks.md.
+ACCOUNT_PAGE_QUERIES = 28
+
+
+def test_the_account_page_costs_the_same_statements_whatever_its_history(
+    client, owner, grant, make_account, fund, operator
+):
+    from django.urls import reverse
+
+    from accounts import services
+
+    source = make_account()
+    grant(owner, source)
+    fund(source, "1000.00")
+    few = [make_account() for _ in range(2)]
+    many = [make_account() for _ in range(25)]
+    client.force_login(owner)
+    page = reverse("admin:accounts_account_change", args=[source.pk])
+
+    def statements():
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(page)
+        assert response.status_code == 200
+        return len(queries.captured_queries)
+
+    client.get(page)  # the session's first save and per-process caches
+    for destination in few:
+        services.transfer_balance(
+            source=source, destination=destination, amount=1, actor=operator
+        )
+    before = statements()
+    for destination in many:
+        services.transfer_balance(
+            source=source, destination=destination, amount=1, actor=operator
+        )
+        fund(source, "1.00")
+    assert statements() == before == ACCOUNT_PAGE_QUERIES

@@ -58,10 +58,6 @@ ACCOUNT_PAGE_QUERIES = 28
 def test_the_account_page_costs_the_same_statements_whatever_its_history(
     client, owner, grant, make_account, fund, operator
 ):
-    from django.urls import reverse
-
-    from accounts import services
-
     source = make_account()
     grant(owner, source)
     fund(source, "1000.00")

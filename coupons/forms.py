@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing_portal.money import AmountError, parse_amount
+from billing_portal.forms import AmountFormField
 from billing_portal.timezones import zone_label
 from sharing.models import UsageRecord
 
@@ -20,24 +20,6 @@ DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 #: Radio buttons and checkbox lists laid out as the admin's own (forms.css).
 LIST_ATTRS = {"class": "radiolist"}
-
-
-class AmountField(forms.CharField):
-    """A money amount typed by a person: the same parsing as the API."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault(
-            "widget",
-            forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0.00"}),
-        )
-        super().__init__(**kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        try:
-            return parse_amount(value.strip() if value else value)
-        except AmountError as exc:
-            raise forms.ValidationError(str(exc)) from exc
 
 
 class InstantField(forms.DateTimeField):
@@ -110,7 +92,7 @@ class PoolRequestForm(forms.Form):
     # Typed in the person's own zone (the active one); the label names it.
     valid_from = InstantField(label=_("Valid from"))
     valid_until = InstantField(label=_("Valid until"))
-    amount = AmountField(label=_("Total amount"))
+    amount = AmountFormField(label=_("Total amount"))
 
     def __init__(self, *args, companies, products, **kwargs):
         today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -211,7 +193,7 @@ class IssueCouponsForm(forms.Form):
         max_value=MAX_COUPONS_PER_ISSUE,
         initial=1,
     )
-    face_value = AmountField(label=_("Face value per coupon"))
+    face_value = AmountFormField(label=_("Face value per coupon"))
 
     def __init__(self, *args, offered, named, management_account, **kwargs):
         """``offered``: the accounts shown (eligible now); ``named``: those a

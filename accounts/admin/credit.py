@@ -12,12 +12,12 @@ from django.utils.translation import gettext_lazy as _
 from billing_portal import roles
 from billing_portal.actions import action
 from billing_portal.admin_base import ScopedAdmin
+from billing_portal.forms import AmountFormField
 from billing_portal.models import Notification
 from billing_portal.money import AmountError, parse_amount
 from billing_portal.notifications import KINDS, message_of
 
 from .. import selectors, services
-from ..forms import AmountFormField
 from ..models import AccessException, AccessRequest, Contract
 
 

@@ -30,6 +30,7 @@ from accounts.selectors import (
     MANAGING,
     can_manage,
     can_see_account,
+    currency_reasons,
     get_subtree_ids,
     list_visible_accounts,
     list_visible_companies,
@@ -547,16 +548,8 @@ def company_refusals(owner: Account, recipients: list[Account]) -> list[Reason]:
             reasons.append(
                 reason("different_company", source=owner.uid, destination=account.uid)
             )
-        elif account.currency != owner.currency:
-            reasons.append(
-                reason(
-                    "currency_mismatch",
-                    source=owner.uid,
-                    source_currency=owner.currency,
-                    destination=account.uid,
-                    destination_currency=account.currency,
-                )
-            )
+        else:
+            reasons += currency_reasons(owner, account)
     return reasons
 
 

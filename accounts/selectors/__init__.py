@@ -72,6 +72,7 @@ from .credit import (  # noqa: F401
     with_disabled_state,
     with_pending_limit,
 )
+from .currency import currency_reasons  # noqa: F401
 from .funds import (  # noqa: F401
     PANEL_ROWS,
     REVOCABLE_TERMS,

@@ -19,6 +19,7 @@ from ..ledger import natural_change_expression
 from ..models import Account, Movement, Posting, TransferPair
 from .access import list_target_accounts, list_visible_accounts
 from .credit import get_disabled_state
+from .currency import currency_reasons
 
 
 def list_visible_movements(user, kind: str | None = None) -> QuerySet[Movement]:
@@ -165,16 +166,7 @@ def transfer_refusals(
     reasons += _active_reasons(
         *({source.pk: source, destination.pk: destination}.values())
     )
-    if source.currency != destination.currency:
-        reasons.append(
-            reason(
-                "currency_mismatch",
-                source=source.uid,
-                destination=destination.uid,
-                source_currency=source.currency,
-                destination_currency=destination.currency,
-            )
-        )
+    reasons += currency_reasons(source, destination)
     reasons += _same_company_reasons(source, destination)
     reasons += _source_rules(source)
     transferable = _transferable_amount(source)

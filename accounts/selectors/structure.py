@@ -18,6 +18,7 @@ from .access import (
     list_visible_accounts,
     list_visible_companies,
 )
+from .currency import currency_reasons
 
 Status = FinancialRelationship.Status
 
@@ -354,16 +355,7 @@ def invitation_refusals(manager: Account, member: Account, type: str) -> list[Re
     if type == FinancialRelationship.Type.TRUSTEESHIP:
         if member.has_overdue:
             reasons.append(member_overdue_reason(member))
-        if member.currency != manager.currency:
-            reasons.append(
-                reason(
-                    "currency_mismatch",
-                    source=manager.uid,
-                    destination=member.uid,
-                    source_currency=manager.currency,
-                    destination_currency=member.currency,
-                )
-            )
+        reasons += currency_reasons(manager, member)
     return reasons
 
 

@@ -492,18 +492,6 @@ def count_folder_recipients(share: Share) -> int:
     return share.periods.filter(end__isnull=True).count()
 
 
-def with_recipient_counts(assets: QuerySet[Asset]) -> QuerySet[Asset]:
-    """Annotate ``recipients_now``: open share periods (SPEC §4.2's count)."""
-    open_periods = (
-        SharePeriod.objects.filter(asset=OuterRef("pk"), end__isnull=True)
-        .order_by()
-        .values("asset")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return assets.annotate(recipients_now=Coalesce(Subquery(open_periods), Value(0)))
-
-
 def list_visible_accounts_owning_shared_assets(user) -> QuerySet[Account]:
     """The chargeback's owner choices: accounts the user sees that own an
     asset ever shared."""

@@ -94,7 +94,7 @@ class AssetAdmin(ScopedAdmin):
 
     def get_queryset(self, request):
         assets = selectors.with_hour_totals(super().get_queryset(request))
-        return selectors.with_recipient_counts(assets)
+        return selectors.with_recipient_count(assets)
 
     # --- list columns ---------------------------------------------------------
 
@@ -120,7 +120,7 @@ class AssetAdmin(ScopedAdmin):
 
     @admin.display(description=_("Recipients now"))
     def recipients(self, obj):
-        return f"{obj.recipients_now} / {services.RECIPIENT_LIMIT}"
+        return f"{obj.recipient_count} / {services.RECIPIENT_LIMIT}"
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {"title": _("Assets"), **(extra_context or {})}

@@ -132,10 +132,9 @@ def line_chart(
     series by day). ``reference`` is a level drawn dashed across the plot (a
     limit) when it fits a scale up to twice the data, else only named.
     ``empty`` (a sentence) replaces the drawing when there is nothing to show."""
-    chart = {"id": chart_id, "title": title, "empty": empty}
     if empty or not days:
-        chart["empty"] = empty or _("Nothing to show yet.")
-        return chart
+        return empty_chart(chart_id, title, empty or _("Nothing to show yet."))
+    chart = {"id": chart_id, "title": title, "empty": None}
     width, height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     data_high = max(
         (Decimal(v) for s in series for v in s.values if v is not None),
@@ -223,6 +222,11 @@ def line_chart(
         table = (headers, rows)
     chart["table"] = {"headers": table[0], "rows": table[1]}
     return chart
+
+
+def empty_chart(chart_id: str, title: str, sentence: str) -> dict:
+    """A chart that says why there is nothing to draw (``sentence``)."""
+    return {"id": chart_id, "title": title, "empty": sentence}
 
 
 def _cell(value, fmt) -> str:

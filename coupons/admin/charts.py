@@ -52,26 +52,10 @@ def _pool_chart(pool: CreditPool, approved: bool) -> dict:
             if pool.status == CreditPool.Status.REJECTED
             else _("Nothing can be issued before an operator approves the pool.")
         )
-        return charts.line_chart(
-            chart_id="pool-chart",
-            title=title,
-            days=[],
-            series=[],
-            y_label="",
-            description="",
-            empty=empty,
-        )
+        return charts.empty_chart("pool-chart", title, empty)
     history = selectors.get_pool_history(pool)
     if not history or not history[-1].issued:
-        return charts.line_chart(
-            chart_id="pool-chart",
-            title=title,
-            days=[],
-            series=[],
-            y_label="",
-            description="",
-            empty=_("No coupons issued yet."),
-        )
+        return charts.empty_chart("pool-chart", title, _("No coupons issued yet."))
     days = [d.day for d in history]
     series = [
         charts.Series(

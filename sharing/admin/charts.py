@@ -35,10 +35,10 @@ def asset_pictures(
     if window is None:
         empty = _("The asset is not valid yet: nothing to show before it begins.")
         return {
-            "utilisation_chart": _empty(
+            "utilisation_chart": charts.empty_chart(
                 "asset-utilisation-chart", _title(asset), empty
             ),
-            "coverage_chart": _empty(
+            "coverage_chart": charts.empty_chart(
                 "asset-coverage-chart", _("Share coverage over time"), empty
             ),
         }
@@ -57,18 +57,6 @@ def _title(asset: Asset) -> str:
     return _("Utilisation per day")
 
 
-def _empty(chart_id: str, title: str, sentence: str) -> dict:
-    return charts.line_chart(
-        chart_id=chart_id,
-        title=title,
-        days=[],
-        series=[],
-        y_label="",
-        description="",
-        empty=sentence,
-    )
-
-
 def _span(first, last) -> dict:
     return {
         "first": first.strftime(charts.DATE_FORMAT),
@@ -84,7 +72,9 @@ def _capacity_chart(asset: Asset, first, last) -> dict:
     chart_id, title = "asset-utilisation-chart", _title(asset)
     known = [d.remaining for d in history if d.remaining is not None]
     if all(value == capacity for value in known):
-        return _empty(chart_id, title, _("Nothing deducted from this asset yet."))
+        return charts.empty_chart(
+            chart_id, title, _("Nothing deducted from this asset yet.")
+        )
     days = [d.day for d in history]
     remaining = [d.remaining for d in history]
     end = known[-1]
@@ -132,7 +122,9 @@ def _hourly_chart(asset: Asset, first, last, now) -> dict:
     history = selectors.get_hourly_use_history(asset, first, last, at=now)
     chart_id, title = "asset-utilisation-chart", _title(asset)
     if not any(d.used(asset) for d in history):
-        return _empty(chart_id, title, _("Nothing deducted from this asset yet."))
+        return charts.empty_chart(
+            chart_id, title, _("Nothing deducted from this asset yet.")
+        )
     instances = asset.type == Asset.Type.RESERVED_INSTANCE
     fmt = format_units if instances else format_amount
     shares = [charts.percent(d.used(asset), d.offered(asset)) for d in history]
@@ -189,7 +181,7 @@ def _coverage_chart(
     history = selectors.get_share_coverage(periods, first, last, at=now)
     chart_id, title = "asset-coverage-chart", _("Share coverage over time")
     if not any(d.recipients for d in history):
-        return _empty(
+        return charts.empty_chart(
             chart_id, title, _("No account received this asset in these days.")
         )
     counts = [d.recipients for d in history]

@@ -208,6 +208,20 @@ class Applicability:
     applies_now: bool
     #: When a member's payment relationship ended (it no longer applies).
     not_since: datetime | None
+    #: ``applies``; else why not: ``revoked``, ``not_valid`` (outside its
+    #: validity), ``ended`` (the payment relationship ended: valid, but not
+    #: for this account) or ``no_relationship``.
+    state: str = ""
+
+
+def _applicability_state(coupon: Coupon, valid: bool, applies: bool, since) -> str:
+    if coupon.asset.status == Asset.Status.REVOKED:
+        return "revoked"
+    if applies:
+        return "applies"
+    if not valid:
+        return "not_valid"
+    return "ended" if since is not None else "no_relationship"
 
 
 def coupon_applicability(
@@ -250,13 +264,15 @@ def list_coupon_applicability(
         rows_out = []
         for account in sorted(coupon.accounts.all(), key=lambda a: a.uid):
             if account.pk == manager_id:
-                rows_out.append(Applicability(account, valid, None))
-                continue
-            pair = ends.get((manager_id, account.pk), [])
-            active = any(end is None or at < end for end in pair)
-            ended = [end for end in pair if end is not None and end <= at]
-            since = None if active or not ended else max(ended)
-            rows_out.append(Applicability(account, valid and active, since))
+                applies, since = valid, None
+            else:
+                pair = ends.get((manager_id, account.pk), [])
+                active = any(end is None or at < end for end in pair)
+                ended = [end for end in pair if end is not None and end <= at]
+                applies = valid and active
+                since = None if active or not ended else max(ended)
+            state = _applicability_state(coupon, valid, applies, since)
+            rows_out.append(Applicability(account, applies, since, state))
         result[coupon.pk] = rows_out
     return result
 

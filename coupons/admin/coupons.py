@@ -5,7 +5,6 @@ of its remaining value."""
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import can_manage
@@ -203,30 +202,13 @@ class CouponAdmin(ScopedAdmin):
 
 
 def applicability_rows(coupon) -> list[dict]:
-    """Each applicable account and its state now: ``applies``, ``ended`` (the
-    payment relationship ended: valid, but not for this account),
-    ``no_relationship``, ``revoked``, or ``not_valid`` (outside its validity)."""
-    asset = coupon.asset
-    now = timezone.now()
-    valid = asset.valid_from <= now < asset.valid_until
-    rows = []
-    for row in selectors.coupon_applicability(coupon):
-        if asset.status == Asset.Status.REVOKED:
-            state = "revoked"
-        elif row.applies_now:
-            state = "applies"
-        elif not valid:
-            state = "not_valid"
-        elif row.not_since is not None:
-            state = "ended"
-        else:
-            state = "no_relationship"
-        rows.append(
-            {
-                "account": row.account,
-                "state": state,
-                "since": row.not_since,
-                "management": row.account.pk == coupon.pool.management_account_id,
-            }
-        )
-    return rows
+    """Each applicable account and its state now (``selectors.Applicability``)."""
+    return [
+        {
+            "account": row.account,
+            "state": row.state,
+            "since": row.not_since,
+            "management": row.account.pk == coupon.pool.management_account_id,
+        }
+        for row in selectors.coupon_applicability(coupon)
+    ]

@@ -227,6 +227,8 @@ def test_a_successful_login_resets_the_count(client):
     client.logout()
     answers = fail_admin_login(client, "alice", 4)
     assert {a.status_code for a in answers} == {200}
+    # The count started again at the success: four, not eight.
+    assert [a.failures_since_start for a in AccessAttempt.objects.all()] == [4]
 
 
 @override_settings(AXES_FAILURE_LIMIT=3)

@@ -1599,12 +1599,15 @@ def test_a_bad_deduction_filter_is_a_400_naming_it(world, client_for, name):
     assert set(response.json()) == {name}
 
 
-def test_the_deduction_log_is_read_only(world, client_for):
+def test_the_deduction_log_is_read_only(world, billed, client_for):
     client = client_for(world.operator)
+    before = list(Deduction.objects.values_list("pk", "amount"))
+    assert before  # there are lines to tamper with
 
     for method in ("post", "put", "patch", "delete"):
         response = getattr(client, method)(f"{API}/deductions/", {}, format="json")
         assert response.status_code == 405, (method, response.content)
+    assert list(Deduction.objects.values_list("pk", "amount")) == before
 
 
 # --- the resource directory keeps folders that sharing names -------------------------

@@ -80,10 +80,6 @@ def model_key(model) -> str:
     return f"{model._meta.app_label}.{model._meta.object_name}"
 
 
-def section_titles() -> dict:
-    return {slug: title for slug, title, _models in [*SECTIONS, (*OTHER, [])]}
-
-
 def section_of(model) -> tuple[str, str]:
     """(slug, title) of the section a model's pages belong to: the breadcrumbs
     name the task, as the menu does, not the app that defines the model."""
